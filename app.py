@@ -1,0 +1,68 @@
+"""Huggy Arena: settings -> storage -> registry -> services -> UI. Nothing else lives here.
+
+Run it:  make run   (or: .venv/bin/python app.py)
+Configure with ARENA_* environment variables or a YAML file named by ARENA_CONFIG (see README.md).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import gradio as gr
+
+from arena.battles import ArenaConfig, ArenaService
+from arena.settings import Settings
+from arena.storage import Storage
+from arena.ui import CSS, Identity, build_ui, theme
+from models.embedded import default_cache_dir
+from models.pool import BackendPool
+from models.registry import load_model_specs
+
+log = logging.getLogger("huggy_arena")
+
+
+def leaderboard_placeholder(storage: Storage) -> str:
+    return (
+        "## Leaderboard\nRatings (Bradley-Terry with confidence intervals) are computed from the votes "
+        f"stored so far. Votes recorded: **{storage.count_votes(source='human'):,}** from people, "
+        f"**{storage.count_votes():,}** in all."
+    )
+
+
+def create_app(settings: Settings | None = None) -> gr.Blocks:
+    settings = settings or Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    storage = Storage.from_url(settings.resolved_database_url)
+    storage.sync_models(load_model_specs(settings.models_file))
+    pool = BackendPool(settings.model_cache_dir or default_cache_dir(), device=settings.device)
+    if settings.preload_models:
+        pool.preload(storage.list_models())
+    service = ArenaService(
+        storage=storage,
+        backend_for=pool.get,
+        config=ArenaConfig(
+            max_conversation_tokens=settings.max_conversation_tokens,
+            max_new_tokens=settings.max_new_tokens,
+            max_message_chars=settings.max_message_chars,
+            identity_words=settings.identity_words,
+        ),
+    )
+    identity = Identity(salt=settings.resolved_voter_salt(), trust_proxy_headers=settings.trust_proxy_headers)
+    return build_ui(
+        service,
+        identity,
+        concurrency=settings.generation_concurrency,
+        leaderboard=lambda: leaderboard_placeholder(storage),
+    )
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    demo = create_app(settings)
+    log.info("Huggy Arena on http://%s:%d (database %s)", settings.host, settings.port, settings.resolved_database_url)
+    demo.launch(server_name=settings.host, server_port=settings.port, css=CSS, theme=theme(), ssr_mode=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The arena: battles, votes, judge, storage and UI."""

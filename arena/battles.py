@@ -1,0 +1,500 @@
+"""The battle lifecycle: start, send a turn (both sides stream), regenerate, vote in two steps, reveal.
+
+Plain Python over storage and backends; no Gradio here. Every public method takes the `Caller` (hashed
+session and voter ids) so that a battle can only be driven by the session that started it.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from arena.safety import IdentityMatcher, InputError, clean_message, storable
+from arena.sampling import PairSampler, assign_sides, uniform_pair
+from arena.storage import BattleView, DuplicateVote, NewTurn, NotFound, Storage, VoteView
+from models.generation import stream_pair
+from models.registry import ModelSpec
+from models.types import ChatBackend, ChatMessage, GenerationRequest, StreamChunk
+
+Mode = Literal["anonymous", "side_by_side", "direct"]
+Winner = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
+Strength = Literal["slightly", "clearly", "much"]
+DECISIVE = ("model_a", "model_b")
+
+# Room left for an answer below which a new turn is refused rather than cut to a few tokens.
+MIN_ANSWER_TOKENS = 16
+
+
+class ArenaError(Exception):
+    """A request the arena refuses; the message is meant for the person in the browser."""
+
+
+class NotYourBattle(ArenaError):
+    pass
+
+
+class NothingToVote(ArenaError):
+    pass
+
+
+class AlreadyVoted(ArenaError):
+    pass
+
+
+class BattleOver(ArenaError):
+    pass
+
+
+class ConversationTooLong(ArenaError):
+    pass
+
+
+class Busy(ArenaError):
+    pass
+
+
+@dataclass(frozen=True)
+class Caller:
+    session_id: str
+    voter_id: str
+
+
+@dataclass(frozen=True)
+class ArenaConfig:
+    max_conversation_tokens: int = 2048
+    max_new_tokens: int = 256
+    max_message_chars: int = 8000
+    identity_words: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TurnUpdate:
+    """Progress of one turn, streamed to the UI; the last one has done=True."""
+
+    battle_id: str
+    turn: int
+    answer_a: str
+    answer_b: str | None
+    done: bool = False
+    notices: tuple[str, ...] = ()
+    error_a: str | None = None
+    error_b: str | None = None
+
+
+@dataclass(frozen=True)
+class Contender:
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class VoteOutcome:
+    vote: VoteView
+    needs_strength: bool
+    revealed: tuple[Contender, Contender | None] | None = None
+    notices: tuple[str, ...] = ()
+
+
+BackendLookup = Callable[[ModelSpec], ChatBackend]
+
+
+@dataclass(frozen=True)
+class TurnPlan:
+    index: int
+    specs: list[ModelSpec]
+    backends: list[ChatBackend]
+    requests: list[GenerationRequest]
+    regenerate: bool
+
+
+@dataclass
+class ArenaService:
+    storage: Storage
+    backend_for: BackendLookup
+    config: ArenaConfig = field(default_factory=ArenaConfig)
+    sampler: PairSampler = uniform_pair
+    rng: random.Random = field(default_factory=random.SystemRandom)
+    _busy: set[str] = field(default_factory=set, init=False, repr=False)
+    _busy_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    # ---- contenders -------------------------------------------------------------------------------
+    def contenders(self, *, anonymous_only: bool = False) -> list[ModelSpec]:
+        return self.storage.list_models(enabled_only=True, anonymous_only=anonymous_only)
+
+    def _identity_matcher(self) -> IdentityMatcher:
+        names = [spec.name for spec in self.storage.list_models(enabled_only=False)]
+        return IdentityMatcher.from_words([*self.config.identity_words, *names])
+
+    # ---- battles ----------------------------------------------------------------------------------
+    def start(self, caller: Caller, mode: Mode = "anonymous", models: Sequence[str] = ()) -> BattleView:
+        """Create a battle. Anonymous: sampled pair, random sides. Side-by-side: two named. Direct: one."""
+        specs, swapped = self._choose(mode, models)
+        return self._create(caller, mode, specs, swapped)
+
+    def _choose(self, mode: Mode, models: Sequence[str]) -> tuple[list[ModelSpec], bool]:
+        if mode == "anonymous":
+            names = [spec.name for spec in self.contenders(anonymous_only=True)]
+            left, right, swapped = assign_sides(self.sampler(names, self.rng), self.rng)
+            chosen = [left, right]
+        elif mode == "side_by_side":
+            if len(models) != 2 or not all(models):
+                raise ArenaError("Pick a model for each side.")
+            if models[0] == models[1]:
+                raise ArenaError("Pick two different models to compare.")
+            chosen, swapped = list(models), False
+        elif mode == "direct":
+            if len(models) != 1 or not models[0]:
+                raise ArenaError("Pick a model to chat with.")
+            chosen, swapped = [models[0]], False
+        else:
+            raise ArenaError(f"Unknown battle mode {mode!r}.")
+        return [self._spec(name) for name in chosen], swapped
+
+    def _create(self, caller: Caller, mode: Mode, specs: list[ModelSpec], swapped: bool) -> BattleView:
+        return self.storage.create_battle(
+            mode=mode,
+            model_a=specs[0].name,
+            model_b=specs[1].name if len(specs) > 1 else None,
+            swapped=swapped,
+            params_a=specs[0].generation.model_dump(),
+            params_b=specs[1].generation.model_dump() if len(specs) > 1 else {},
+            session_id=caller.session_id,
+            voter_id=caller.voter_id,
+        )
+
+    def battle(self, caller: Caller, battle_id: str | None) -> BattleView:
+        """The caller's battle; refuses unknown ids and other sessions' battles alike."""
+        if not battle_id:
+            raise NothingToVote("There is no conversation yet: send a message first.")
+        try:
+            battle = self.storage.get_battle(str(battle_id))
+        except NotFound:
+            raise NotYourBattle("This battle does not exist or belongs to another session.") from None
+        if battle.session_id != caller.session_id:
+            raise NotYourBattle("This battle does not exist or belongs to another session.")
+        return battle
+
+    def send(
+        self,
+        caller: Caller,
+        battle_id: str | None,
+        message: object,
+        *,
+        mode: Mode = "anonymous",
+        models: Sequence[str] = (),
+        overrides: dict[str, Any] | None = None,
+    ) -> Iterator[TurnUpdate]:
+        """Validate the message, then stream both answers to it; the turn is stored when it ends.
+
+        Validation happens before the first update so that bad input raises at once (nothing stored).
+        """
+        clean = clean_message(message, max_chars=self.config.max_message_chars)
+        if battle_id:
+            battle = self.battle(caller, battle_id)
+            self._check_open(battle)
+            specs = [self._spec(name) for name in _contender_names(battle)]
+            plan = self._plan_turn(battle, specs, clean.text, overrides or {}, regenerate=False)
+        else:
+            # Plan before creating the battle: a refused first message must not leave an empty battle behind.
+            specs, swapped = self._choose(mode, models)
+            plan = self._plan_turn(None, specs, clean.text, overrides or {}, regenerate=False)
+            battle = self._create(caller, mode, specs, swapped)
+        return self._stream_turn(battle, clean.text, clean.notices, plan)
+
+    def regenerate(self, caller: Caller, battle_id: str | None) -> Iterator[TurnUpdate]:
+        """Answer the last user message again on both sides; the old answers stay in the database."""
+        battle = self.battle(caller, battle_id)
+        self._check_open(battle)
+        if battle.last_turn == 0:
+            raise NothingToVote("There is nothing to regenerate yet: send a message first.")
+        specs = [self._spec(name) for name in _contender_names(battle)]
+        last = battle.turns[-1]
+        plan = self._plan_turn(battle, specs, last.user_message, {}, regenerate=True)
+        return self._stream_turn(battle, last.user_message, (), plan)
+
+    # ---- votes ------------------------------------------------------------------------------------
+    def vote(self, caller: Caller, battle_id: str | None, winner: str) -> VoteOutcome:
+        """Step one: which answer is better. Decisive votes then ask how much better before the reveal."""
+        if winner not in ("model_a", "model_b", "tie", "tie (bothbad)"):
+            raise ArenaError(f"Unknown vote {winner!r}.")
+        battle = self.battle(caller, battle_id)
+        if battle.mode == "direct":
+            raise ArenaError("Direct chat has no votes.")
+        self._check_not_generating(battle.id)
+        if battle.last_turn == 0:
+            raise NothingToVote("There is nothing to vote on yet: send a message and wait for both answers.")
+        if battle.vote_for(battle.last_turn) is not None:
+            raise AlreadyVoted("You already voted on this turn.")
+        reasons = self._exclusion_reasons(battle)
+        try:
+            vote = self.storage.record_vote(
+                battle_id=battle.id,
+                turn=battle.last_turn,
+                winner=winner,
+                voter_id=caller.voter_id,
+                source="human",
+                excluded_reason="; ".join(reasons) or None,
+            )
+        except DuplicateVote:
+            raise AlreadyVoted("You already voted on this turn.") from None
+        notices = tuple(f"Your vote is stored but will not count in the ratings: {r}." for r in reasons)
+        if winner in DECISIVE:
+            return VoteOutcome(vote=vote, needs_strength=True, notices=notices)
+        return VoteOutcome(vote=vote, needs_strength=False, revealed=self._reveal(battle), notices=notices)
+
+    def set_strength(self, caller: Caller, battle_id: str | None, strength: str) -> VoteOutcome:
+        """Step two of a decisive vote: how much better. Then both names are revealed."""
+        if strength not in ("slightly", "clearly", "much"):
+            raise ArenaError(f"Unknown strength {strength!r}.")
+        battle = self.battle(caller, battle_id)
+        vote = battle.vote_for(battle.last_turn) if battle.last_turn else None
+        if vote is None:
+            raise NothingToVote("Say which answer is better first.")
+        if vote.winner not in DECISIVE:
+            raise ArenaError("A tie has no strength.")
+        if vote.strength is not None:
+            raise AlreadyVoted("You already said how much better.")
+        updated = self.storage.set_vote_strength(vote.id, strength)
+        return VoteOutcome(vote=updated, needs_strength=False, revealed=self._reveal(battle))
+
+    # ---- internals --------------------------------------------------------------------------------
+    def _spec(self, name: str) -> ModelSpec:
+        try:
+            spec = self.storage.get_model(name)
+        except NotFound:
+            raise ArenaError(f"Unknown model {name!r}.") from None
+        if not spec.enabled:
+            raise ArenaError(f"The model {name!r} is disabled.")
+        return spec
+
+    def _check_open(self, battle: BattleView) -> None:
+        if battle.state == "voted" or battle.revealed_at is not None:
+            raise BattleOver("You voted on this battle and the names are revealed. Start a new round.")
+        self._check_not_generating(battle.id)
+
+    def _check_not_generating(self, battle_id: str) -> None:
+        with self._busy_lock:
+            if battle_id in self._busy:
+                raise Busy("Wait for both answers to finish.")
+
+    @contextmanager
+    def _generating(self, battle_id: str) -> Iterator[None]:
+        with self._busy_lock:
+            if battle_id in self._busy:
+                raise Busy("Wait for both answers to finish.")
+            self._busy.add(battle_id)
+        try:
+            yield
+        finally:
+            with self._busy_lock:
+                self._busy.discard(battle_id)
+
+    @staticmethod
+    def _exclusion_reasons(battle: BattleView) -> list[str]:
+        reasons = []
+        if battle.mode != "anonymous":
+            reasons.append("the models were not anonymous")
+        if battle.flag_identity_leak:
+            reasons.append("a model or vendor was named in the conversation")
+        if battle.flag_error:
+            reasons.append("a model failed to answer")
+        return reasons
+
+    def _reveal(self, battle: BattleView) -> tuple[Contender, Contender | None]:
+        self.storage.mark_revealed(battle.id)
+
+        def contender(name: str | None) -> Contender | None:
+            if name is None:
+                return None
+            try:
+                return Contender(name, self.storage.get_model(name).description)
+            except NotFound:
+                return Contender(name, "")
+
+        left = contender(battle.model_a)
+        assert left is not None
+        return left, contender(battle.model_b)
+
+    @staticmethod
+    def _conversation(battle: BattleView | None, side: int, upto: int) -> list[ChatMessage]:
+        messages: list[ChatMessage] = []
+        for turn in battle.turns if battle else ():
+            if turn.index >= upto:
+                break
+            answer = turn.answer_a if side == 0 else turn.answer_b
+            messages += [ChatMessage("user", turn.user_message), ChatMessage("assistant", answer or "")]
+        return messages
+
+    def _plan_turn(
+        self,
+        battle: BattleView | None,
+        specs: list[ModelSpec],
+        user_text: str,
+        overrides: dict[str, Any],
+        *,
+        regenerate: bool,
+    ) -> TurnPlan:
+        """Everything a turn needs before it streams; raises (storing nothing) when it cannot run."""
+        last = battle.last_turn if battle else 0
+        index = last if regenerate else last + 1
+        backends = [self.backend_for(spec) for spec in specs]
+        requests = []
+        for side, (spec, backend) in enumerate(zip(specs, backends, strict=True)):
+            history = self._conversation(battle, side, index)
+            history.append(ChatMessage("user", user_text))
+            requests.append(self._prepare(spec, backend, history, overrides))
+        return TurnPlan(index=index, specs=specs, backends=backends, requests=requests, regenerate=regenerate)
+
+    def _prepare(
+        self, spec: ModelSpec, backend: ChatBackend, conversation: list[ChatMessage], overrides: dict[str, Any]
+    ) -> GenerationRequest:
+        """The request for one side, its answer capped so the conversation stays within its token limit."""
+        system = overrides.get("system_prompt")
+        if system:
+            conversation = [ChatMessage("system", str(system)), *conversation]
+        params = {k: v for k, v in overrides.items() if k != "system_prompt" and v is not None}
+        request = spec.build_request(conversation, **params)
+        prompt_tokens = backend.count_tokens(request.messages)
+        room = self.config.max_conversation_tokens - prompt_tokens
+        if room < MIN_ANSWER_TOKENS:
+            raise ConversationTooLong(
+                f"This conversation has reached its limit of {self.config.max_conversation_tokens:,} tokens. "
+                "Vote on the last answers, or start a new round."
+            )
+        max_new = min(request.params.max_new_tokens, self.config.max_new_tokens, room)
+        return replace(request, params=replace(request.params, max_new_tokens=max_new))
+
+    def _stream_turn(
+        self, battle: BattleView, user_text: str, notices: tuple[str, ...], plan: TurnPlan
+    ) -> Iterator[TurnUpdate]:
+        index, backends, requests = plan.index, plan.backends, plan.requests
+        two_sided = len(plan.specs) == 2
+        texts = ["", ""]
+        finals: list[StreamChunk | None] = [None, None]
+        latency: list[float | None] = [None, None]
+        started = time.monotonic()
+        finished = False
+        with self._generating(battle.id):
+            try:
+                if two_sided:
+                    stream = stream_pair(backends[0], requests[0], backends[1], requests[1])
+                else:
+                    stream = ((0, chunk) for chunk in backends[0].stream(requests[0]))
+                for side, chunk in stream:
+                    texts[side] += chunk.text
+                    if chunk.finish_reason is not None:
+                        finals[side] = chunk
+                        latency[side] = time.monotonic() - started
+                    yield TurnUpdate(battle.id, index, texts[0], texts[1] if two_sided else None)
+                finished = True
+            finally:
+                # Runs on normal end and when the browser goes away mid-stream: what was said is kept.
+                final_notices = self._store_turn(
+                    battle, index, user_text, texts, finals, latency, requests, plan.regenerate, finished
+                )
+        errors = [f.error if f and f.finish_reason == "error" else None for f in finals]
+        yield TurnUpdate(
+            battle.id,
+            index,
+            texts[0],
+            texts[1] if two_sided else None,
+            done=True,
+            notices=notices + final_notices,
+            error_a=errors[0],
+            error_b=errors[1],
+        )
+
+    def _store_turn(
+        self,
+        battle: BattleView,
+        index: int,
+        user_text: str,
+        texts: list[str],
+        finals: list[StreamChunk | None],
+        latency: list[float | None],
+        requests: list[GenerationRequest],
+        regenerate: bool,
+        finished: bool,
+    ) -> tuple[str, ...]:
+        two_sided = len(requests) == 2
+
+        def finish(i: int) -> str:
+            final = finals[i]
+            return final.finish_reason if final and final.finish_reason else ("error" if finished else "cancelled")
+
+        def error(i: int) -> str | None:
+            final = finals[i]
+            if final is not None and final.finish_reason == "error":
+                return final.error or "the model failed to answer"
+            if final is None and finished:
+                return "the answer ended without a final chunk"
+            return None
+
+        sides = [0, 1] if two_sided else [0]
+        turn = NewTurn(
+            user_message=user_text,
+            answer_a=storable(texts[0]) or "",
+            answer_b=storable(texts[1]) if two_sided else None,
+            prompt_tokens_a=finals[0].prompt_tokens if finals[0] else 0,
+            prompt_tokens_b=finals[1].prompt_tokens if two_sided and finals[1] else 0,
+            completion_tokens_a=finals[0].completion_tokens if finals[0] else 0,
+            completion_tokens_b=finals[1].completion_tokens if two_sided and finals[1] else 0,
+            finish_a=finish(0),
+            finish_b=finish(1) if two_sided else None,
+            error_a=storable(error(0)),
+            error_b=storable(error(1)) if two_sided else None,
+            latency_a=latency[0],
+            latency_b=latency[1],
+        )
+        leaks = self._identity_matcher().find(user_text, *texts)
+        length_hit = any(
+            finals[i] is not None
+            and finals[i].finish_reason == "length"  # type: ignore[union-attr]
+            and requests[i].params.max_new_tokens < self.config.max_new_tokens
+            for i in sides
+        )
+        note = f"identity words: {', '.join(leaks)}" if leaks else ""
+        self.storage.add_turn(
+            battle.id, turn, regenerate=regenerate, identity_leak=bool(leaks), length_limit=length_hit, note=note
+        )
+        notices: list[str] = []
+        if leaks and battle.mode == "anonymous":
+            notices.append(
+                f"The conversation names a model or vendor ({', '.join(leaks)}), which could reveal who is who: "
+                "you can still vote, but the vote will not count in the ratings."
+            )
+        if any(error(i) for i in sides):
+            notices.append("A model failed to answer; this battle's vote will not count. Start a new round.")
+        if length_hit:
+            notices.append(
+                f"The conversation reached its limit of {self.config.max_conversation_tokens:,} tokens and an answer "
+                "was cut short. Vote now, or start a new round."
+            )
+        return tuple(notices)
+
+
+__all__ = [
+    "AlreadyVoted",
+    "ArenaConfig",
+    "ArenaError",
+    "ArenaService",
+    "BattleOver",
+    "Busy",
+    "Caller",
+    "Contender",
+    "ConversationTooLong",
+    "InputError",
+    "NotYourBattle",
+    "NothingToVote",
+    "TurnUpdate",
+    "VoteOutcome",
+]
+
+
+def _contender_names(battle: BattleView) -> list[str]:
+    return [battle.model_a] + ([battle.model_b] if battle.model_b else [])

@@ -1,0 +1,162 @@
+"""ORM tables. The schema is created and changed only by the Alembic migrations in arena/db/migrations.
+
+Naming: in a battle, `model_a` is the contender shown on the left ("Model A") and `model_b` the one on the
+right, as in Chatbot Arena's clean-battle schema. Names are hidden from the browser until the vote.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
+STRENGTHS = ("slightly", "clearly", "much")
+BATTLE_MODES = ("anonymous", "side_by_side", "direct")
+BATTLE_STATES = ("active", "voted", "error", "closed")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class ModelRecord(Base):
+    """A registered contender (seeded from models.yaml; checkpoints are added at run time)."""
+
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    backend: Mapped[str] = mapped_column(String(32))
+    weights: Mapped[str] = mapped_column(Text)
+    # The full validated ModelSpec as JSON: generation parameters, system prompt, quantization, options.
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    description: Mapped[str] = mapped_column(Text, default="")
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    provenance: Mapped[str] = mapped_column(Text, default="")
+    origin: Mapped[str] = mapped_column(String(32), default="config")  # config | runtime
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Battle(Base):
+    """One conversation with two contenders (or one, in direct chat)."""
+
+    __tablename__ = "battles"
+    __table_args__ = (
+        CheckConstraint(f"mode IN {BATTLE_MODES!r}", name="mode"),
+        CheckConstraint(f"state IN {BATTLE_STATES!r}", name="state"),
+        Index("ix_battles_created_at", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    model_a: Mapped[str] = mapped_column(String(128))  # shown on the left
+    model_b: Mapped[str | None] = mapped_column(String(128), nullable=True)  # shown on the right
+    # True when left/right randomisation swapped the pair the sampler returned.
+    swapped: Mapped[bool] = mapped_column(Boolean, default=False)
+    params_a: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    params_b: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    session_id: Mapped[str] = mapped_column(String(64), index=True)  # hash of the browser session
+    voter_id: Mapped[str] = mapped_column(String(64), index=True)  # salted hash of IP + session
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    flag_error: Mapped[bool] = mapped_column(Boolean, default=False)
+    flag_identity_leak: Mapped[bool] = mapped_column(Boolean, default=False)
+    flag_length_limit: Mapped[bool] = mapped_column(Boolean, default=False)
+    flag_notes: Mapped[str] = mapped_column(Text, default="")
+    tokens_a: Mapped[int] = mapped_column(Integer, default=0)  # conversation length as side A sees it
+    tokens_b: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    revealed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    turns: Mapped[list[Turn]] = relationship(
+        back_populates="battle", order_by="(Turn.index, Turn.attempt)", cascade="all, delete-orphan"
+    )
+    votes: Mapped[list[Vote]] = relationship(back_populates="battle", cascade="all, delete-orphan")
+
+    @property
+    def anonymous(self) -> bool:
+        return self.mode == "anonymous"
+
+
+class Turn(Base):
+    """One user message and both answers. A regeneration adds a new attempt; the old one is kept."""
+
+    __tablename__ = "turns"
+    __table_args__ = (UniqueConstraint("battle_id", "index", "attempt", name="uq_turns_battle_index_attempt"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    battle_id: Mapped[str] = mapped_column(ForeignKey("battles.id", ondelete="CASCADE"), index=True)
+    index: Mapped[int] = mapped_column(Integer)  # 1-based turn number
+    attempt: Mapped[int] = mapped_column(Integer, default=0)  # 0 = first answer, 1.. = regenerations
+    superseded: Mapped[bool] = mapped_column(Boolean, default=False)
+    user_message: Mapped[str] = mapped_column(Text)
+    answer_a: Mapped[str] = mapped_column(Text, default="")
+    answer_b: Mapped[str | None] = mapped_column(Text, nullable=True)
+    prompt_tokens_a: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens_b: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens_a: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens_b: Mapped[int] = mapped_column(Integer, default=0)
+    finish_a: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    finish_b: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    error_a: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_b: Mapped[str | None] = mapped_column(Text, nullable=True)
+    latency_a: Mapped[float | None] = mapped_column(nullable=True)  # seconds to the last token
+    latency_b: Mapped[float | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    battle: Mapped[Battle] = relationship(back_populates="turns")
+
+
+class Vote(Base):
+    """A verdict on one turn of a battle, from a person or a judge. One per (battle, turn, source)."""
+
+    __tablename__ = "votes"
+    __table_args__ = (
+        UniqueConstraint("battle_id", "turn", "source", name="uq_votes_battle_turn_source"),
+        CheckConstraint(f"winner IN {WINNERS!r}", name="winner"),
+        CheckConstraint(f"strength IS NULL OR strength IN {STRENGTHS!r}", name="strength"),
+        Index("ix_votes_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    battle_id: Mapped[str] = mapped_column(ForeignKey("battles.id", ondelete="CASCADE"), index=True)
+    turn: Mapped[int] = mapped_column(Integer)
+    winner: Mapped[str] = mapped_column(String(16))
+    strength: Mapped[str | None] = mapped_column(String(16), nullable=True)  # decisive votes only
+    voter_id: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(String(64), default="human")  # human | judge:<name>
+    # Why this vote does not count in ratings (identity leak, backend error, non-anonymous); NULL = counts.
+    excluded_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    strength_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    battle: Mapped[Battle] = relationship(back_populates="votes")

@@ -1,0 +1,109 @@
+"""The one settings object of the app: environment variables (prefix ARENA_) and an optional file.
+
+Every setting has a default that runs locally: SQLite under ./data and the embedded SmolLM2 contenders.
+An optional YAML file (env ARENA_CONFIG) may set any field; environment variables win over the file.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from models.registry import DEFAULT_MODELS_FILE
+
+# FastChat's list (monitor/clean_battle_data.py) plus later vendors. Matching is case-insensitive on word
+# boundaries; the registered contenders' own names are added at run time.
+DEFAULT_IDENTITY_WORDS = (
+    "gpt-3", "gpt-3.5", "gpt-4", "gpt-4o", "gpt4", "chatgpt", "openai", "anthropic", "claude", "bard", "palm",
+    "lamda", "google", "gemini", "gemma", "llama", "meta ai", "vicuna", "lmsys", "koala", "mistral", "mixtral",
+    "qwen", "alibaba", "deepseek", "zhipu", "chatglm", "cohere", "command-r", "dbrx", "databricks", "phi-3",
+    "microsoft", "falcon", "tii", "yi-34b", "01.ai", "hermes", "tulu", "olmo", "allenai", "smollm",
+    "smollm2", "hugging face", "huggingface", "huggingfacetb", "grok", "xai",
+)  # fmt: skip
+
+
+class _YamlFileSource(PydanticBaseSettingsSource):
+    """Reads the optional settings file named by ARENA_CONFIG (lower priority than env vars)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("ARENA_CONFIG")
+        if not path:
+            return {}
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except FileNotFoundError as exc:
+            raise ValueError(f"ARENA_CONFIG points to {path}, which does not exist") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"the settings file {path} must hold a mapping of setting names to values")
+        return data
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARENA_", extra="forbid", populate_by_name=True)
+
+    data_dir: Path = Path("data")
+    database_url: str = ""  # empty: sqlite:///<data_dir>/arena.db
+    models_file: Path = Field(DEFAULT_MODELS_FILE, validation_alias="ARENA_MODELS")
+    model_cache_dir: Path | None = Field(None, validation_alias="ARENA_MODEL_CACHE")
+    device: str = "cpu"
+
+    host: str = "127.0.0.1"
+    port: int = 7860
+    preload_models: bool = True
+    # Behind a proxy (Spaces, Cloudflare) the client address comes from cf-connecting-ip / x-forwarded-for.
+    trust_proxy_headers: bool = True
+    generation_concurrency: int = Field(4, ge=1)  # Gradio event concurrency for streaming handlers
+
+    max_conversation_tokens: int = Field(2048, ge=64)
+    max_new_tokens: int = Field(256, ge=1)
+    max_message_chars: int = Field(8000, ge=1)
+    identity_words: Annotated[tuple[str, ...], NoDecode] = DEFAULT_IDENTITY_WORDS
+    voter_salt: str = ""  # empty: a random salt kept in <data_dir>/voter_salt
+
+    @field_validator("identity_words", mode="before")
+    @classmethod
+    def _split_words(cls, value: Any) -> Any:
+        if isinstance(value, str):  # env var: comma-separated
+            return tuple(w.strip() for w in value.split(",") if w.strip())
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlFileSource(settings_cls))
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'arena.db'}"
+
+    def resolved_voter_salt(self) -> str:
+        """The salt for voter hashes: configured, or created once and kept in the data directory."""
+        if self.voter_salt:
+            return self.voter_salt
+        path = self.data_dir / "voter_salt"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # O_EXCL: two processes starting at once must end up with the same salt.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(secrets.token_hex(32))
+        return path.read_text().strip()

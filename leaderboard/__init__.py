@@ -1,0 +1,1 @@
+"""Ratings and analysis over the arena's votes: pure functions, no UI, no database, no torch."""

@@ -1,0 +1,1 @@
+"""Model registry and generation backends. Never imports `arena`."""

@@ -1,0 +1,106 @@
+"""The model registry: contenders described as data (models.yaml), validated into `ModelSpec`s.
+
+The arena stores these specs in its `models` table so that checkpoints can be added at run time; this module
+only knows the file format and how to turn a spec plus a conversation into a `GenerationRequest`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from models.types import ChatMessage, GenerationParams, GenerationRequest
+
+DEFAULT_MODELS_FILE = Path(__file__).resolve().parent.parent / "models.yaml"
+EMBEDDED_WEIGHTS = "embedded:smollm2-135m-instruct"
+
+
+class RegistryError(ValueError):
+    """The registry file or an entry in it is invalid; the message names the file and the entry."""
+
+
+class DecodingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_new_tokens: int = Field(256, ge=1, le=8192)
+    temperature: float = Field(0.7, ge=0.0, le=5.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: int = Field(0, ge=0)
+    repetition_penalty: float = Field(1.0, gt=0.0, le=5.0)
+    min_new_tokens: int = Field(0, ge=0, le=8192)
+
+    def to_params(self, **overrides: Any) -> GenerationParams:
+        values = self.model_dump()
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return GenerationParams(**values)
+
+
+class ModelSpec(BaseModel):
+    """One contender: which weights, through which backend, with which decoding and system prompt."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+    backend: Literal["local"] = "local"
+    weights: str = EMBEDDED_WEIGHTS
+    quantization: Literal["none", "int8-dynamic"] = "none"
+    generation: DecodingConfig = Field(default_factory=DecodingConfig)
+    system_prompt: str | None = None
+    description: str = ""
+    anonymous: bool = True
+    enabled: bool = True
+    provenance: str = ""
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def engine_key(self) -> tuple[str, str, str]:
+        """Contenders with the same key share one loaded model (and can be batched together)."""
+        return (self.backend, self.weights, self.quantization)
+
+    def build_request(
+        self, conversation: list[ChatMessage] | tuple[ChatMessage, ...], **param_overrides: Any
+    ) -> GenerationRequest:
+        """The request this contender answers: its system prompt first, unless the conversation has one."""
+        messages = tuple(conversation)
+        has_system = bool(messages) and messages[0].role == "system"
+        if self.system_prompt and not has_system:
+            messages = (ChatMessage("system", self.system_prompt), *messages)
+        return GenerationRequest(messages=messages, params=self.generation.to_params(**param_overrides))
+
+
+class RegistryFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[ModelSpec]
+
+
+def models_file_from_env() -> Path:
+    return Path(os.environ.get("ARENA_MODELS") or DEFAULT_MODELS_FILE)
+
+
+def load_model_specs(path: str | os.PathLike[str] | None = None) -> list[ModelSpec]:
+    """Read and validate a registry file. Raises RegistryError with the file name and the faulty entry."""
+    file = Path(path) if path is not None else models_file_from_env()
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise RegistryError(f"model registry file not found: {file}") from exc
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"model registry file {file} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict) or "models" not in raw:
+        raise RegistryError(f"model registry file {file} must hold a mapping with a 'models' list")
+    try:
+        specs = RegistryFile.model_validate(raw).models
+    except ValidationError as exc:
+        raise RegistryError(f"invalid model registry file {file}:\n{exc}") from exc
+    names = [s.name for s in specs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise RegistryError(f"model registry file {file} names these models twice: {', '.join(duplicates)}")
+    if not specs:
+        raise RegistryError(f"model registry file {file} lists no models")
+    return specs

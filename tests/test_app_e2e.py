@@ -1,0 +1,146 @@
+"""End to end: the real app (Gradio server, SQLite, the embedded model) driven over HTTP by gradio_client, the
+way a browser session would drive it, then the database checked."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pytest
+from gradio_client import Client
+from sqlalchemy import func, select
+
+from app import create_app
+from arena.db.tables import Battle, Vote
+from arena.settings import Settings
+from arena.storage import Storage
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def running_app(tmp_path_factory: pytest.TempPathFactory, converted_model: Any) -> Iterator[tuple[str, Settings]]:
+    data_dir: Path = tmp_path_factory.mktemp("app-data")
+    settings = Settings(
+        data_dir=data_dir,
+        model_cache_dir=converted_model.cache_dir,
+        max_new_tokens=8,
+        port=free_port(),
+    )
+    demo: gr.Blocks = create_app(settings)
+    demo.launch(
+        server_name="127.0.0.1", server_port=settings.port, prevent_thread_lock=True, ssr_mode=False, quiet=True
+    )
+    try:
+        yield f"http://127.0.0.1:{settings.port}/", settings
+    finally:
+        demo.close()
+
+
+@pytest.fixture
+def client(running_app: tuple[str, Settings]) -> Client:
+    """A new browser session."""
+    return Client(running_app[0], verbose=False)
+
+
+@pytest.fixture
+def storage(running_app: tuple[str, Settings]) -> Iterator[Storage]:
+    store = Storage.from_url(running_app[1].resolved_database_url)
+    yield store
+    store.dispose()
+
+
+def notice_of(outputs: tuple[Any, ...]) -> str:
+    return str(next(o for o in outputs if isinstance(o, str) and o.strip()))
+
+
+def count(storage: Storage, table: type) -> int:
+    with storage.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def latest_battle(storage: Storage) -> Battle:
+    with storage.engine.connect() as conn:
+        battle_id = conn.execute(select(Battle.id).order_by(Battle.created_at.desc()).limit(1)).scalar_one()
+    return storage.get_battle(battle_id)  # type: ignore[return-value]
+
+
+def test_a_battle_and_a_two_step_vote_end_up_in_the_database_with_their_sides(client: Client, storage: Storage) -> None:
+    votes_before = count(storage, Vote)
+    outputs = client.predict("What is the capital of France?", api_name="/send")
+    chat_a, chat_b = outputs[0], outputs[1]
+    assert chat_a[0]["role"] == "user" and chat_a[-1]["role"] == "assistant"
+    assert _text(chat_a[-1]) and _text(chat_b[-1]), "both sides answered"
+
+    step_one = client.predict(api_name="/vote_a")
+    assert "How much better" in notice_of(step_one)
+    assert "Model A** was" not in notice_of(step_one), "names stay hidden until the strength is given"
+    step_two = client.predict(api_name="/strength_much")
+    reveal = notice_of(step_two)
+    shown = dict(re.findall(r"\*\*Model ([AB])\*\* was \*\*([^*]+)\*\*", reveal))
+
+    battle = latest_battle(storage)
+    assert (shown["A"], shown["B"]) == (battle.model_a, battle.model_b)
+    vote = battle.vote_for(1)
+    assert vote is not None
+    assert (vote.winner, vote.strength, vote.source) == ("model_a", "much", "human")
+    assert battle.turns[0].answer_a.strip() and _text(chat_a[-1]).startswith(battle.turns[0].answer_a.strip()[:5])
+    assert count(storage, Vote) == votes_before + 1
+
+    again = client.predict(api_name="/vote_b")
+    assert "already voted" in notice_of(again)
+    assert count(storage, Vote) == votes_before + 1
+
+
+def test_an_empty_message_gets_a_clear_message_and_stores_nothing(client: Client, storage: Storage) -> None:
+    battles_before = count(storage, Battle)
+    outputs = client.predict("   ", api_name="/send")
+    assert "empty" in notice_of(outputs)
+    assert count(storage, Battle) == battles_before
+
+
+def test_a_vote_before_any_answer_is_refused(client: Client, storage: Storage) -> None:
+    votes_before = count(storage, Vote)
+    outputs = client.predict(api_name="/vote_tie")
+    assert "send a message first" in notice_of(outputs)
+    assert count(storage, Vote) == votes_before
+
+
+def test_html_in_a_message_is_shown_as_text_not_markup(client: Client) -> None:
+    outputs = client.predict("<script>alert('x')</script><img src=x onerror=alert(1)>", api_name="/send")
+    shown = _text(outputs[0][0])
+    assert "<script" not in shown and "<img" not in shown and "&lt;script>" in shown
+
+
+def test_a_huge_message_is_refused_and_the_app_keeps_serving(client: Client) -> None:
+    outputs = client.predict("x" * 100_000, api_name="/send")
+    assert "100,000 characters" in notice_of(outputs)
+    outputs = client.predict("Hello again", api_name="/send")
+    assert _text(outputs[0][-1])
+
+
+def test_side_by_side_and_direct_chat_work(client: Client, storage: Storage) -> None:
+    outputs = client.predict("Hi", "smollm2-135m-greedy", "smollm2-135m-concise", api_name="/sxs_send")
+    assert _text(outputs[0][-1]) and _text(outputs[1][-1])
+    client.predict(api_name="/sxs_vote_tie")
+    battle = latest_battle(storage)
+    assert battle.mode == "side_by_side" and battle.vote_for(1).excluded_reason  # type: ignore[union-attr]
+
+    chat = client.predict("Hi", "smollm2-135m-greedy", "", 0.0, 1.0, 16, api_name="/chat")
+    assert chat[0][-1]["role"] == "assistant" and _text(chat[0][-1])
+    assert latest_battle(storage).mode == "direct"
+
+
+def _text(message: dict[str, Any]) -> str:
+    content = message["content"]
+    if isinstance(content, list):  # Gradio 6 sends structured content
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content)

@@ -1,0 +1,1 @@
+"""Training from the arena's votes: preference data, reward model, RLHF and SFT recipes."""
