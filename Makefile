@@ -44,8 +44,8 @@ format: install-dev
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
 bench: install-dev
-	$(PY) benchmarks/bench_local_backend.py
-	$(PY) benchmarks/bench_votes.py
+	$(PY) -m benchmarks.bench_local_backend
+	$(PY) -m benchmarks.bench_votes
 
 clean:
 	rm -rf $(VENV) .pytest_cache

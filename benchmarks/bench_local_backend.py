@@ -7,6 +7,8 @@
 
 Repetitions alternate the two sides of each comparison so that drift (heat, other load) hits both alike.
 Prints a markdown table and writes it into BENCHMARKS.md under its own heading.
+
+    python -m benchmarks.bench_local_backend
 """
 
 from __future__ import annotations
@@ -26,13 +28,13 @@ from pathlib import Path
 import torch
 import transformers
 
+from benchmarks.report import write_section
 from models.backends.local import LocalEngine
 from models.embedded import EMBEDDED_NAME
 from models.generation import stream_pair
 from models.types import ChatMessage, GenerationParams, GenerationRequest
 
 SECTION = "## Local backend (issue 2: benchmarks 1 and 2)"
-INTRO = "# Benchmarks\n\nAll figures are ratios measured in one run on the same machine (2 CPU cores, no GPU).\n"
 NEW_TOKENS = 128
 PROMPT_A = "Explain how a bicycle works, part by part."
 PROMPT_B = "Write a short story about a lighthouse keeper and a storm."
@@ -156,19 +158,6 @@ def render(figures: list[Figure], repetitions: int, command: str, load: tuple[fl
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace this benchmark's section of BENCHMARKS.md (or append it), leaving other sections alone."""
-    text = path.read_text(encoding="utf-8") if path.exists() else INTRO
-    start = text.find(SECTION)
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        rest = text[end + 1 :] if end != -1 else ""
-        text = text[:start] + section + ("\n" + rest if rest else "")
-    path.write_text(text, encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repetitions", type=int, default=4)
@@ -181,11 +170,10 @@ def main() -> int:
         bench_stream_vs_generate(engine, args.repetitions),
         bench_battle_vs_single(engine, args.repetitions),
     ]
-    pythonpath = os.environ.get("PYTHONPATH")
-    command = (f"PYTHONPATH={pythonpath} " if pythonpath else "") + shlex.join(["python", *sys.argv])
+    command = shlex.join(["python", "-m", "benchmarks.bench_local_backend", *sys.argv[1:]])
     section = render(figures, args.repetitions, command, (load_at_start, os.getloadavg()[0]))
     print(section)
-    write_section(args.output, section)
+    write_section(args.output, SECTION, section)
     print(f"written to {args.output}")
     return 0 if all(f.met for f in figures) else 1
 

@@ -5,10 +5,10 @@ first from one thread (the baseline), then from T threads, each on a fresh datab
 acknowledged vote was lost (the count in the database equals the writes that returned) and exits non-zero
 otherwise. The markdown table is printed and written into BENCHMARKS.md under SECTION.
 
-    PYTHONPATH=. python benchmarks/bench_votes.py --votes 10000 --threads 16
-    PYTHONPATH=. python benchmarks/bench_votes.py --votes 2000 --no-postgres --no-write   # SQLite, quick
+    python -m benchmarks.bench_votes --votes 10000 --threads 16
+    python -m benchmarks.bench_votes --votes 2000 --no-postgres --no-write   # SQLite, quick
 
-PYTHONPATH is not needed once the project is installed (pip install -e .).
+Run from the repository root (benchmarks is a package there).
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from sqlalchemy.engine import make_url
 from arena.db import Battle, Turn, make_engine, writer
 from arena.db.tables import utcnow
 from arena.storage import Storage
+from benchmarks.report import write_section
 
 SECTION = "## Vote writes (issue 2: benchmark 3)"
-INTRO = "# Benchmarks\n\nAll figures are ratios measured in one run on the same machine (2 CPU cores, no GPU).\n"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
 _BULK_CHUNK = 1000
@@ -207,7 +207,7 @@ def markdown(results: list[tuple[RunResult, RunResult]], votes: int, writers: in
     lines = [
         SECTION,
         "",
-        f"Command: `PYTHONPATH=. python benchmarks/bench_votes.py --votes {votes} --threads {writers}`. "
+        f"Command: `python -m benchmarks.bench_votes --votes {votes} --threads {writers}`. "
         f"{votes:,} human votes written "
         "through `Storage.record_vote` (one transaction each: battle lookup, turn check, battle state update, "
         f"vote insert), one per battle, on {votes:,} battles with one turn each created beforehand (not timed). "
@@ -236,21 +236,6 @@ def markdown(results: list[tuple[RunResult, RunResult]], votes: int, writers: in
         "with other work on the machine; the ratios and the stored/acknowledged check are the result.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace our section of BENCHMARKS.md (or add it), keeping everything else as it is right now."""
-    current = path.read_text(encoding="utf-8") if path.exists() else INTRO
-    start = current.find(SECTION)
-    if start == -1:
-        updated = current.rstrip("\n") + "\n\n" + section
-    else:
-        following = current.find("\n## ", start + len(SECTION))
-        rest = current[following + 1 :] if following != -1 else ""
-        updated = current[:start] + section + ("\n" + rest if rest else "")
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(updated, encoding="utf-8")
-    os.replace(temporary, path)  # readers never see a half-written file
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -294,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(results, args.votes, args.threads, "; ".join(versions))
     print(table)
     if not args.no_write:
-        write_section(args.output, table)
+        write_section(args.output, SECTION, table)
     return 0 if all(run.ok for pair in results for run in pair) else 1
 
 
