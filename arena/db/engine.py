@@ -19,6 +19,8 @@ in one transaction, all or nothing.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -107,11 +109,28 @@ def _sqlite_connect_file(dbapi_connection: Any, record: ConnectionPoolEntry) -> 
     try:
         # journal_mode is stored in the file; switching needs an exclusive lock, so only ask when needed.
         if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(cursor)
         # NORMAL is durable in WAL mode except for the last commits before a power loss, and much faster.
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """PRAGMA journal_mode=WAL fails at once with "database is locked" while another connection of a new
+    file (a second process starting at the same moment) holds a lock: the busy handler does not cover it, so
+    retry until the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
 
 def _sqlite_connect_memory(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

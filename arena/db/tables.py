@@ -160,3 +160,18 @@ class Vote(Base):
     strength_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     battle: Mapped[Battle] = relationship(back_populates="votes")
+
+
+class LeaderboardSnapshot(Base):
+    """A computed leaderboard, stored so the page reads it instead of refitting on every visit."""
+
+    __tablename__ = "leaderboard_snapshots"
+    __table_args__ = (Index("ix_leaderboard_snapshots_created_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The highest vote id and the vote count it was computed from: "enough new votes" compares against these.
+    last_vote_id: Mapped[int] = mapped_column(Integer, default=0)
+    votes_total: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float] = mapped_column(default=0.0)  # how long the computation took
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
