@@ -14,19 +14,15 @@ from arena.battles import ArenaConfig, ArenaService
 from arena.settings import Settings
 from arena.storage import Storage
 from arena.ui import CSS, Identity, build_ui, theme
+from leaderboard.db import load_battles
+from leaderboard.page import build_page_payload
+from leaderboard.service import LeaderboardService
+from leaderboard.snapshots import SnapshotStore
 from models.embedded import default_cache_dir
 from models.pool import BackendPool
 from models.registry import load_model_specs
 
 log = logging.getLogger("huggy_arena")
-
-
-def leaderboard_placeholder(storage: Storage) -> str:
-    return (
-        "## Leaderboard\nRatings (Bradley-Terry with confidence intervals) are computed from the votes "
-        f"stored so far. Votes recorded: **{storage.count_votes(source='human'):,}** from people, "
-        f"**{storage.count_votes():,}** in all."
-    )
 
 
 def create_app(settings: Settings | None = None) -> gr.Blocks:
@@ -47,12 +43,20 @@ def create_app(settings: Settings | None = None) -> gr.Blocks:
             identity_words=settings.identity_words,
         ),
     )
+    leaderboard = LeaderboardService(
+        store=SnapshotStore(storage.engine),
+        load_battles=lambda: load_battles(storage),
+        descriptions=lambda: {m.name: m.description for m in storage.list_models(enabled_only=False)},
+        build_payload=build_page_payload,
+        min_new_votes=settings.leaderboard_min_new_votes,
+    )
+    leaderboard.refresh_in_background()  # at start-up; afterwards when enough new votes arrived
     identity = Identity(salt=settings.resolved_voter_salt(), trust_proxy_headers=settings.trust_proxy_headers)
     return build_ui(
         service,
         identity,
         concurrency=settings.generation_concurrency,
-        leaderboard=lambda: leaderboard_placeholder(storage),
+        leaderboard=leaderboard.read,
     )
 
 

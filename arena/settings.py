@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     max_new_tokens: int = Field(256, ge=1)
     max_message_chars: int = Field(8000, ge=1)
     identity_words: Annotated[tuple[str, ...], NoDecode] = DEFAULT_IDENTITY_WORDS
+    leaderboard_min_new_votes: int = Field(1, ge=1)  # new votes that make the stored leaderboard stale
     voter_salt: str = ""  # empty: a random salt kept in <data_dir>/voter_salt
 
     @field_validator("identity_words", mode="before")

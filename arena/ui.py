@@ -16,6 +16,7 @@ import gradio as gr
 from arena.battles import ArenaError, ArenaService, Caller, Mode, TurnUpdate, VoteOutcome
 from arena.safety import InputError, inert_markdown, session_hash, voter_hash
 from arena.storage import BattleView
+from leaderboard.ui import SnapshotReader, build_leaderboard
 
 ABOUT = """
 ## What is Huggy Arena?
@@ -494,8 +495,14 @@ class DirectChat:
 
 
 def build_ui(
-    service: ArenaService, identity: Identity, *, concurrency: int = 4, leaderboard: Callable[[], str] | None = None
+    service: ArenaService,
+    identity: Identity,
+    *,
+    concurrency: int = 4,
+    leaderboard: SnapshotReader | None = None,
 ) -> gr.Blocks:
+    """The whole app: Arena, Side-by-side, Direct chat, Leaderboard, About; the leaderboard also at /leaderboard."""
+    read_leaderboard: SnapshotReader = leaderboard or (lambda: None)
     with gr.Blocks(title="Huggy Arena") as demo:
         gr.Markdown("# 🤗 Huggy Arena\nChat with two anonymous models, vote for the better answer, see who they were.")
         with gr.Tabs():
@@ -513,11 +520,12 @@ def build_ui(
             with gr.Tab("Direct chat", id="direct"):
                 DirectChat(service, identity, concurrency)
             with gr.Tab("Leaderboard", id="leaderboard"):
-                board = gr.Markdown(leaderboard() if leaderboard else "", elem_id="leaderboard_body")
-                refresh = gr.Button("Refresh", elem_id="leaderboard_refresh")
-                if leaderboard:
-                    refresh.click(leaderboard, None, board, api_name="leaderboard")
+                build_leaderboard(demo, read_leaderboard, prefix="lb_", api=True)
             with gr.Tab("About", id="about"):
                 gr.Markdown(ABOUT)
+    # The same page on its own URL, for people who only come for the ratings.
+    with demo.route("Leaderboard", "/leaderboard"):
+        gr.Markdown("# 🤗 Huggy Arena leaderboard\nBradley-Terry ratings from anonymous, unflagged votes.")
+        build_leaderboard(demo, read_leaderboard, prefix="lbp_", api=False)
     demo.queue(default_concurrency_limit=concurrency)
     return demo

@@ -144,3 +144,21 @@ def _text(message: dict[str, Any]) -> str:
     if isinstance(content, list):  # Gradio 6 sends structured content
         return "".join(part.get("text", "") for part in content if isinstance(part, dict))
     return str(content)
+
+
+def test_the_leaderboard_shows_a_vote_after_a_refresh(client: Client, storage: Storage) -> None:
+    client.predict("Name a color.", api_name="/send")
+    client.predict(api_name="/vote_b")
+    client.predict(api_name="/strength_slightly")
+    battle = latest_battle(storage)
+    header, table = client.predict("human", "all", False, api_name="/leaderboard_view")[:2]
+    assert "votes recorded" in header
+    models = {row[1] for row in table["data"]}
+    assert {battle.model_a, battle.model_b} <= models
+
+
+def test_the_leaderboard_has_its_own_page(running_app: tuple[str, Settings]) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(running_app[0] + "leaderboard", timeout=30) as response:
+        assert response.status == 200

@@ -1,0 +1,222 @@
+"""The leaderboard from the command line: battles from the arena's database or a file, ratings to a table.
+
+    python -m leaderboard (--db URL | --battles FILE) [--source S] [--category C] [--style-control]
+        [--ci sandwich|bootstrap|none] [--rounds N] [--seed N] [--anchor MODEL=RATING] [--min-votes N]
+        [--out FILE.csv|FILE.json] [--validate]
+
+Prints the table and, with --out, writes it: CSV, or JSON as a list of rows (model, rating, lower, upper,
+rank_ub, votes, and the other columns of leaderboard.table.LeaderboardRow). --source takes "human" (the
+default), "judge:<name>", or "all", which pools every source's votes into one fit on purpose. --category
+takes a category id or display name (leaderboard.categories), or any category the battles carry. Mistakes
+(a bad argument, an unreadable file or database, an unknown source, category or anchor model) end with one
+line on stderr and exit status 2 (usage) or 1 (everything else). No counted votes is not a mistake: the
+table is empty and says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy.exc import SQLAlchemyError
+
+from arena.db import parse_database_url
+from arena.db.engine import is_memory_sqlite
+from leaderboard.categories import category_id
+from leaderboard.db import load_battles
+from leaderboard.io import read_battles
+from leaderboard.ratings import Anchor, Leaderboard, ValidationReport, compute_leaderboard, validate
+from leaderboard.schema import counted
+
+CI_METHODS = ("sandwich", "bootstrap", "none")
+OUTPUTS = (".csv", ".json")
+ALL_SOURCES = "all"
+
+
+class CommandError(Exception):
+    """A one-line reason the command cannot go on."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        battles = _battles(args)
+        source = _source(args.source, battles)
+        category = _category(args.category, battles)
+        anchor = _anchor(args.anchor, battles, source, category)
+        options = {"source": source, "category": category, "anchor": anchor, "min_votes": args.min_votes}
+        board = compute_leaderboard(
+            battles, style_control=args.style_control, ci=args.ci, rounds=args.rounds, seed=args.seed, **options
+        )
+        print(format_leaderboard(board))
+        if args.out:
+            write_table(board, args.out)
+            print(f"wrote {len(board.rows)} rows to {args.out}")
+        if args.validate:
+            print()
+            print(format_validation(validate(battles, **options)))
+    except SQLAlchemyError as exc:
+        return _fail(f"cannot read the database: {str(exc).splitlines()[0]}")
+    except (CommandError, ValueError, OSError) as exc:  # ValueError: BattlesError, DatabaseURLError, core checks
+        return _fail(str(exc))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m leaderboard", description="Bradley-Terry ratings from votes.")
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument(
+        "--db", metavar="URL", help="the arena's database URL (sqlite:///data/arena.db, postgresql://...)"
+    )
+    data.add_argument("--battles", metavar="FILE", type=Path, help="a battles file (.json, .jsonl or .csv)")
+    parser.add_argument("--source", default="human", help="human (default), judge:<name>, or all (pooled)")
+    parser.add_argument("--category", help="only votes of this prompt category")
+    parser.add_argument("--style-control", action="store_true", help="also rate with length and markdown held fixed")
+    parser.add_argument("--ci", choices=CI_METHODS, default="sandwich", help="how the 95%% intervals are computed")
+    parser.add_argument("--rounds", type=_count(1), default=1000, help="bootstrap rounds (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--anchor", type=_anchor_argument, metavar="MODEL=RATING", help="pin one model's rating")
+    parser.add_argument("--min-votes", type=_count(0), default=0, help="leave out models with fewer votes")
+    parser.add_argument("--out", type=_output, metavar="FILE", help="write the table (.csv, or .json: a list of rows)")
+    parser.add_argument("--validate", action="store_true", help="also test how well the ratings predict later votes")
+    return parser
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _anchor_argument(text: str) -> Anchor:
+    model, separator, rating = text.rpartition("=")
+    try:
+        value = float(rating)
+    except ValueError:
+        value = math.nan
+    if not separator or not model.strip() or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected MODEL=RATING with a number, like gpt-4=1200; got {text!r}")
+    return Anchor(model.strip(), value)
+
+
+def _output(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() not in OUTPUTS:
+        raise argparse.ArgumentTypeError(f"the table is written as {' or '.join(OUTPUTS)}; got {text!r}")
+    return path
+
+
+def _battles(args: argparse.Namespace) -> pd.DataFrame:
+    if args.battles is not None:
+        return read_battles(args.battles)
+    url = parse_database_url(args.db)
+    # Opening a missing SQLite file would create an empty database (and its folder): say so instead.
+    if url.get_backend_name() == "sqlite" and not is_memory_sqlite(url) and not Path(str(url.database)).is_file():
+        raise CommandError(f"no database file at {url.database}")
+    return load_battles(args.db)
+
+
+def _source(name: str, battles: pd.DataFrame) -> str | None:
+    if name == ALL_SOURCES:
+        return None
+    present = sorted(set(battles["source"]))
+    if battles.empty or name in present:
+        return name
+    raise CommandError(
+        f"no votes from source {name!r} in these battles; sources here: {', '.join(present)} (or {ALL_SOURCES})"
+    )
+
+
+def _category(name: str | None, battles: pd.DataFrame) -> str | None:
+    if name is None:
+        return None
+    present = sorted(str(c) for c in battles["category"].dropna().unique())
+    if name in present:
+        return name
+    try:
+        known = category_id(name)
+    except ValueError:
+        known = None
+    if known in present:
+        return known
+    here = ", ".join(present) if present else "none (the battles carry no category)"
+    raise CommandError(f"unknown category {name!r}; categories in these battles: {here}")
+
+
+def _anchor(anchor: Anchor | None, battles: pd.DataFrame, source: str | None, category: str | None) -> Anchor | None:
+    if anchor is None:
+        return None
+    votes = counted(battles, source=source)
+    if category is not None:
+        votes = votes[votes["category"] == category]
+    models = set(votes["model_a"]) | set(votes["model_b"])
+    if anchor.model not in models:
+        shown = ", ".join(sorted(models)[:10]) + (", ..." if len(models) > 10 else "")
+        raise CommandError(f"unknown anchor model {anchor.model!r}: no counted votes; models here: {shown or 'none'}")
+    return anchor
+
+
+def format_leaderboard(board: Leaderboard) -> str:
+    """The table as text, with what it rests on and every warning under it."""
+    if board.empty:
+        return board.message
+    style = board.style_control
+    width = max(len("model"), *(len(row.model) for row in board.rows))
+    header = f"{'rank':>4}  {'model':<{width}}  {'rating':>7}  {'95% CI':<17}  {'votes':>6}"
+    lines = [header + ("  style" if style else "")]
+    for row in board.rows:
+        interval = "" if math.isnan(row.lower) else f"{row.lower:7.1f} - {row.upper:7.1f}"
+        line = f"{row.rank_ub:>4}  {row.model:<{width}}  {row.rating:7.1f}  {interval:<17}  {row.votes:>6}"
+        if style and row.style_rating is not None:
+            line += f"  {row.style_rating:6.1f}"
+        if row.flags:
+            line += f"  ({', '.join(row.flags)})"
+        lines.append(line)
+    pooled = "all sources" if board.source is None else f"source {board.source}"
+    scope = f"{board.n_battles} counted votes, {pooled}" + (f", category {board.category}" if board.category else "")
+    lines.append(f"{scope}; intervals: {board.ci}")
+    lines.extend(f"style: {c.feature} {c.estimate:+.3f} log-odds per sd" for c in board.style_coefficients)
+    lines.extend(f"note: {warning}" for warning in board.warnings)
+    return "\n".join(lines)
+
+
+def format_validation(report: ValidationReport) -> str:
+    lines = [report.verdict]
+    lines.extend(
+        f"  {s.method:<32} log-loss {s.log_loss:.4f}  accuracy {s.accuracy:.1%} ({s.n_decisive} decisive votes)"
+        for s in report.scores
+    )
+    lines.extend(f"note: {note}" for note in report.notes)
+    return "\n".join(lines)
+
+
+def write_table(board: Leaderboard, path: Path) -> None:
+    """CSV, or JSON as a list of rows (NaN as null)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".json":
+        path.write_text(json.dumps(board.to_dict()["rows"], indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return
+    frame = board.to_frame()
+    frame["flags"] = frame["flags"].map("; ".join)
+    frame.to_csv(path, index=False)
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

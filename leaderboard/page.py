@@ -1,0 +1,135 @@
+"""What the leaderboard page shows, computed once per snapshot as plain JSON (pure: battles in, dict out).
+
+Payload:
+    generated_at, votes_total, counted {source: n}, sources [..], categories [[id, label], ..],
+    descriptions {model: text},
+    views {view_key(source, category, style): Leaderboard.to_dict() with the style ratings in place},
+    matrices {source: {models, win_fraction, battle_count, predicted}},
+    validation {source: {text, ...}}
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from leaderboard.categories import CATEGORIES
+from leaderboard.schema import counted, normalize_battles
+from leaderboard.style_control import StyleFeaturesMissing
+from leaderboard.table import Leaderboard, compute_leaderboard
+from leaderboard.validation import ValidationReport, validate
+
+ALL_CATEGORIES = "all"
+TABLE_COLUMNS = ("Rank (UB)", "Model", "Rating", "95% CI", "Votes", "Win rate", "Description")
+MIN_CATEGORY_VOTES = 30
+
+
+def view_key(source: str, category: str | None, style_control: bool) -> str:
+    return f"{source}|{category or ALL_CATEGORIES}|{'style' if style_control else 'plain'}"
+
+
+def build_page_payload(
+    battles: pd.DataFrame,
+    descriptions: dict[str, str],
+    votes_total: int,
+    *,
+    min_category_votes: int = MIN_CATEGORY_VOTES,
+) -> dict[str, Any]:
+    """Every view the page offers (per source, category, style control), the matrices and the validation."""
+    battles = normalize_battles(battles)
+    everything = counted(battles, source=None)
+    per_source = everything["source"].value_counts()
+    sources = sorted(per_source.index, key=lambda s: (s != "human", s))
+    payload: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "votes_total": int(votes_total),
+        "counted": {str(s): int(n) for s, n in per_source.items()},
+        "sources": [str(s) for s in sources] or ["human"],
+        "descriptions": descriptions,
+        "views": {},
+        "matrices": {},
+        "validation": {},
+    }
+    category_counts = everything.groupby(["source", "category"]).size() if len(everything) else pd.Series()
+    shown_categories: set[str] = set()
+    for source in sources:
+        board = compute_leaderboard(battles, source=source)
+        payload["views"][view_key(source, None, False)] = board.to_dict()
+        payload["matrices"][source] = _matrices(board)
+        payload["validation"][source] = _validation_text(validate(battles, source=source))
+        categories = [str(c) for (s, c), n in category_counts.items() if s == source and n >= min_category_votes and c]
+        for category in [None, *categories]:
+            if category is not None:
+                shown_categories.add(category)
+                payload["views"][view_key(source, category, False)] = compute_leaderboard(
+                    battles, source=source, category=category
+                ).to_dict()
+            try:
+                styled = compute_leaderboard(battles, source=source, category=category, style_control=True)
+            except StyleFeaturesMissing:
+                continue
+            payload["views"][view_key(source, category, True)] = _style_view(styled)
+    payload["categories"] = [[ALL_CATEGORIES, "All"]] + [
+        [c, CATEGORIES.get(c, c)]
+        for c in sorted(shown_categories, key=lambda c: list(CATEGORIES).index(c) if c in CATEGORIES else 99)
+    ]
+    return payload
+
+
+def _style_view(board: Leaderboard) -> dict[str, Any]:
+    """The style-controlled ratings in the rating columns, ranked by them."""
+    view = board.to_dict()
+    rows = []
+    for row in view["rows"]:
+        if row.get("style_rating") is None:
+            continue
+        rows.append(
+            {
+                **row,
+                "rating": row["style_rating"],
+                "lower": row["style_lower"],
+                "upper": row["style_upper"],
+                "rank_ub": row["style_rank_ub"],
+            }
+        )
+    view["rows"] = sorted(rows, key=lambda r: (r["rank_ub"], -r["rating"]))
+    return view
+
+
+def _matrices(board: Leaderboard) -> dict[str, Any]:
+    if board.empty:
+        return {"models": [], "win_fraction": [], "battle_count": [], "predicted": []}
+    matrices = board.matrices()
+    order = [row.model for row in board.rows]  # best first, like the table
+    index = [matrices.models.index(m) for m in order]
+
+    def listed(matrix: np.ndarray) -> list[list[float | None]]:
+        picked = matrix[np.ix_(index, index)]
+        return [[None if math.isnan(v) else float(v) for v in row] for row in picked]
+
+    return {
+        "models": order,
+        "win_fraction": listed(matrices.win_fraction),
+        "battle_count": listed(matrices.battles),
+        "predicted": listed(matrices.predicted),
+    }
+
+
+def _validation_text(report: ValidationReport) -> dict[str, Any]:
+    """Markdown for the page: out-of-sample log-loss and accuracy per method, and the verdict."""
+    lines = [
+        "Fit on the earlier votes, predict the later ones "
+        f"({report.n_train:,} to train on, {report.n_test:,} to predict).",
+        "",
+    ]
+    if report.scores:
+        lines += ["| method | log-loss | accuracy (decisive votes) |", "|---|---:|---:|"]
+        lines += [f"| {s.method} | {s.log_loss:.4f} | {s.accuracy:.1%} |" for s in report.scores]
+        lines.append("")
+    lines.append(f"**{report.verdict}**")
+    lines += [f"- {note}" for note in report.notes]
+    return {"text": "\n".join(lines), "better_than_coin": report.better_than_coin}

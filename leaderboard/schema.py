@@ -1,0 +1,84 @@
+"""The battles table every rating function takes: Chatbot Arena's clean-battle schema, plus a few columns.
+
+Required: model_a, model_b, winner (model_a | model_b | tie | tie (bothbad)).
+Optional, with defaults: judge (who voted: a hashed voter id, or the judge's name; ""), source ("human" or
+"judge:<name>"; "human"), turn (1), anony (True), tstamp (unix seconds; 0.0), excluded_reason (None: counts),
+category (None), battle_id (None), prompt / answer_a / answer_b (texts, None), and the style features
+len_a, len_b (answer tokens), header_a, header_b, list_a, list_b, bold_a, bold_b (markdown element counts).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
+REQUIRED = ("model_a", "model_b", "winner")
+STYLE_FEATURES = ("len", "header", "list", "bold")
+STYLE_COLUMNS = tuple(f"{feature}_{side}" for feature in STYLE_FEATURES for side in ("a", "b"))
+DEFAULTS: dict[str, Any] = {
+    "judge": "",
+    "source": "human",
+    "turn": 1,
+    "anony": True,
+    "tstamp": 0.0,
+    "excluded_reason": None,
+    "category": None,
+    "battle_id": None,
+    "prompt": None,
+    "answer_a": None,
+    "answer_b": None,
+}
+COLUMNS = (*REQUIRED, *DEFAULTS, *STYLE_COLUMNS)
+
+
+class BattlesError(ValueError):
+    """The battles table is malformed; the message names the column or the first offending row."""
+
+
+def normalize_battles(frame: pd.DataFrame) -> pd.DataFrame:
+    """Check the schema and fill the optional columns; returns a new frame with a fresh 0..n-1 index."""
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise BattlesError(f"the battles table lacks the column(s) {', '.join(missing)}")
+    battles = frame.reset_index(drop=True).copy()
+    for column, default in DEFAULTS.items():
+        if column not in battles.columns:
+            battles[column] = default
+    for column in STYLE_COLUMNS:
+        if column not in battles.columns:
+            battles[column] = float("nan")
+    bad = ~battles["winner"].isin(WINNERS)
+    if bad.any():
+        row = int(bad.to_numpy().nonzero()[0][0])
+        raise BattlesError(
+            f"row {row} has an unknown winner {battles.at[row, 'winner']!r} "
+            f"({battles.at[row, 'model_a']!r} vs {battles.at[row, 'model_b']!r}); expected one of {', '.join(WINNERS)}"
+        )
+    for side in ("model_a", "model_b"):
+        names = battles[side]
+        # strip each distinct name once, not every row: a million votes name a few hundred models
+        blank = [name for name in pd.unique(names) if not pd.isna(name) and str(name).strip() == ""]
+        empty = names.isna() | names.isin(blank)
+        if empty.any():
+            row = int(empty.to_numpy().nonzero()[0][0])
+            raise BattlesError(f"row {row} has no {side}")
+    same = battles["model_a"] == battles["model_b"]
+    if same.any():
+        row = int(same.to_numpy().nonzero()[0][0])
+        raise BattlesError(f"row {row} pits {battles.at[row, 'model_a']!r} against itself")
+    battles["model_a"] = battles["model_a"].astype(str)
+    battles["model_b"] = battles["model_b"].astype(str)
+    battles["anony"] = battles["anony"].fillna(True).astype(bool)
+    battles["turn"] = battles["turn"].fillna(1).astype(int)
+    battles["tstamp"] = battles["tstamp"].fillna(0.0).astype(float)
+    return battles[[*COLUMNS, *[c for c in battles.columns if c not in COLUMNS]]]
+
+
+def counted(battles: pd.DataFrame, *, source: str | None = "human") -> pd.DataFrame:
+    """The votes that count in ratings: anonymous, not excluded, from one source (None: every source)."""
+    keep = battles["anony"].astype(bool) & battles["excluded_reason"].isna()
+    if source is not None:
+        keep &= battles["source"] == source
+    return battles[keep]

@@ -1,0 +1,346 @@
+"""Style control (Chatbot Arena, August 2024): ratings with the answers' length and markdown held fixed.
+
+For each of schema.STYLE_FEATURES (answer tokens, markdown headers, list items, bold spans) a vote gets the
+covariate (a - b) / (a + b + 1) from the two answers' counts, z-normalised over the votes used (population
+standard deviation). The log-odds that model_a wins become
+
+    theta_a - theta_b + sum_k beta_k * z_k,
+
+fitted jointly by maximum likelihood, a tie counting half as in bradley_terry. theta gives the style-controlled
+ratings (same scale, parts and anchor rules as fit.py); beta_k is the change in log-odds of winning per
+standard deviation of covariate k: a positive length coefficient means longer answers win more often than
+their model's strength explains. A feature that is the same for every vote cannot be fitted: it is left out
+with a warning. Every vote is its own row here (covariates differ per vote), so a Newton step costs O(votes)
+and the bootstrap refits every round on all rows: prefer the sandwich intervals on large tables.
+
+    style_covariates(battles) -> StyleCovariates     raises StyleFeaturesMissing naming the first row lacking one
+    fit_style_control(battles, models, parts, *, anchor=None, ci="sandwich", rounds=1000, seed=0) -> StyleFit
+    style_logits(fit, battles) -> log-odds that model_a wins each vote of `battles` (for predictions)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from leaderboard.bradley_terry import MAX_ITERATIONS, PRIOR_PRECISION, TOLERANCE, ConvergenceError, rounding_only
+from leaderboard.elo import vote_scores
+from leaderboard.graph import has_finite_mle
+from leaderboard.intervals import Z95, percentile_bounds, rank_upper_bound, rating_covariance
+from leaderboard.multinomial import map_multinomial_rounds
+from leaderboard.scale import ELO_PER_NAT, Anchor, as_anchor, gauge, to_elo
+from leaderboard.schema import STYLE_COLUMNS, STYLE_FEATURES
+
+_BOOTSTRAP_CELLS = 5_000_000  # rounds x votes per block of bootstrap weights (memory bound)
+
+
+class StyleFeaturesMissing(ValueError):
+    """Style control was asked for, but some votes lack the style features."""
+
+
+@dataclass(frozen=True, eq=False)
+class StyleCovariates:
+    features: tuple[str, ...]  # the fitted features
+    values: np.ndarray  # (votes, features), z-normalised
+    mean: np.ndarray  # of the raw covariates, to normalise new votes the same way
+    sd: np.ndarray
+    constant: tuple[str, ...]  # features left out: the same for every vote
+    redundant: tuple[tuple[str, str], ...] = ()  # (feature left out, the kept features it is a combination of)
+
+
+@dataclass(frozen=True)
+class StyleCoefficient:
+    """Change in log-odds of winning per standard deviation of the feature's covariate, with its 95% interval."""
+
+    feature: str
+    estimate: float
+    lower: float
+    upper: float
+
+
+@dataclass(frozen=True, eq=False)
+class StyleFit:
+    models: tuple[str, ...]
+    rating: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    rank_ub: np.ndarray
+    coefficients: tuple[StyleCoefficient, ...]
+    covariates: StyleCovariates
+    strengths: np.ndarray  # natural scale, mean zero within each part
+    warnings: tuple[str, ...]
+
+
+def _raw_covariates(battles: pd.DataFrame) -> np.ndarray:
+    columns = []
+    for feature in STYLE_FEATURES:
+        a = battles[f"{feature}_a"].to_numpy(dtype=float)
+        b = battles[f"{feature}_b"].to_numpy(dtype=float)
+        columns.append((a - b) / (a + b + 1.0))
+    return np.column_stack(columns) if columns else np.zeros((len(battles), 0))
+
+
+def style_covariates(battles: pd.DataFrame) -> StyleCovariates:
+    absent = [c for c in STYLE_COLUMNS if c not in battles.columns]
+    if absent:
+        raise StyleFeaturesMissing(f"style control needs the columns {', '.join(absent)}")
+    missing = battles[list(STYLE_COLUMNS)].isna()
+    lacking = missing.any(axis=1).to_numpy()
+    if lacking.any():
+        first = int(np.flatnonzero(lacking)[0])
+        row = battles.iloc[first]
+        columns = ", ".join(c for c in STYLE_COLUMNS if missing.iloc[first][c])
+        raise StyleFeaturesMissing(
+            f"style control needs style features on every vote: row {battles.index[first]} "
+            f"({row['model_a']!r} vs {row['model_b']!r}) lacks {columns}; {int(lacking.sum())} of {len(battles)} "
+            "votes lack some. Compute them from the answers (leaderboard.style) or turn style control off."
+        )
+    raw = _raw_covariates(battles)
+    mean, sd = raw.mean(axis=0), raw.std(axis=0)
+    varies = sd > 1e-12
+    z = (raw - mean) / np.where(varies, sd, 1.0)
+    kept: list[int] = []
+    redundant: list[tuple[str, str]] = []
+    for index in np.flatnonzero(varies):
+        # A covariate that is a linear combination of the kept ones (bold counts equal to header counts in every
+        # vote, say) makes the joint fit singular and its coefficient meaningless: leave it out, and say so.
+        if kept and _residual_share(z[:, kept], z[:, index]) < 1e-9:
+            redundant.append((STYLE_FEATURES[index], ", ".join(STYLE_FEATURES[k] for k in kept)))
+            continue
+        kept.append(int(index))
+    return StyleCovariates(
+        features=tuple(STYLE_FEATURES[k] for k in kept),
+        values=z[:, kept],
+        mean=mean[kept],
+        sd=sd[kept],
+        constant=tuple(f for f, v in zip(STYLE_FEATURES, varies, strict=True) if not v),
+        redundant=tuple(redundant),
+    )
+
+
+def _residual_share(basis: np.ndarray, column: np.ndarray) -> float:
+    """Share of the column's squared norm left after projecting it on the basis columns."""
+    coefficients, *_ = np.linalg.lstsq(basis, column, rcond=None)
+    residual = column - basis @ coefficients
+    return float(residual @ residual) / max(float(column @ column), 1e-300)
+
+
+@dataclass(frozen=True, eq=False)
+class _Votes:
+    n: int
+    side_a: np.ndarray
+    side_b: np.ndarray
+    z: np.ndarray
+    outcome: np.ndarray  # score of model_a
+
+
+def _outer_sum(votes: _Votes, weights: np.ndarray) -> np.ndarray:
+    """sum over votes of weight * x x^T, x = (e_a - e_b, z)."""
+    n, k = votes.n, votes.z.shape[1]
+    pair = np.bincount(votes.side_a * n + votes.side_b, weights, n * n).reshape(n, n)
+    pair += pair.T
+    matrix = np.zeros((n + k, n + k))
+    matrix[:n, :n] = np.diag(pair.sum(axis=1)) - pair
+    for j, column in enumerate(votes.z.T):
+        matrix[:n, n + j] = np.bincount(votes.side_a, weights * column, n) - np.bincount(
+            votes.side_b, weights * column, n
+        )
+    cross = matrix[:n, n:]
+    matrix[n:, :n] = cross.T
+    matrix[n:, n:] = votes.z.T @ (weights[:, None] * votes.z)
+    return matrix
+
+
+def _probabilities(params: np.ndarray, votes: _Votes) -> np.ndarray:
+    logit = params[votes.side_a] - params[votes.side_b] + votes.z @ params[votes.n :]
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-logit))
+
+
+def _objective(params: np.ndarray, votes: _Votes, weights: np.ndarray, prior: np.ndarray) -> float:
+    logit = params[votes.side_a] - params[votes.side_b] + votes.z @ params[votes.n :]
+    log_lik = votes.outcome * np.logaddexp(0.0, -logit) + (1.0 - votes.outcome) * np.logaddexp(0.0, logit)
+    return float(-(weights * log_lik).sum() - 0.5 * (prior * params**2).sum())
+
+
+def _gauge_terms(n: int, k: int, parts: list[np.ndarray], prior: np.ndarray) -> np.ndarray:
+    """J_p / n_p for each part without a prior: fixes each part's mean strength at zero (see bradley_terry)."""
+    matrix = np.diag(prior)
+    for members in parts:
+        if prior[members[0]] == 0.0:
+            matrix[np.ix_(members, members)] += 1.0 / len(members)
+    return matrix
+
+
+def _fit(
+    votes: _Votes, weights: np.ndarray, parts: list[np.ndarray], prior: np.ndarray, start: np.ndarray
+) -> np.ndarray:
+    params = start.copy()
+    extra = _gauge_terms(votes.n, votes.z.shape[1], parts, prior)
+    value = _objective(params, votes, weights, prior)
+    for _ in range(MAX_ITERATIONS):
+        p = _probabilities(params, votes)
+        residual = weights * (votes.outcome - p)
+        gradient = (
+            np.concatenate(
+                [
+                    np.bincount(votes.side_a, residual, votes.n) - np.bincount(votes.side_b, residual, votes.n),
+                    votes.z.T @ residual,
+                ]
+            )
+            - prior * params
+        )
+        step = np.linalg.solve(_outer_sum(votes, weights * p * (1.0 - p)) + extra, gradient)
+        length = 1.0
+        while True:
+            candidate = params + length * step
+            candidate_value = _objective(candidate, votes, weights, prior)
+            small = length * np.abs(step).max() < TOLERANCE
+            if (
+                candidate_value >= value + 1e-4 * length * (gradient @ step)
+                or small
+                or rounding_only(candidate_value, value)
+            ):
+                break
+            length /= 2.0
+        params, value = candidate, candidate_value
+        if length * np.abs(step).max() < TOLERANCE:
+            return params
+    raise ConvergenceError("style-control fit did not converge")
+
+
+def _part_priors(votes: _Votes, weights: np.ndarray, parts: list[np.ndarray]) -> np.ndarray:
+    """PRIOR_PRECISION on the strengths of parts whose plain Bradley-Terry maximum is not finite."""
+    n = votes.n
+    prior = np.zeros(n + votes.z.shape[1])
+    scored_a = weights * (votes.outcome > 0)
+    scored_b = weights * (votes.outcome < 1)
+    forward = np.bincount(votes.side_a * n + votes.side_b, scored_a, n * n).reshape(n, n)
+    forward += np.bincount(votes.side_b * n + votes.side_a, scored_b, n * n).reshape(n, n)
+    # forward[i, j]: how often i scored (won or tied) against j
+    for members in parts:
+        block = forward[np.ix_(members, members)]
+        first, second = np.nonzero(np.triu(block + block.T) > 0)
+        if not has_finite_mle(len(members), first, second, block[first, second], block[second, first]):
+            prior[members] = PRIOR_PRECISION
+    return prior
+
+
+def _ratings(
+    strengths: np.ndarray, models: tuple[str, ...], parts: list[np.ndarray], anchor: Anchor | None
+) -> np.ndarray:
+    ratings = np.zeros(strengths.shape)
+    for members in parts:
+        ratings[..., members] = to_elo(strengths[..., members], gauge([models[i] for i in members], anchor))
+    return ratings
+
+
+def fit_style_control(
+    battles: pd.DataFrame,
+    models: tuple[str, ...],
+    parts: np.ndarray,
+    *,
+    anchor: Anchor | tuple[str, float] | None = None,
+    ci: str = "sandwich",
+    rounds: int = 1000,
+    seed: int = 0,
+) -> StyleFit:
+    """Style-controlled ratings for `models` (parts: the part label of each, from fit.fit_ratings)."""
+    anchor = as_anchor(anchor)
+    covariates = style_covariates(battles)
+    categories = pd.CategoricalDtype(list(models))
+    votes = _Votes(
+        n=len(models),
+        side_a=battles["model_a"].astype(categories).cat.codes.to_numpy().astype(np.int64),
+        side_b=battles["model_b"].astype(categories).cat.codes.to_numpy().astype(np.int64),
+        z=covariates.values,
+        outcome=vote_scores(battles["winner"]),
+    )
+    n, k = votes.n, len(covariates.features)
+    groups = [np.flatnonzero(parts == label) for label in range(int(parts.max()) + 1)] if n else []
+    warnings = [
+        f"Style control leaves out {feature}: it is the same for every vote." for feature in covariates.constant
+    ] + [
+        f"Style control leaves out {feature}: in these votes it is a linear combination of {kept}."
+        for feature, kept in covariates.redundant
+    ]
+    unit = np.ones(len(battles))
+    prior = _part_priors(votes, unit, groups)
+    try:
+        params = _fit(votes, unit, groups, prior, np.zeros(n + k))
+    except ConvergenceError:
+        prior = np.full(n + k, PRIOR_PRECISION)
+        params = _fit(votes, unit, groups, prior, np.zeros(n + k))
+        warnings.append(
+            "The style-controlled fit has no finite maximum (the style features alone separate winners from "
+            "losers); it uses an L2 prior on all its parameters."
+        )
+    if prior[:n].any() and not prior[n:].any():
+        warnings.append("Some style-controlled ratings use the L2 prior: their part has no finite maximum.")
+    strengths = params[:n].copy()
+    for members in groups:
+        strengths[members] -= strengths[members].mean()
+    rating = _ratings(strengths, models, groups, anchor)
+    lower, upper = np.full(n, np.nan), np.full(n, np.nan)
+    beta_lower, beta_upper = np.full(k, np.nan), np.full(k, np.nan)
+    if ci == "sandwich":
+        p = _probabilities(params, votes)
+        inverse = np.linalg.inv(_outer_sum(votes, p * (1.0 - p)) + _gauge_terms(n, k, groups, prior))
+        covariance = inverse @ _outer_sum(votes, (votes.outcome - p) ** 2) @ inverse
+        for members in groups:
+            where = gauge([models[i] for i in members], anchor)
+            variance = np.diag(rating_covariance(covariance[np.ix_(members, members)], where))
+            spread = Z95 * np.sqrt(np.maximum(variance, 0.0))
+            lower[members], upper[members] = rating[members] - spread, rating[members] + spread
+        beta_spread = Z95 * np.sqrt(np.maximum(np.diag(covariance)[n:], 0.0))
+        beta_lower, beta_upper = params[n:] - beta_spread, params[n:] + beta_spread
+    elif ci == "bootstrap":
+        samples = _bootstrap(votes, groups, params, prior, rounds, seed)
+        lower, upper = percentile_bounds(_ratings(samples[:, :n], models, groups, anchor))
+        beta_lower, beta_upper = percentile_bounds(samples[:, n:])
+    rank_ub = np.ones(n, dtype=np.int64)
+    for members in groups:
+        if ci == "none":
+            rank_ub[members] = 1 + (rating[members][None, :] > rating[members][:, None]).sum(axis=1)
+        else:
+            rank_ub[members] = rank_upper_bound(lower[members], upper[members])
+    coefficients = tuple(
+        StyleCoefficient(feature, float(params[n + j]), float(beta_lower[j]), float(beta_upper[j]))
+        for j, feature in enumerate(covariates.features)
+    )
+    return StyleFit(models, rating, lower, upper, rank_ub, coefficients, covariates, strengths, tuple(warnings))
+
+
+def _bootstrap(
+    votes: _Votes, groups: list[np.ndarray], params: np.ndarray, prior: np.ndarray, rounds: int, seed: int
+) -> np.ndarray:
+    """Parameters (rounds, n + k) refitted on votes resampled with replacement."""
+
+    def block(draws: np.ndarray) -> np.ndarray:
+        fitted = np.empty((len(draws), len(params)))
+        for row, weights in enumerate(draws.astype(float)):
+            round_prior = np.maximum(prior, _part_priors(votes, weights, groups))
+            try:
+                fitted[row] = _fit(votes, weights, groups, round_prior, params)
+            except ConvergenceError:  # the resampled style features separate the outcomes
+                fitted[row] = _fit(votes, weights, groups, np.full(len(params), PRIOR_PRECISION), params)
+        return fitted
+
+    per_block = max(1, min(125, _BOOTSTRAP_CELLS // max(1, len(votes.outcome))))
+    return np.concatenate(map_multinomial_rounds(np.ones(len(votes.outcome)), rounds, seed, block, per_block))
+
+
+def style_logits(fit: StyleFit, battles: pd.DataFrame) -> np.ndarray:
+    """Log-odds that model_a wins each vote, from the style-controlled fit (battles need the style features)."""
+    index = {model: i for i, model in enumerate(fit.models)}
+    side_a, side_b = battles["model_a"].map(index), battles["model_b"].map(index)
+    if side_a.isna().any() or side_b.isna().any():
+        raise ValueError("style_logits: a vote names a model the style-controlled fit has not rated")
+    side_a, side_b = side_a.to_numpy(dtype=np.int64), side_b.to_numpy(dtype=np.int64)
+    raw = _raw_covariates(battles)
+    kept = [STYLE_FEATURES.index(f) for f in fit.covariates.features]
+    z = (raw[:, kept] - fit.covariates.mean) / fit.covariates.sd
+    beta = np.array([c.estimate for c in fit.coefficients])
+    return (fit.rating[side_a] - fit.rating[side_b]) / ELO_PER_NAT + z @ beta

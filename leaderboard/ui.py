@@ -1,0 +1,129 @@
+"""The leaderboard page: Gradio components over a stored snapshot (see leaderboard/page.py for its JSON).
+
+Used twice by the app: as the Leaderboard tab, and as its own page at /leaderboard.
+Endpoint: /leaderboard_view (source, category, style control) -> header, table, figures, CSV.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from leaderboard.figures import forest_plot, heatmap
+from leaderboard.page import ALL_CATEGORIES, TABLE_COLUMNS, view_key
+
+SnapshotReader = Callable[[], dict[str, Any] | None]
+
+EMPTY = "No leaderboard yet: it appears once votes are recorded. Go to the Arena tab and vote!"
+
+
+def table_frame(rows: list[dict[str, Any]], descriptions: dict[str, str]) -> pd.DataFrame:
+    """The table people read: Rank (UB), model, rating, 95% CI, votes, description."""
+    records = []
+    for row in rows:
+        lower, upper = row.get("lower"), row.get("upper")
+        ci = "" if lower is None or upper is None else f"+{upper - row['rating']:.0f} / -{row['rating'] - lower:.0f}"
+        flags = ", ".join(row.get("flags") or [])
+        records.append(
+            {
+                "Rank (UB)": row["rank_ub"],
+                "Model": row["model"],
+                "Rating": round(float(row["rating"])),
+                "95% CI": ci,
+                "Votes": row["votes"],
+                "Win rate": f"{row['win_rate']:.0%}" if row.get("win_rate") is not None else "",
+                "Description": descriptions.get(row["model"], "") + (f" ({flags})" if flags else ""),
+            }
+        )
+    return pd.DataFrame(records, columns=list(TABLE_COLUMNS))
+
+
+def render(payload: dict[str, Any] | None, source: str, category: str, style_control: bool) -> tuple[Any, ...]:
+    """Everything the page shows for one choice of source, category and style control."""
+    if not payload:
+        empty = pd.DataFrame(columns=list(TABLE_COLUMNS))
+        return EMPTY, empty, None, None, None, "", gr.update(value=None, interactive=False)
+    view = payload["views"].get(view_key(source, category, style_control))
+    header = _header(payload, source)
+    if view is None:
+        message = "No ratings for this choice"
+        if style_control:
+            message += " (style control needs answer texts or style features)"
+        empty = pd.DataFrame(columns=list(TABLE_COLUMNS))
+        return f"{header}\n\n{message}.", empty, None, None, None, "", gr.update(value=None, interactive=False)
+    rows = view["rows"]
+    notes = [*view.get("warnings", [])]
+    if view.get("message"):
+        notes.insert(0, view["message"])
+    if view.get("style_coefficients"):
+        coefficients = ", ".join(f"{k} {v:+.3f}" for k, v in view["style_coefficients"].items())
+        notes.append(f"Style coefficients (log-odds per standard deviation): {coefficients}.")
+    text = header + "".join(f"\n\n⚠️ {n}" for n in notes)
+    table = table_frame(rows, payload.get("descriptions", {}))
+    matrices = payload.get("matrices", {}).get(source)
+    win = count = None
+    if matrices and matrices["models"]:
+        win = heatmap(
+            matrices["models"], matrices["win_fraction"], "Fraction of battles won (row vs column)", percent=True
+        )
+        count = heatmap(matrices["models"], matrices["battle_count"], "Battle count", percent=False)
+    forest = forest_plot(rows) if rows else None
+    validation = payload.get("validation", {}).get(source, {}).get("text", "")
+    return text, table, forest, win, count, validation, gr.update(value=_csv(table), interactive=not table.empty)
+
+
+def _header(payload: dict[str, Any], source: str) -> str:
+    counted = payload.get("counted", {}).get(source, 0)
+    return (
+        f"**Last updated:** {payload['generated_at']} · **votes recorded:** {payload['votes_total']:,} · "
+        f"**counted for {source}:** {counted:,} (anonymous, unflagged)"
+    )
+
+
+def _csv(table: pd.DataFrame) -> str:
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", prefix="leaderboard-", delete=False) as handle:
+        table.to_csv(handle, index=False)
+    return handle.name
+
+
+def build_leaderboard(demo: gr.Blocks, read_snapshot: SnapshotReader, *, prefix: str = "lb_", api: bool = True) -> None:
+    """Lay out the page inside the current Blocks context and wire it to `read_snapshot`."""
+    payload = read_snapshot()
+    sources = (payload or {}).get("sources") or ["human"]
+    categories = (payload or {}).get("categories") or [[ALL_CATEGORIES, "All"]]
+    with gr.Row():
+        source = gr.Dropdown(sources, value=sources[0], label="Votes from", elem_id=f"{prefix}source", scale=2)
+        category = gr.Dropdown(
+            [(label, key) for key, label in categories],
+            value=ALL_CATEGORIES,
+            label="Category",
+            elem_id=f"{prefix}category",
+            scale=2,
+        )
+        style = gr.Checkbox(False, label="Style control (length and markdown)", elem_id=f"{prefix}style", scale=1)
+        refresh = gr.Button("Refresh", elem_id=f"{prefix}refresh", scale=1)
+    header = gr.Markdown(elem_id=f"{prefix}header")
+    table = gr.Dataframe(elem_id=f"{prefix}table", interactive=False, wrap=True)
+    download = gr.DownloadButton("Download CSV", elem_id=f"{prefix}download", interactive=False)
+    with gr.Accordion("Plots", open=True):
+        forest = gr.Plot(label="95% confidence intervals", elem_id=f"{prefix}forest")
+        with gr.Row():
+            win = gr.Plot(label="Win fraction", elem_id=f"{prefix}win_fraction")
+            count = gr.Plot(label="Battle count", elem_id=f"{prefix}battle_count")
+    with gr.Accordion("How good is this leaderboard?", open=False):
+        validation = gr.Markdown(elem_id=f"{prefix}validation")
+
+    def show(source_value: str, category_value: str, style_value: bool) -> tuple[Any, ...]:
+        return render(read_snapshot(), source_value, category_value, bool(style_value))
+
+    inputs = [source, category, style]
+    outputs = [header, table, forest, win, count, validation, download]
+    refresh.click(show, inputs, outputs, api_name="leaderboard_view" if api else False)
+    for control in inputs:
+        control.change(show, inputs, outputs, api_name=False)
+    # Every visit shows the newest snapshot, not the one from when the app started.
+    demo.load(show, inputs, outputs, api_name=False)

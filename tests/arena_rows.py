@@ -1,0 +1,33 @@
+"""Real arena rows for tests, written through the arena's own storage code."""
+
+from __future__ import annotations
+
+from arena.storage import NewTurn, Storage
+
+
+def voted_battle(
+    storage: Storage,
+    winner: str = "model_a",
+    *,
+    model_a: str = "alpha",
+    model_b: str = "beta",
+    prompt: str = "Write a haiku.",
+    answer_a: str = "a",
+    answer_b: str = "b",
+    voter_id: str = "v",
+    mode: str = "anonymous",
+) -> str:
+    """A one-turn battle with a human vote on it; returns the battle id."""
+    battle = storage.create_battle(
+        mode=mode,
+        model_a=model_a,
+        model_b=model_b,
+        swapped=False,
+        params_a={},
+        params_b={},
+        session_id="s",
+        voter_id=voter_id,
+    )
+    storage.add_turn(battle.id, NewTurn(user_message=prompt, answer_a=answer_a, answer_b=answer_b))
+    storage.record_vote(battle_id=battle.id, turn=1, winner=winner, voter_id=voter_id)
+    return battle.id

@@ -1,0 +1,124 @@
+"""Specification of the leaderboard page's data: the snapshot payload, its storage, and when it is recomputed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from arena.storage import Storage
+from leaderboard.db import load_battles
+from leaderboard.llmfao import load_llmfao
+from leaderboard.page import build_page_payload, view_key
+from leaderboard.service import LeaderboardService
+from leaderboard.snapshots import KEEP_SNAPSHOTS, SnapshotStore, VoteWatermark
+from leaderboard.ui import EMPTY, render
+from tests.arena_rows import voted_battle
+
+LLMFAO = Path(__file__).resolve().parents[2] / "shared" / "data" / "llmfao"
+
+
+@pytest.fixture(scope="module")
+def llmfao_payload() -> dict:
+    if not LLMFAO.exists():
+        pytest.skip(f"LLMFAO data not found at {LLMFAO}")
+    battles = load_llmfao(LLMFAO)
+    return build_page_payload(battles, {"GPT 4": "OpenAI's GPT-4"}, len(battles))
+
+
+def test_the_payload_offers_every_source_category_and_style_view_and_is_json(llmfao_payload: dict) -> None:
+    assert llmfao_payload["sources"][0] == "human"
+    assert set(llmfao_payload["sources"]) == {"human", "judge:gpt-4", "judge:gpt-3.5"}
+    assert llmfao_payload["counted"] == {"human": 8931, "judge:gpt-4": 2139, "judge:gpt-3.5": 2139}
+    categories = [key for key, _ in llmfao_payload["categories"]]
+    assert categories[0] == "all" and "creative_writing" in categories
+    for source in llmfao_payload["sources"]:
+        plain = llmfao_payload["views"][view_key(source, None, False)]
+        styled = llmfao_payload["views"][view_key(source, None, True)]
+        assert len(plain["rows"]) == 59 and len(styled["rows"]) == 59
+        assert set(styled["style_coefficients"]) >= {"len"}
+        assert [r["rank_ub"] for r in styled["rows"]] == sorted(r["rank_ub"] for r in styled["rows"])
+    json.dumps(llmfao_payload)  # stored as JSON in SQL
+
+
+def test_the_matrices_follow_the_table_order(llmfao_payload: dict) -> None:
+    matrices = llmfao_payload["matrices"]["human"]
+    rows = llmfao_payload["views"][view_key("human", None, False)]["rows"]
+    assert matrices["models"] == [r["model"] for r in rows]
+    n = len(matrices["models"])
+    assert len(matrices["win_fraction"]) == n and all(len(r) == n for r in matrices["battle_count"])
+    assert matrices["battle_count"][0][0] == 0 and matrices["win_fraction"][0][0] is None
+
+
+def test_the_validation_says_whether_the_leaderboard_beats_a_coin(llmfao_payload: dict) -> None:
+    validation = llmfao_payload["validation"]["human"]
+    assert validation["better_than_coin"] is True
+    assert "coin flip" in validation["text"] and "bradley-terry" in validation["text"]
+
+
+def test_the_page_renders_a_view_with_table_figures_and_csv(llmfao_payload: dict) -> None:
+    header, table, forest, win, count, validation, download = render(llmfao_payload, "judge:gpt-4", "all", False)
+    assert "votes recorded" in header and "judge:gpt-4" in header and "coin" in validation
+    assert list(table.columns)[:5] == ["Rank (UB)", "Model", "Rating", "95% CI", "Votes"]
+    assert table.iloc[0]["Rank (UB)"] == 1
+    assert "OpenAI's GPT-4" in set(table["Description"])
+    assert forest is not None and win is not None and count is not None
+    assert pd.read_csv(download["value"]).shape == table.shape
+
+
+def test_an_empty_arena_gets_a_friendly_page_not_a_crash() -> None:
+    payload = build_page_payload(pd.DataFrame(columns=["model_a", "model_b", "winner"]), {}, 0)
+    assert payload["sources"] == ["human"] and payload["views"] == {}
+    assert render(payload, "human", "all", False)[0].endswith("No ratings for this choice.")
+    assert render(None, "human", "all", False)[0] == EMPTY
+
+
+def _vote(storage: Storage, winner: str = "model_a") -> None:
+    voted_battle(storage, winner, prompt="Write a poem about rain.", answer_a="Rain **falls**.", answer_b="Drip.")
+
+
+def test_snapshots_are_stored_read_back_and_pruned(storage: Storage) -> None:
+    store = SnapshotStore(storage.engine)
+    assert store.latest() is None and store.watermark() == VoteWatermark(0, 0)
+    for i in range(KEEP_SNAPSHOTS + 3):
+        store.save({"i": i}, VoteWatermark(i, i), 0.1)
+    latest = store.latest()
+    assert (
+        latest is not None and latest.payload == {"i": KEEP_SNAPSHOTS + 2} and latest.votes_total == KEEP_SNAPSHOTS + 2
+    )
+    with storage.engine.connect() as conn:
+        from sqlalchemy import func, select
+
+        from arena.db import LeaderboardSnapshot
+
+        assert conn.execute(select(func.count()).select_from(LeaderboardSnapshot)).scalar_one() == KEEP_SNAPSHOTS
+
+
+def test_the_snapshot_is_recomputed_when_enough_new_votes_arrived(storage: Storage) -> None:
+    builds: list[int] = []
+
+    def build(battles: pd.DataFrame, descriptions: dict[str, str], votes_total: int) -> dict:
+        builds.append(votes_total)
+        return build_page_payload(battles, descriptions, votes_total)
+
+    service = LeaderboardService(
+        store=SnapshotStore(storage.engine),
+        load_battles=lambda: load_battles(storage),
+        descriptions=dict,
+        build_payload=build,
+        min_new_votes=2,
+    )
+    first = service.read()  # nothing stored yet: computed now
+    assert first is not None and first["votes_total"] == 0
+    _vote(storage)
+    assert service.read()["votes_total"] == 1, "the first votes show up at once"
+    _vote(storage, "model_b")
+    assert service.read()["votes_total"] == 1, "one new vote is below the threshold of 2"
+    _vote(storage, "tie")
+    payload = service.read()
+    assert payload["votes_total"] == 3 and builds == [0, 1, 3]
+    rows = payload["views"][view_key("human", None, False)]["rows"]
+    assert {r["model"] for r in rows} == {"alpha", "beta"}
+    assert service.refresh(force=True).votes_total == 3 and builds[-1] == 3
