@@ -49,9 +49,10 @@ def heatmap(models: Sequence[str], matrix: Sequence[Sequence[float | None]], tit
     )
     figure.update_layout(
         title=title,
-        xaxis={"title": "model B", "side": "top"},
+        xaxis={"title": "model B", "tickangle": -45},
         yaxis={"title": "model A", "autorange": "reversed"},
-        height=max(320, 36 * len(models) + 160),
+        height=max(360, 36 * len(models) + 200),
+        margin={"t": 60},
     )
     return figure
 

@@ -107,7 +107,14 @@ def build_leaderboard(demo: gr.Blocks, read_snapshot: SnapshotReader, *, prefix:
         style = gr.Checkbox(False, label="Style control (length and markdown)", elem_id=f"{prefix}style", scale=1)
         refresh = gr.Button("Refresh", elem_id=f"{prefix}refresh", scale=1)
     header = gr.Markdown(elem_id=f"{prefix}header")
-    table = gr.Dataframe(elem_id=f"{prefix}table", interactive=False, wrap=True)
+    table = gr.Dataframe(
+        elem_id=f"{prefix}table",
+        interactive=False,
+        wrap=True,
+        column_widths=["8%", "20%", "8%", "11%", "7%", "8%", "38%"],
+        max_height=800,
+        show_search="search",
+    )
     download = gr.DownloadButton("Download CSV", elem_id=f"{prefix}download", interactive=False)
     with gr.Accordion("Plots", open=True):
         forest = gr.Plot(label="95% confidence intervals", elem_id=f"{prefix}forest")
