@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from leaderboard.categories import CATEGORIES, category_id, classify_prompt
-
-LLMFAO = Path(__file__).resolve().parents[2] / "shared" / "data" / "llmfao"
+from tests.shared_data import require_llmfao
 
 EXAMPLES = {
     "coding": [
@@ -140,7 +138,7 @@ PLAUSIBLE = {
 
 
 def llmfao_prompts() -> list[dict[str, str]]:
-    with (LLMFAO / "prompts.jsonl").open(encoding="utf-8") as lines:
+    with (require_llmfao() / "prompts.jsonl").open(encoding="utf-8") as lines:
         return [json.loads(line) for line in lines if line.strip()]
 
 

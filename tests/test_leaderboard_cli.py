@@ -17,9 +17,9 @@ from leaderboard.__main__ import main
 from leaderboard.io import write_battles
 from leaderboard.style import style_features
 from tests.arena_rows import voted_battle
+from tests.shared_data import require_llmfao
 
 REPO = Path(__file__).resolve().parents[1]
-LLMFAO = REPO.parent / "shared" / "data" / "llmfao"
 ROW_KEYS = {"model", "rating", "lower", "upper", "rank_ub", "votes"}
 
 
@@ -220,7 +220,7 @@ def test_the_llmfao_import_and_the_leaderboard_as_commands(tmp_path: Path) -> No
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     imported, table = tmp_path / "llmfao.jsonl", tmp_path / "table.json"
     steps = [
-        [sys.executable, "-m", "leaderboard.llmfao", str(LLMFAO), "--out", str(imported)],
+        [sys.executable, "-m", "leaderboard.llmfao", str(require_llmfao()), "--out", str(imported)],
         [
             sys.executable,
             "-m",

@@ -15,8 +15,10 @@ from leaderboard.categories import classify_prompt
 from leaderboard.io import read_battles
 from leaderboard.llmfao import LLMFAOError, load_llmfao, main
 from leaderboard.style import style_features
+from tests.shared_data import LLMFAO
 
-LLMFAO = Path(__file__).resolve().parents[2] / "shared" / "data" / "llmfao"
+LLMFAO_PRESENT = (LLMFAO / "crowd-comparisons.csv").exists()
+pytestmark = pytest.mark.skipif(not LLMFAO_PRESENT, reason=f"LLMFAO DATA NOT FOUND at {LLMFAO}")
 FILES = {
     "human": "crowd-comparisons.csv",
     "judge:gpt-4": "gpt4-crowd-comparisons.csv",

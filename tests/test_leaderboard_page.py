@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,15 +15,12 @@ from leaderboard.service import LeaderboardService
 from leaderboard.snapshots import KEEP_SNAPSHOTS, SnapshotStore, VoteWatermark
 from leaderboard.ui import EMPTY, render
 from tests.arena_rows import voted_battle
-
-LLMFAO = Path(__file__).resolve().parents[2] / "shared" / "data" / "llmfao"
+from tests.shared_data import require_llmfao
 
 
 @pytest.fixture(scope="module")
 def llmfao_payload() -> dict:
-    if not LLMFAO.exists():
-        pytest.skip(f"LLMFAO data not found at {LLMFAO}")
-    battles = load_llmfao(LLMFAO)
+    battles = load_llmfao(require_llmfao())
     return build_page_payload(battles, {"GPT 4": "OpenAI's GPT-4"}, len(battles))
 
 

@@ -17,13 +17,14 @@ import pandas as pd
 import pytest
 
 from leaderboard.ratings import compute_leaderboard
+from tests.shared_data import LLMFAO
 
-CROWD = Path("/work/shared/data/llmfao/crowd-comparisons.csv")
+CROWD = LLMFAO / "crowd-comparisons.csv"
 GOLDEN = Path(__file__).parent / "golden" / "llmfao_crowd_bt.json"
 TOLERANCE = 1e-6  # Elo; the sandwich is exact arithmetic, the bootstrap rounds converge to 2e-4 Elo
 BOOTSTRAP_TOLERANCE = 1e-3
 
-pytestmark = pytest.mark.skipif(not CROWD.exists(), reason="the LLMFAO data are not in /work/shared/data")
+pytestmark = pytest.mark.skipif(not CROWD.exists(), reason=f"LLMFAO DATA NOT FOUND at {CROWD}")
 
 
 def crowd_battles() -> pd.DataFrame:
