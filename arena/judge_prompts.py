@@ -5,12 +5,11 @@
     combine(verdict_in_order, verdict_swapped) -> JudgeOutcome   both orders of one battle turn -> one vote
 
 Two verdict scales:
-- "mt_bench": MT-Bench's pairwise judge (FastChat's "pair-v2" / "pair-v2-multi-turn" prompts): ``[[A]]``,
-  ``[[B]]`` or ``[[C]]`` for a tie.
+- "mt_bench": MT-Bench's pairwise verdicts ``[[A]]``, ``[[B]]`` or ``[[C]]`` for a tie.
 - "arena_hard": arena-hard-auto's five levels ``[[A>>B]]``, ``[[A>B]]``, ``[[A=B]]``, ``[[B>A]]``, ``[[B>>A]]``.
-The prompts are adapted from those projects (both Apache-2.0) to the arena's battles: a turn is judged with the
-conversation so far, each assistant's own earlier answers shown in its own transcript, as MT-Bench's multi-turn
-prompt does, since in a multi-turn battle the two sides have different histories. Each template carries a
+The wording is the arena's own; only the verdict tokens follow those projects, so that verdicts stay comparable.
+A turn is judged with the conversation so far, each assistant's own earlier answers shown in its own
+transcript, since in a multi-turn battle the two sides have different histories. Each template carries a
 PROMPT_VERSION so a stored judge vote can say exactly which wording produced it; change the version whenever the
 wording changes.
 
@@ -94,71 +93,56 @@ class JudgeOutcome:
     swapped: Verdict | None
 
 
+# Our own wording. Only the verdict tokens follow MT-Bench ([[A]]/[[B]]/[[C]]) and arena-hard ([[A>>B]]..[[B>>A]]),
+# so that verdicts stay comparable with published judge results.
+_COMMON_RULES = (
+    "You compare two AI assistants' answers to the same conversation and decide which one serves the user "
+    "better. Judge helpfulness first: does the answer do what the user asked, correctly and completely? Then "
+    "relevance, accuracy, depth and, where the task calls for it, creativity. Check facts and reasoning yourself "
+    "before trusting either answer. A longer answer is not better for being longer, the order in which the "
+    "answers appear says nothing about their quality, and the assistants' names (if any) must not sway you. "
+    "When the conversation has several turns, judge the answers to the user's last message, with the earlier "
+    "turns as context."
+)
 _MT_BENCH_SYSTEM = (
-    "Please act as an impartial judge and evaluate the quality of the responses provided by two AI assistants to "
-    "the user question displayed below. You should choose the assistant that follows the user's instructions and "
-    "answers the user's question better. Your evaluation should consider factors such as the helpfulness, "
-    "relevance, accuracy, depth, creativity, and level of detail of their responses. Begin your evaluation by "
-    "comparing the two responses and provide a short explanation. Avoid any position biases and ensure that the "
-    "order in which the responses were presented does not influence your decision. Do not allow the length of "
-    "the responses to influence your evaluation. Do not favor certain names of the assistants. Be as objective "
-    "as possible. When the conversation has several turns, judge only the answers to the user's last message, "
-    "using the earlier turns as context. After providing your explanation, output your final verdict by strictly "
-    'following this format: "[[A]]" if assistant A is better, "[[B]]" if assistant B is better, and "[[C]]" for '
-    "a tie."
+    _COMMON_RULES + " Write a brief comparison first. Then give your verdict on a line of its own, exactly one "
+    'of: "[[A]]" when assistant A answered better, "[[B]]" when assistant B did, "[[C]]" when they are equally '
+    "good or equally bad."
 )
 _ARENA_HARD_SYSTEM = (
-    "Please act as an impartial judge and evaluate the quality of the responses provided by two AI assistants to "
-    "the user prompt displayed below. You will be given assistant A's answer and assistant B's answer. Your job "
-    "is to evaluate which assistant's answer is better.\n\n"
-    "Begin your evaluation by generating your own answer to the prompt. You must provide your answers before "
-    "judging any answers.\n\n"
-    "When evaluating the assistants' answers, compare both assistants' answers with your answer. You must "
-    "identify and correct any mistakes or inaccurate information.\n\n"
-    "Then consider if the assistant's answers are helpful, relevant, and concise. Helpful means the answer "
-    "correctly responds to the prompt or follows the instructions. Note when user prompt has any ambiguity or "
-    "more than one interpretation, it is more helpful and appropriate to ask for clarifications or more "
-    "information from the user than providing an answer based on assumptions. Relevant means all parts of the "
-    "response closely connect or are appropriate to what is being asked. Concise means the response is clear "
-    "and not verbose or excessive.\n\n"
-    "Then consider the creativity and novelty of the assistant's answers when needed. Finally, identify any "
-    "missing important information in the assistants' answers that would be beneficial to include when "
-    "responding to the user prompt. When the conversation has several turns, judge only the answers to the "
-    "user's last message, using the earlier turns as context. Do not let the order of the answers or their "
-    "length influence your decision.\n\n"
-    "After providing your explanation, you must output only one of the following choices as your final verdict "
-    "with a label:\n\n"
-    "1. Assistant A is significantly better: [[A>>B]]\n"
-    "2. Assistant A is slightly better: [[A>B]]\n"
-    "3. Tie, relatively the same: [[A=B]]\n"
-    "4. Assistant B is slightly better: [[B>A]]\n"
-    "5. Assistant B is significantly better: [[B>>A]]\n\n"
-    'Example output: "My final verdict is tie: [[A=B]]".'
+    _COMMON_RULES + "\n\nWork in this order: (1) write your own short answer to the user's last message; "
+    "(2) compare each assistant's answer with yours, naming mistakes, omissions and needless verbosity, and "
+    "noting when a request was ambiguous and asking for clarification would have helped more; (3) decide.\n\n"
+    "End with exactly one verdict label on a line of its own:\n"
+    "[[A>>B]] assistant A is much better\n"
+    "[[A>B]] assistant A is a little better\n"
+    "[[A=B]] about the same\n"
+    "[[B>A]] assistant B is a little better\n"
+    "[[B>>A]] assistant B is much better\n\n"
+    'For example: "Verdict: [[A=B]]".'
 )
 _FIRST_TURN = (
-    "[User Question]\n{question}\n\n"
-    "[The Start of Assistant A's Answer]\n{answer_a}\n[The End of Assistant A's Answer]\n\n"
-    "[The Start of Assistant B's Answer]\n{answer_b}\n[The End of Assistant B's Answer]"
+    "### User\n{question}\n\n"
+    "### Assistant A's answer\n{answer_a}\n### End of assistant A's answer\n\n"
+    "### Assistant B's answer\n{answer_b}\n### End of assistant B's answer"
 )
 _LATER_TURN = (
-    "<|The Start of Assistant A's Conversation with User|>\n\n{transcript_a}\n\n"
-    "<|The End of Assistant A's Conversation with User|>\n\n\n"
-    "<|The Start of Assistant B's Conversation with User|>\n\n{transcript_b}\n\n"
-    "<|The End of Assistant B's Conversation with User|>"
+    "### Conversation with assistant A\n{transcript_a}\n### End of the conversation with assistant A\n\n"
+    "### Conversation with assistant B\n{transcript_b}\n### End of the conversation with assistant B"
 )
 
 TEMPLATES: Mapping[Scale, PromptTemplate] = MappingProxyType(
     {
         "mt_bench": PromptTemplate(
             scale="mt_bench",
-            version="mt-bench-pair-v2/huggy-1",
+            version="huggy-pairwise-3level-v1",
             system=_MT_BENCH_SYSTEM,
             first_turn=_FIRST_TURN,
             later_turn=_LATER_TURN,
         ),
         "arena_hard": PromptTemplate(
             scale="arena_hard",
-            version="arena-hard-v0.1/huggy-1",
+            version="huggy-pairwise-5level-v1",
             system=_ARENA_HARD_SYSTEM,
             first_turn=_FIRST_TURN,
             later_turn=_LATER_TURN,

@@ -168,7 +168,7 @@ def test_first_turn_messages_show_both_answers_labelled() -> None:
     content = user["content"]
     assert "What is {x} in Python?" in content  # braces in texts survive formatting
     assert content.index("answer from model a") < content.index("answer from model b")
-    assert content.index("Assistant A's Answer") < content.index("answer from model a")
+    assert content.index("Assistant A's answer") < content.index("answer from model a")
 
 
 def test_swapped_messages_show_model_b_first() -> None:
@@ -177,7 +177,7 @@ def test_swapped_messages_show_model_b_first() -> None:
     content = user["content"]
     assert (
         content.index("answer from model b")
-        < content.index("Assistant B's Answer")
+        < content.index("Assistant B's answer")
         < content.index("answer from model a")
     )
 
@@ -186,7 +186,7 @@ def test_later_turn_shows_each_sides_own_history() -> None:
     turns = [BattleTurn("first q", "a1", "b1"), BattleTurn("second q", "a2", "b2")]
     _, user = judge_messages("arena_hard", turns)
     content = user["content"]
-    a_part, b_part = content.split("<|The End of Assistant A's Conversation with User|>")
+    a_part, b_part = content.split("### End of the conversation with assistant A")
     assert "a1" in a_part and "a2" in a_part and "b1" not in a_part
     assert "b1" in b_part and "b2" in b_part and "a1" not in b_part
     assert a_part.index("first q") < a_part.index("second q")

@@ -1,0 +1,703 @@
+"""How an LLM judge's verdicts lean, measured against itself and against people on the same battles. Pure.
+
+    audit_judges(battles, *, judges=None, self_trained=frozenset(), rounds=1000, seed=0) -> AuditReport
+    render_markdown(report, *, per_model=False) -> str
+
+Input: a battles frame in the clean-battle schema (leaderboard.schema) holding judge rows (source
+"judge:<name>") and, for the comparison, human rows (source "human"). Only counted rows enter (anonymous, not
+excluded). Two optional columns describe position-swapped judging: `order` ("original" / "swapped") and
+`pair_id`, which names one judgment so its two orders can be matched (without `pair_id`, battle_id + turn do).
+In every row model_a is the side shown first, so a swapped row names the battle's model_b as its model_a;
+verdicts are therefore compared by the winning model's name, never by position. Lengths are len_a / len_b,
+or the answers' token counts (leaderboard.style.count_tokens) where those are missing.
+
+What each number is (every one carries a 95% interval and the count it rests on; no data -> NaN, n = 0):
+- Position bias: the share of decisive verdicts that pick the answer shown first (0.5 = no bias). With one
+  order only it also carries whatever decided which model was shown first; people's votes on the same pairs
+  in the same order are then the control. Swap
+  survival: of the judgments run in both orders, the share whose winning model (or tie) is the same in both.
+- Length bias: the share of decisive verdicts between answers of different length that pick the longer one,
+  overall and in bins of the relative difference |a - b| / (a + b); the length slope is the log-odds
+  coefficient of tanh((len_a - len_b) / sd) in a logistic model of "first answer wins" with an intercept
+  (sd: the standard deviation of len_a - len_b over the source's verdicts).
+- Length-controlled win rate (AlpacaEval 2 style), per model against the field: for each model, its battles
+  from this source, y = 1 win, 1/2 tie, 0 loss, fitted as logit P = theta + phi * tanh(length difference / sd);
+  the LC win rate is sigmoid(theta), the model's win rate with the length term set to zero (answers of equal
+  length). phi has a unit normal prior (per-model samples are small: see _LENGTH_PRIOR_PRECISION). AlpacaEval
+  has one fixed baseline; the arena has none, so the baseline is the mix of opponents each model met, and two
+  models' LC rates compare only as far as their opponents are alike.
+- Unique-token preference: the log-odds coefficient, per standard deviation, of the difference in unique-token
+  ratio (distinct / all tokens, case-folded) in a logistic model of "first answer wins" on decisive verdicts,
+  with the tanh length term alongside because the ratio falls as answers grow: what is left is a preference
+  for varied wording, not for length.
+- Self-preference: verdicts on battles where exactly one side is a model trained on this judge's outputs
+  (given as a set of models, or as model -> provenance text that names the judge, e.g. "distilled from GPT-4
+  outputs"), decisive only: how often that side wins by the judge, and by people (majority per turn) on the
+  same battle turns, the comparison that separates flattery from quality.
+- Agreement with people: the judge's verdict per battle turn (battle_id + turn; several judge rows on a turn,
+  such as both orders, count when they agree and are a tie otherwise, MT-Bench's rule) against the majority of
+  the human votes on that turn (the plurality label; a turn whose plurality is shared, such as 2 against 2, has
+  no majority and is left out, and counted). With ties: the three labels must match (chance 1/3). Without
+  ties: turns where both the judge and the majority are decisive (chance 1/2). Overall, per category and per
+  entropy group: low entropy (one good answer: closed and open QA, summarization, coding, extraction,
+  classification, math, rewrite) vs high entropy (many good answers: brainstorming, creative writing); the
+  rest is "other". The reference is human-human agreement: the chance two distinct human votes on one turn
+  agree (with ties; without ties over pairs of decisive votes).
+
+Intervals: Wilson score intervals for shares of independent verdicts or turns (win rates with ties counted as
+half use Wilson on the half-counted wins, an approximation); Wald intervals (1.96 standard errors from the
+inverse Hessian) for logistic coefficients, mapped through the sigmoid for LC win rates; a percentile bootstrap
+over turns (`rounds`, `seed`) for human-human agreement, whose vote pairs within one turn are not independent.
+The logistic fits carry a tiny L2 penalty (1e-3) so that a judge that always picks the longer answer (perfect
+separation) gives a large finite slope instead of diverging.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+
+from leaderboard.categories import CATEGORIES
+from leaderboard.schema import counted, normalize_battles
+from leaderboard.style import count_tokens
+
+Z95 = 1.959963984540054
+HUMAN = "human"
+LENGTH_BIN_EDGES = (0.0, 0.1, 0.25, 0.5, 1.0)
+ENTROPY_GROUPS: Mapping[str, str] = MappingProxyType(
+    {
+        **dict.fromkeys(
+            ("closed_qa", "open_qa", "summarization", "coding", "extraction", "classification", "math", "rewrite"),
+            "low entropy",
+        ),
+        **dict.fromkeys(("brainstorming", "creative_writing"), "high entropy"),
+    }
+)
+_TIE = "\x00tie"  # a winner label no model name can equal
+_RIDGE = 1e-3
+# A model met by ~40 battles barely identifies its own length coefficient; when its length differences are
+# one-sided, zeroing the term extrapolates far outside the data and the LC interval spans 0-100%. A unit normal
+# prior on phi (log-odds per tanh unit) keeps LC near the raw rate unless the data show a length effect.
+_LENGTH_PRIOR_PRECISION = 1.0
+_TOKEN = re.compile(r"\w+|[^\w\s]")  # leaderboard.style's token, so ratio and length count the same units
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A number with its 95% interval and the count of verdicts, turns or pairs it rests on."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+
+
+NO_DATA = Estimate(math.nan, math.nan, math.nan, 0)
+
+
+@dataclass(frozen=True)
+class PositionBias:
+    first_wins: Estimate  # share of decisive verdicts for the answer shown first
+    swap_survival: Estimate  # share of judgments run in both orders that name the same winner (or tie) twice
+
+
+@dataclass(frozen=True)
+class LengthBin:
+    low: float  # relative length difference d = |a - b| / (a + b), low < d <= high (equal lengths are left out)
+    high: float
+    longer_wins: Estimate
+
+
+@dataclass(frozen=True)
+class ModelLengthControl:
+    model: str
+    win_rate: Estimate  # raw, ties half
+    lc_win_rate: Estimate  # the length term set to zero
+    length_coefficient: float  # phi: log-odds per unit of tanh(length difference / sd)
+
+
+@dataclass(frozen=True)
+class LengthBias:
+    longer_wins: Estimate
+    bins: tuple[LengthBin, ...]
+    length_slope: Estimate  # log-odds of "first wins" per unit of tanh((len_a - len_b) / sd)
+    length_sd: float
+    per_model: tuple[ModelLengthControl, ...]
+
+
+@dataclass(frozen=True)
+class SelfPreference:
+    models: tuple[str, ...]  # the models counted as trained on this judge's outputs
+    source_win_rate: Estimate  # how often those models win by this source, decisive verdicts against the rest
+    human_win_rate: Estimate  # by the human majority on the same battle turns
+
+
+@dataclass(frozen=True)
+class Agreement:
+    with_ties: Estimate
+    without_ties: Estimate
+
+
+@dataclass(frozen=True)
+class GroupAgreement:
+    group: str
+    agreement: Agreement
+
+
+@dataclass(frozen=True)
+class HumanAgreement:
+    turns: int  # battle turns with both a verdict of this judge and a human majority
+    no_majority: int  # turns with judge verdicts and human votes but a shared plurality: left out
+    overall: Agreement
+    per_category: tuple[GroupAgreement, ...]
+    per_entropy: tuple[GroupAgreement, ...]
+
+
+@dataclass(frozen=True)
+class SourceAudit:
+    """Every bias measure for one source: a judge, or the people as the reference."""
+
+    source: str
+    verdicts: int
+    ties: int
+    position: PositionBias
+    length: LengthBias
+    unique_token_slope: Estimate
+    self_preference: SelfPreference
+    humans: HumanAgreement | None  # None for the human source itself
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    judges: tuple[SourceAudit, ...]
+    human: SourceAudit | None  # the same measures on the people's votes, the baseline to read the judges against
+    human_turns: int  # battle turns with at least one human vote
+    human_human: Agreement  # two distinct human votes on one turn agree
+    messages: tuple[str, ...]
+
+
+def audit_judges(
+    battles: pd.DataFrame,
+    *,
+    judges: Sequence[str] | None = None,
+    self_trained: Mapping[str, str] | Set[str] = frozenset(),
+    rounds: int = 1000,
+    seed: int = 0,
+) -> AuditReport:
+    """Audit each judge source (default: every "judge:*" source present) against itself and against people."""
+    frame = _prepare(battles)
+    present = sorted(s for s in frame["source"].unique() if str(s).startswith("judge:"))
+    sources = list(judges) if judges is not None else present
+    messages = []
+    if not sources:
+        messages.append("no judge verdicts: nothing to audit")
+    for source in sources:
+        if source not in present:
+            messages.append(f"{source}: no verdicts")
+    human_rows = frame[frame["source"] == HUMAN]
+    majority = _human_majority(human_rows)
+    human = _audit_source(HUMAN, human_rows, majority, self_trained, None) if len(human_rows) else None
+    if human is None:
+        messages.append("no human votes: agreement with people is undefined")
+    categories = _turn_categories(frame)
+    audits = tuple(
+        _audit_source(source, frame[frame["source"] == source], majority, self_trained, categories)
+        for source in sources
+    )
+    return AuditReport(
+        judges=audits,
+        human=human,
+        human_turns=int(human_rows.groupby(["battle_id", "turn"]).ngroups) if len(human_rows) else 0,
+        human_human=_human_human(human_rows, rounds, seed),
+        messages=tuple(messages),
+    )
+
+
+# ----------------------------------------------------------------------------------------------------- input
+
+
+def _prepare(battles: pd.DataFrame) -> pd.DataFrame:
+    frame = counted(normalize_battles(battles), source=None).copy()
+    frame["winner_name"] = np.select(
+        [frame["winner"] == "model_a", frame["winner"] == "model_b"],
+        [frame["model_a"], frame["model_b"]],
+        default=_TIE,
+    )
+    for side in ("a", "b"):
+        length = pd.to_numeric(frame[f"len_{side}"], errors="coerce")
+        missing = length.isna() & frame[f"answer_{side}"].notna()
+        if missing.any():
+            length = length.copy()
+            length[missing] = [count_tokens(str(text)) for text in frame.loc[missing, f"answer_{side}"]]
+        frame[f"len_{side}"] = length.astype(float)
+        frame[f"unique_{side}"] = _unique_ratios(frame[f"answer_{side}"])
+    # one string per battle turn: grouping on strings is much faster than on tuples
+    frame["turn_key"] = (frame["battle_id"].astype(str) + "\x1f" + frame["turn"].astype(str)).where(
+        frame["battle_id"].notna()
+    )
+    return frame
+
+
+def _unique_ratios(answers: pd.Series) -> np.ndarray:
+    ratios: dict[str, float] = {}
+    out = np.full(len(answers), math.nan)
+    for index, text in enumerate(answers):
+        if text is None or (isinstance(text, float) and math.isnan(text)):
+            continue
+        text = str(text)
+        if text not in ratios:
+            tokens = [token.casefold() for token in _TOKEN.findall(text)]
+            ratios[text] = len(set(tokens)) / len(tokens) if tokens else math.nan
+        out[index] = ratios[text]
+    return out
+
+
+def _turn_categories(frame: pd.DataFrame) -> pd.Series:
+    """Per turn key: its category (the first row's that has one)."""
+    known = frame[frame["turn_key"].notna() & frame["category"].notna()]
+    return known.groupby("turn_key")["category"].first().astype(str)
+
+
+def _human_majority(human_rows: pd.DataFrame) -> pd.Series:
+    """Per turn key: the plurality winner name (or _TIE), None when the plurality is shared."""
+    keyed = human_rows[human_rows["turn_key"].notna()]
+    if keyed.empty:
+        return pd.Series(dtype=object)
+    counts = keyed.groupby(["turn_key", "winner_name"]).size()
+    leaders = counts[counts == counts.groupby(level=0).transform("max")].reset_index()
+    shared = leaders.groupby("turn_key")["winner_name"].transform("size") > 1
+    leaders["label"] = leaders["winner_name"].astype(object).where(~shared, None)
+    return leaders.drop_duplicates("turn_key").set_index("turn_key")["label"]
+
+
+# ----------------------------------------------------------------------------------------------- per source
+
+
+def _audit_source(
+    source: str,
+    rows: pd.DataFrame,
+    majority: pd.Series,
+    self_trained: Mapping[str, str] | Set[str],
+    categories: pd.Series | None,
+) -> SourceAudit:
+    decisive = rows[rows["winner_name"] != _TIE]
+    first_wins = decisive["winner"].to_numpy() == "model_a"
+    length_sd = _sd(rows["len_a"] - rows["len_b"])
+    return SourceAudit(
+        source=source,
+        verdicts=len(rows),
+        ties=int((rows["winner_name"] == _TIE).sum()),
+        position=PositionBias(
+            first_wins=wilson(int(first_wins.sum()), len(first_wins)),
+            swap_survival=_swap_survival(rows),
+        ),
+        length=_length_bias(rows, decisive, length_sd),
+        unique_token_slope=_unique_token_slope(decisive, length_sd),
+        self_preference=_self_preference(source, decisive, majority, self_trained),
+        humans=None if categories is None else _agreement_with_people(rows, majority, categories),
+    )
+
+
+def _swap_survival(rows: pd.DataFrame) -> Estimate:
+    if "order" not in rows.columns:
+        return NO_DATA
+    key = rows["turn_key"]
+    if "pair_id" in rows.columns:
+        key = rows["pair_id"].where(rows["pair_id"].notna(), key)
+    ordered = pd.DataFrame({"key": key, "order": rows["order"], "winner": rows["winner_name"]}).dropna()
+    original = ordered[ordered["order"] == "original"].drop_duplicates("key").set_index("key")["winner"]
+    swapped = ordered[ordered["order"] == "swapped"].drop_duplicates("key").set_index("key")["winner"]
+    both = original.index.intersection(swapped.index)
+    same = int((original.loc[both] == swapped.loc[both]).sum())
+    return wilson(same, len(both))
+
+
+def _length_bias(rows: pd.DataFrame, decisive: pd.DataFrame, length_sd: float) -> LengthBias:
+    len_a, len_b = decisive["len_a"].to_numpy(), decisive["len_b"].to_numpy()
+    known = ~(np.isnan(len_a) | np.isnan(len_b)) & (len_a != len_b)
+    longer_is_first = len_a > len_b
+    longer_wins = (decisive["winner"].to_numpy() == "model_a") == longer_is_first
+    relative = np.abs(len_a - len_b) / np.maximum(len_a + len_b, 1.0)
+    bins = []
+    for low, high in itertools.pairwise(LENGTH_BIN_EDGES):
+        inside = known & (relative > low) & (relative <= high)
+        bins.append(LengthBin(low, high, wilson(int((longer_wins & inside).sum()), int(inside.sum()))))
+    return LengthBias(
+        longer_wins=wilson(int((longer_wins & known).sum()), int(known.sum())),
+        bins=tuple(bins),
+        length_slope=_first_wins_slope(decisive, [_length_term(decisive, length_sd)]),
+        length_sd=length_sd,
+        per_model=_length_controlled(rows, length_sd),
+    )
+
+
+def _length_term(rows: pd.DataFrame, length_sd: float) -> np.ndarray:
+    return np.tanh((rows["len_a"].to_numpy() - rows["len_b"].to_numpy()) / length_sd)
+
+
+def _unique_token_slope(decisive: pd.DataFrame, length_sd: float) -> Estimate:
+    difference = decisive["unique_a"].to_numpy() - decisive["unique_b"].to_numpy()
+    sd = _sd(pd.Series(difference))
+    # the unique-token term first: _first_wins_slope reports the first covariate's coefficient
+    return _first_wins_slope(decisive, [difference / sd, _length_term(decisive, length_sd)])
+
+
+def _first_wins_slope(decisive: pd.DataFrame, covariates: list[np.ndarray]) -> Estimate:
+    """The first covariate's log-odds coefficient in logit P(first wins) = b0 + b . covariates, Wald interval."""
+    if not covariates:
+        return NO_DATA
+    design = np.column_stack([np.ones(len(decisive)), *covariates]) if len(decisive) else np.zeros((0, 2))
+    usable = np.isfinite(design).all(axis=1)
+    outcome = (decisive["winner"].to_numpy() == "model_a").astype(float)
+    fit = _logistic(design[usable], outcome[usable])
+    if fit is None:
+        return NO_DATA
+    beta, covariance = fit
+    se = math.sqrt(covariance[1, 1])
+    return Estimate(float(beta[1]), float(beta[1] - Z95 * se), float(beta[1] + Z95 * se), int(usable.sum()))
+
+
+def _length_controlled(rows: pd.DataFrame, length_sd: float) -> tuple[ModelLengthControl, ...]:
+    results = []
+    models = sorted(set(rows["model_a"]) | set(rows["model_b"]))
+    winner = rows["winner_name"].to_numpy()
+    len_a, len_b = rows["len_a"].to_numpy(), rows["len_b"].to_numpy()
+    for model in models:
+        as_a, as_b = (rows["model_a"] == model).to_numpy(), (rows["model_b"] == model).to_numpy()
+        mine = as_a | as_b
+        score = np.where(winner[mine] == model, 1.0, np.where(winner[mine] == _TIE, 0.5, 0.0))
+        difference = np.where(as_a, len_a - len_b, len_b - len_a)[mine]
+        term = np.tanh(difference / length_sd)
+        usable = np.isfinite(term)
+        raw = wilson(float(score.sum()), len(score))
+        design = np.column_stack([np.ones(usable.sum()), term[usable]])
+        fit = _logistic(design, score[usable], precisions=(_RIDGE, _LENGTH_PRIOR_PRECISION))
+        if fit is None:
+            results.append(ModelLengthControl(model, raw, NO_DATA, math.nan))
+            continue
+        beta, covariance = fit
+        se = math.sqrt(covariance[0, 0])
+        lc = Estimate(_sigmoid(beta[0]), _sigmoid(beta[0] - Z95 * se), _sigmoid(beta[0] + Z95 * se), int(usable.sum()))
+        results.append(ModelLengthControl(model, raw, lc, float(beta[1])))
+    return tuple(results)
+
+
+def _self_preference(
+    source: str,
+    decisive: pd.DataFrame,
+    majority: pd.Series,
+    self_trained: Mapping[str, str] | Set[str],
+) -> SelfPreference:
+    family = _family(source, self_trained)
+    in_a, in_b = decisive["model_a"].isin(family).to_numpy(), decisive["model_b"].isin(family).to_numpy()
+    one_side = decisive[in_a ^ in_b]
+    family_side = np.where(one_side["model_a"].isin(family), one_side["model_a"], one_side["model_b"])
+    family_wins = one_side["winner_name"].to_numpy() == family_side
+    human = majority.reindex(one_side["turn_key"]).to_numpy(dtype=object)
+    human_decisive = pd.notna(human) & (human != _TIE)
+    return SelfPreference(
+        models=tuple(sorted(family)),
+        source_win_rate=wilson(int(family_wins.sum()), len(one_side)),
+        human_win_rate=wilson(int((human_decisive & (human == family_side)).sum()), int(human_decisive.sum())),
+    )
+
+
+def _family(source: str, self_trained: Mapping[str, str] | Set[str]) -> frozenset[str]:
+    """The models trained on this judge's outputs: the given set, or the models whose provenance names the judge."""
+    if not isinstance(self_trained, Mapping):
+        return frozenset(self_trained)
+    if not source.startswith("judge:"):
+        return frozenset()
+    name = re.escape(source.removeprefix("judge:"))
+    # "gpt-4" is named by "GPT-4-generated" but not by "gpt-4o" or "gpt-4.5", which are other judges
+    mention = re.compile(rf"(?<![\w.]){name}(?![\w]|\.\d)", re.IGNORECASE)
+    return frozenset(model for model, provenance in self_trained.items() if mention.search(provenance or ""))
+
+
+def _agreement_with_people(rows: pd.DataFrame, majority: pd.Series, categories: pd.Series) -> HumanAgreement:
+    keyed = rows[rows["turn_key"].notna()]
+    labels = keyed.groupby("turn_key")["winner_name"]
+    # several rows on one turn (both orders, repeats) are its verdict when they agree, a tie otherwise
+    judged = labels.first().where(labels.nunique() == 1, _TIE)
+    shared = judged.index.intersection(majority.index)
+    human = majority.loc[shared]
+    with_majority = human.notna()
+    turns = pd.DataFrame(
+        {
+            "judge": judged.loc[shared][with_majority],
+            "human": human[with_majority],
+            "category": categories.reindex(shared[with_majority.to_numpy()]).fillna("uncategorized").to_numpy(),
+        }
+    )
+    turns["entropy"] = turns["category"].map(lambda category: ENTROPY_GROUPS.get(category, "other"))
+
+    def agreement(selected: pd.DataFrame) -> Agreement:
+        same = selected["judge"] == selected["human"]
+        decisive = (selected["judge"] != _TIE) & (selected["human"] != _TIE)
+        return Agreement(
+            with_ties=wilson(int(same.sum()), len(selected)),
+            without_ties=wilson(int((same & decisive).sum()), int(decisive.sum())),
+        )
+
+    category_ids = sorted(turns["category"].unique(), key=_category_order)
+    groups = sorted(turns["entropy"].unique(), key=_group_order)
+    return HumanAgreement(
+        turns=len(turns),
+        no_majority=int((~with_majority).sum()),
+        overall=agreement(turns),
+        per_category=tuple(GroupAgreement(c, agreement(turns[turns["category"] == c])) for c in category_ids),
+        per_entropy=tuple(GroupAgreement(g, agreement(turns[turns["entropy"] == g])) for g in groups),
+    )
+
+
+def _human_human(human_rows: pd.DataFrame, rounds: int, seed: int) -> Agreement:
+    """Chance that two distinct human votes on one turn agree, bootstrapped over turns."""
+    keyed = human_rows[human_rows["turn_key"].notna()]
+    counts = keyed.groupby(["turn_key", "winner_name"]).size().unstack(fill_value=0)
+    if counts.empty:
+        return Agreement(NO_DATA, NO_DATA)
+    matrix = counts.to_numpy(dtype=float)
+    tie_column = list(counts.columns).index(_TIE) if _TIE in counts.columns else None
+    votes = matrix.sum(axis=1)
+    agreeing_all = (matrix * (matrix - 1) / 2).sum(axis=1)
+    pairs_all = votes * (votes - 1) / 2
+    decisive = matrix.copy()
+    if tie_column is not None:
+        decisive[:, tie_column] = 0
+    decisive_votes = decisive.sum(axis=1)
+    agreeing_decisive = (decisive * (decisive - 1) / 2).sum(axis=1)
+    pairs_decisive = decisive_votes * (decisive_votes - 1) / 2
+    generator = np.random.default_rng(seed)
+    draws = generator.integers(0, len(matrix), size=(rounds, len(matrix))) if rounds > 0 else None
+    return Agreement(
+        with_ties=_ratio_bootstrap(agreeing_all, pairs_all, draws),
+        without_ties=_ratio_bootstrap(agreeing_decisive, pairs_decisive, draws),
+    )
+
+
+def _ratio_bootstrap(numerators: np.ndarray, denominators: np.ndarray, draws: np.ndarray | None) -> Estimate:
+    used = int((denominators > 0).sum())
+    total = denominators.sum()
+    if total == 0:
+        return NO_DATA
+    value = float(numerators.sum() / total)
+    if draws is None:
+        return Estimate(value, math.nan, math.nan, used)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratios = numerators[draws].sum(axis=1) / denominators[draws].sum(axis=1)
+    low, high = np.nanpercentile(ratios, [2.5, 97.5])
+    return Estimate(value, float(low), float(high), used)
+
+
+# -------------------------------------------------------------------------------------------------- numerics
+
+
+def wilson(successes: float, n: int) -> Estimate:
+    """The share successes / n with its 95% Wilson score interval (n = 0: no data)."""
+    if n <= 0:
+        return NO_DATA
+    share = successes / n
+    denominator = 1 + Z95**2 / n
+    centre = (share + Z95**2 / (2 * n)) / denominator
+    half = Z95 * math.sqrt(share * (1 - share) / n + Z95**2 / (4 * n * n)) / denominator
+    # at an observed 0 or 1 that bound is exactly 0 or 1; floating point would miss it by 1e-16
+    low = 0.0 if share == 0.0 else max(0.0, centre - half)
+    high = 1.0 if share == 1.0 else min(1.0, centre + half)
+    return Estimate(share, low, high, n)
+
+
+def _logistic(
+    design: np.ndarray, outcome: np.ndarray, precisions: Sequence[float] | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Logistic regression (outcomes in [0, 1]) with a normal prior of the given precision per coefficient
+    (default: the tiny ridge), by Newton: coefficients and their covariance."""
+    n, width = design.shape
+    if n <= width:
+        return None
+    beta = np.zeros(width)
+    precision = np.asarray(precisions if precisions is not None else [_RIDGE] * width, dtype=float)
+    penalty = np.diag(precision)
+    for _ in range(100):
+        p = _sigmoid_array(design @ beta)
+        hessian = design.T @ (design * (p * (1 - p))[:, None]) + penalty
+        gradient = design.T @ (outcome - p) - precision * beta
+        step = np.linalg.solve(hessian, gradient)
+        beta = beta + step
+        if np.abs(step).max() < 1e-10:
+            break
+    p = _sigmoid_array(design @ beta)
+    hessian = design.T @ (design * (p * (1 - p))[:, None]) + penalty
+    return beta, np.linalg.inv(hessian)
+
+
+def _sigmoid_array(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
+
+
+def _sigmoid(z: float) -> float:
+    return float(_sigmoid_array(np.array([z]))[0])
+
+
+def _sd(values: pd.Series) -> float:
+    """Standard deviation of the finite values, 1 when there is no spread, so dividing by it is always defined."""
+    finite = values[np.isfinite(values.to_numpy(dtype=float))]
+    sd = float(finite.std(ddof=0)) if len(finite) else 0.0
+    return sd if sd > 0 else 1.0
+
+
+def _category_order(category: str) -> tuple[int, str]:
+    ids = list(CATEGORIES)
+    return (ids.index(category), category) if category in ids else (len(ids), category)
+
+
+def _group_order(group: str) -> int:
+    return ("low entropy", "high entropy", "other").index(group)
+
+
+# ------------------------------------------------------------------------------------------------- markdown
+
+
+def render_markdown(report: AuditReport, *, per_model: bool = False) -> str:
+    """The audit as markdown tables for the page and the CLI; per_model adds the length-controlled win rates."""
+    sources = ([report.human] if report.human else []) + list(report.judges)
+    lines = ["## Judge audit", ""]
+    lines += [f"> {message}" for message in report.messages]
+    if report.messages:
+        lines.append("")
+    if not sources:
+        return "\n".join(lines).rstrip() + "\n"
+    lines += [
+        "### Position bias",
+        "",
+        "Share of decisive verdicts for the answer shown first (0.5 = none), and the share of judgments run in",
+        "both orders whose winner survives the swap; 95% Wilson intervals.",
+        "",
+        "| source | verdicts | ties | first position wins | survives swap |",
+        "|---|---:|---:|---|---|",
+    ]
+    for audit in sources:
+        lines.append(
+            f"| {audit.source} | {audit.verdicts:,} | {audit.ties:,} | {_share(audit.position.first_wins)} "
+            f"| {_share(audit.position.swap_survival)} |"
+        )
+    bin_names = [f"{_pct(b.low)}–{_pct(b.high)}" for b in sources[0].length.bins]
+    lines += [
+        "",
+        "### Length bias",
+        "",
+        "Share of decisive verdicts for the longer answer, overall and by relative length difference",
+        "|a − b| / (a + b); Wilson 95%. Length slope: log-odds of the first answer winning per unit of",
+        "tanh(length difference / sd), Wald 95%.",
+        "",
+        "| source | longer answer wins | " + " | ".join(bin_names) + " | length slope |",
+        "|---|---|" + "---|" * len(bin_names) + "---|",
+    ]
+    for audit in sources:
+        cells = [_share(audit.length.longer_wins), *(_share(b.longer_wins) for b in audit.length.bins)]
+        lines.append(f"| {audit.source} | " + " | ".join(cells) + f" | {_number(audit.length.length_slope)} |")
+    lines += [
+        "",
+        "### Unique-token preference and self-preference",
+        "",
+        "Unique-token slope: log-odds of the first answer winning per sd of the difference in unique-token ratio,",
+        "controlling for length. Self-preference: decisive win rate of models trained on the judge's outputs,",
+        "by the source and by the human majority on the same battle turns.",
+        "",
+        "| source | unique-token slope | self-trained models | their win rate by source | by people |",
+        "|---|---|---|---|---|",
+    ]
+    for audit in sources:
+        preference = audit.self_preference
+        models = ", ".join(preference.models) if preference.models else "—"
+        lines.append(
+            f"| {audit.source} | {_number(audit.unique_token_slope)} | {models} "
+            f"| {_share(preference.source_win_rate)} | {_share(preference.human_win_rate)} |"
+        )
+    lines += _agreement_lines(report)
+    if per_model:
+        lines += _per_model_lines(sources)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _agreement_lines(report: AuditReport) -> list[str]:
+    judges = [audit for audit in report.judges if audit.humans is not None]
+    lines = [
+        "",
+        "### Agreement with people",
+        "",
+        "Judge verdict per battle turn against the human majority on that turn (turns without a majority left out);",
+        "with ties: three labels must match (chance 1/3); without ties: turns where both are decisive (chance 1/2).",
+        f"Reference, two human votes on one turn agree: with ties {_share(report.human_human.with_ties)}, "
+        f"without ties {_share(report.human_human.without_ties)} (bootstrap over turns).",
+        "",
+        "| judge | turns | no human majority | with ties | without ties |",
+        "|---|---:|---:|---|---|",
+    ]
+    for audit in judges:
+        humans = audit.humans
+        assert humans is not None
+        lines.append(
+            f"| {audit.source} | {humans.turns:,} | {humans.no_majority:,} | {_share(humans.overall.with_ties)} "
+            f"| {_share(humans.overall.without_ties)} |"
+        )
+    if not judges:
+        return lines
+    header = "| group | " + " | ".join(f"{a.source} with ties | without ties" for a in judges) + " |"
+    rule = "|---|" + "---|---|" * len(judges)
+    for title, attribute in (("By entropy group", "per_entropy"), ("By category", "per_category")):
+        groups: dict[str, list[str]] = {}
+        for index, audit in enumerate(judges):
+            for group in getattr(audit.humans, attribute):
+                cells = groups.setdefault(group.group, ["—"] * (2 * len(judges)))
+                cells[2 * index] = _share(group.agreement.with_ties)
+                cells[2 * index + 1] = _share(group.agreement.without_ties)
+        lines += ["", f"{title}:", "", header, rule]
+        lines += [f"| {CATEGORIES.get(group, group)} | " + " | ".join(cells) + " |" for group, cells in groups.items()]
+    return lines
+
+
+def _per_model_lines(sources: Sequence[SourceAudit]) -> list[str]:
+    table: dict[str, list[str]] = {}
+    for index, audit in enumerate(sources):
+        for row in audit.length.per_model:
+            cells = table.setdefault(row.model, ["—"] * (2 * len(sources)))
+            cells[2 * index] = _share(row.win_rate)
+            cells[2 * index + 1] = _share(row.lc_win_rate)
+    header = "| model | " + " | ".join(f"{a.source} win rate | LC" for a in sources) + " |"
+    lines = [
+        "",
+        "### Length-controlled win rates",
+        "",
+        "Per model against the field, ties half; LC: the AlpacaEval-2-style win rate with the tanh length term",
+        "set to zero (answers of equal length); Wilson and Wald 95% intervals.",
+        "",
+        header,
+        "|---|" + "---|---|" * len(sources),
+    ]
+    lines += [f"| {model} | " + " | ".join(cells) + " |" for model, cells in sorted(table.items())]
+    return lines
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def _share(estimate: Estimate) -> str:
+    if estimate.n == 0 or math.isnan(estimate.value):
+        return "—"
+    if math.isnan(estimate.low):
+        return f"{100 * estimate.value:.1f}% (n={estimate.n:,})"
+    return f"{100 * estimate.value:.1f}% [{100 * estimate.low:.1f}, {100 * estimate.high:.1f}] (n={estimate.n:,})"
+
+
+def _number(estimate: Estimate) -> str:
+    if estimate.n == 0 or math.isnan(estimate.value):
+        return "—"
+    return f"{estimate.value:+.2f} [{estimate.low:+.2f}, {estimate.high:+.2f}] (n={estimate.n:,})"
