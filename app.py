@@ -15,6 +15,7 @@ from arena.settings import Settings
 from arena.storage import Storage
 from arena.ui import CSS, Identity, build_ui, theme
 from leaderboard.db import load_battles
+from leaderboard.judge_audit import audit_judges, render_markdown
 from leaderboard.page import build_page_payload
 from leaderboard.service import LeaderboardService
 from leaderboard.snapshots import SnapshotStore
@@ -23,6 +24,11 @@ from models.pool import BackendPool
 from models.registry import load_model_specs
 
 log = logging.getLogger("huggy_arena")
+
+
+def provenance(storage: Storage) -> dict[str, str]:
+    """Model -> provenance text, for the judge audit's self-preference (a judge named there trained it)."""
+    return {m.name: m.provenance for m in storage.list_models(enabled_only=False) if m.provenance}
 
 
 def create_app(settings: Settings | None = None) -> gr.Blocks:
@@ -57,6 +63,7 @@ def create_app(settings: Settings | None = None) -> gr.Blocks:
         identity,
         concurrency=settings.generation_concurrency,
         leaderboard=leaderboard.read,
+        judge_audit=lambda: render_markdown(audit_judges(load_battles(storage), self_trained=provenance(storage))),
     )
 
 

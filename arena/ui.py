@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -16,6 +17,8 @@ import gradio as gr
 from arena.battles import ArenaError, ArenaService, Caller, Mode, TurnUpdate, VoteOutcome
 from arena.safety import InputError, inert_markdown, session_hash, voter_hash
 from arena.storage import BattleView
+from leaderboard.io import read_battles
+from leaderboard.judge_audit import audit_judges, render_markdown
 from leaderboard.ui import SnapshotReader, build_leaderboard
 
 ABOUT = """
@@ -494,12 +497,42 @@ class DirectChat:
             return None
 
 
+EMPTY_AUDIT = "No judge votes yet."
+
+
+class JudgeAuditPanel:
+    """The judges' biases against people: on the arena's own votes, or on a battles file someone uploads."""
+
+    def __init__(self, audit_arena: Callable[[], str]) -> None:
+        gr.Markdown(
+            "How the LLM judges lean (position, length, unique tokens, self-preference) and how often they agree "
+            "with people on the same battle turns. Run it on the arena's votes, or upload votes in the "
+            "clean-battle schema (JSON, JSONL or CSV; e.g. `python -m leaderboard.llmfao` output)."
+        )
+        with gr.Row():
+            run = gr.Button("Audit the arena's votes", elem_id="audit_run")
+            upload = gr.File(label="…or audit a battles file", file_types=[".json", ".jsonl", ".csv"])
+        report = gr.Markdown(elem_id="audit_report")
+        run.click(lambda: audit_arena(), None, report, api_name="judge_audit")
+        upload.upload(audit_file, upload, report, api_name=False)
+
+
+def audit_file(path: str | None) -> str:
+    if not path:
+        return ""
+    try:
+        return render_markdown(audit_judges(read_battles(Path(path)), rounds=200))
+    except (OSError, ValueError) as exc:
+        return f"⚠️ {exc}"
+
+
 def build_ui(
     service: ArenaService,
     identity: Identity,
     *,
     concurrency: int = 4,
     leaderboard: SnapshotReader | None = None,
+    judge_audit: Callable[[], str] | None = None,
 ) -> gr.Blocks:
     """The whole app: Arena, Side-by-side, Direct chat, Leaderboard, About; the leaderboard also at /leaderboard."""
     read_leaderboard: SnapshotReader = leaderboard or (lambda: None)
@@ -521,6 +554,8 @@ def build_ui(
                 DirectChat(service, identity, concurrency)
             with gr.Tab("Leaderboard", id="leaderboard"):
                 build_leaderboard(demo, read_leaderboard, prefix="lb_", api=True)
+            with gr.Tab("Judge audit", id="judge_audit"):
+                JudgeAuditPanel(judge_audit or (lambda: EMPTY_AUDIT))
             with gr.Tab("About", id="about"):
                 gr.Markdown(ABOUT)
     # The same page on its own URL, for people who only come for the ratings.

@@ -162,3 +162,8 @@ def test_the_leaderboard_has_its_own_page(running_app: tuple[str, Settings]) -> 
 
     with urllib.request.urlopen(running_app[0] + "leaderboard", timeout=30) as response:
         assert response.status == 200
+
+
+def test_the_judge_audit_tab_answers_even_without_judge_votes(client: Client) -> None:
+    report = client.predict(api_name="/judge_audit")
+    assert "Judge audit" in report

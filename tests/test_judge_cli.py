@@ -1,0 +1,37 @@
+"""Specification of `python -m arena.judge audit`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from arena.judge import main
+from arena.storage import Storage
+from tests.arena_rows import voted_battle
+from tests.shared_data import require_llmfao
+
+
+def test_the_audit_of_the_llmfao_judges_against_the_crowd(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "audit.md"
+    assert main(["audit", "--llmfao", str(require_llmfao()), "--rounds", "50", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.strip() == capsys.readouterr().out.strip()
+    for heading in ("Position bias", "Length bias", "Unique-token preference", "Agreement with people"):
+        assert heading in text
+    assert "| judge:gpt-4 | 1,831 |" in text and "| judge:gpt-3.5 | 1,831 |" in text
+
+
+def test_the_audit_of_an_arena_without_judge_votes_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'arena.db'}"
+    storage = Storage.from_url(url)
+    voted_battle(storage)
+    storage.dispose()
+    assert main(["audit", "--db", url, "--rounds", "20"]) == 0
+    assert "Judge audit" in capsys.readouterr().out
+
+
+def test_an_unreadable_battles_file_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "--battles", str(tmp_path / "missing.jsonl")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "missing.jsonl" in err and "Traceback" not in err
