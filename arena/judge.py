@@ -1,4 +1,6 @@
-"""The LLM judge's entry point. For now: the audit of judges' biases against people.
+"""The LLM judge's entry points: judge the backlog of battle turns, and audit judges' biases against people.
+
+    python -m arena.judge backfill --db sqlite:///data/arena.db --judge-model smollm2-135m-greedy --limit 20
 
     python -m arena.judge audit --db sqlite:///data/arena.db
     python -m arena.judge audit --llmfao ../shared/data/llmfao --per-model --out audit.md
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from arena.storage import StorageError
 from leaderboard.judge_audit import audit_judges, render_markdown
 
 
@@ -55,9 +58,41 @@ def audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def backfill(args: argparse.Namespace) -> int:
+    from arena.judging import JudgeConfig, JudgeRunner
+    from arena.settings import Settings
+    from arena.storage import Storage
+    from models.embedded import default_cache_dir
+    from models.pool import BackendPool
+
+    settings = Settings()
+    storage = Storage.from_url(args.db or settings.resolved_database_url)
+    try:
+        pool = BackendPool(settings.model_cache_dir or default_cache_dir(), device=settings.device)
+        config = JudgeConfig(model=args.judge_model, name=args.name or "", scale=args.scale)
+        runner = JudgeRunner(storage, pool.get, config, concurrency=args.concurrency)
+        report = runner.run_backlog(args.limit)
+    finally:
+        storage.dispose()
+    print(
+        f"{config.source} ({config.version}): judged {report.judged} turns, {report.votes} votes, "
+        f"{report.parse_failures} without a readable verdict, {report.inconsistent} inconsistent across orders, "
+        f"{report.skipped} skipped"
+    )
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m arena.judge", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    backfill_parser = commands.add_parser("backfill", help="judge battle turns no judge has judged yet")
+    backfill_parser.add_argument("--db", metavar="URL", help="the arena's database (default: ARENA_DATABASE_URL)")
+    backfill_parser.add_argument("--judge-model", default="smollm2-135m-greedy", help="registry model that judges")
+    backfill_parser.add_argument("--name", help="judge name in votes (judge:<name>; default: the model's name)")
+    backfill_parser.add_argument("--scale", choices=["arena_hard", "mt_bench"], default="arena_hard")
+    backfill_parser.add_argument("--limit", type=int, default=100, help="turns to judge at most (default 100)")
+    backfill_parser.add_argument("--concurrency", type=int, default=1, help="turns judged at once (default 1)")
+    backfill_parser.set_defaults(run=backfill)
     audit_parser = commands.add_parser("audit", help="measure judges' biases and their agreement with people")
     where = audit_parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--db", metavar="URL", help="the arena's database")
@@ -76,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (OSError, ValueError) as exc:  # unreadable files, bad data: one line, no traceback
+    except (OSError, ValueError, StorageError) as exc:  # unreadable files, bad data, unknown model: one line
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

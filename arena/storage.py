@@ -13,7 +13,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from arena.db.engine import make_engine, writer
 from arena.db.migrate import migrate
-from arena.db.tables import BATTLE_MODES, STRENGTHS, WINNERS, Battle, ModelRecord, Turn, Vote, utcnow
+from arena.db.tables import BATTLE_MODES, STRENGTHS, WINNERS, Battle, Judgment, ModelRecord, Turn, Vote, utcnow
 from models.registry import ModelSpec
 
 HUMAN = "human"
@@ -67,6 +67,19 @@ class NewTurn:
     error_b: str | None = None
     latency_a: float | None = None
     latency_b: float | None = None
+
+
+@dataclass(frozen=True)
+class NewJudgment:
+    """One judge call on a turn: `order` original (model_a shown first) or swapped; verdict None = unreadable."""
+
+    order: str
+    raw_text: str = ""
+    verdict: str | None = None
+    error: str | None = None
+    latency: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -418,19 +431,87 @@ class Storage:
         }
         try:
             with self._writing_core() as connection:
-                if connection.scalar(_BATTLE_STATE, {"battle_id": battle_id}) is None:
-                    raise NotFound(f"no battle {battle_id}")
-                if not connection.scalar(_TURN_EXISTS, {"battle_id": battle_id, "turn": turn}):
-                    raise ValueError(f"battle {battle_id} has no turn {turn}")
-                if source == HUMAN:
-                    connection.execute(_MARK_VOTED, {"battle_id": battle_id, "now": now})
-                # The unique constraint, not an earlier SELECT, decides between racing voters.
-                vote_id = connection.execute(_INSERT_VOTE, values).scalar_one()
+                vote_id = _insert_vote(connection, values)
         except IntegrityError as exc:
             if _is_unique_violation(exc):
                 raise DuplicateVote(f"turn {turn} of battle {battle_id} already has a {source} vote") from exc
             raise
         return VoteView(id=vote_id, **values)
+
+    # --- judge ------------------------------------------------------------------------------------------
+
+    def unjudged_turns(self, *, judge: str, prompt_version: str, limit: int = 100) -> list[tuple[str, int]]:
+        """(battle id, turn) of current two-sided turns without a judgment by this judge and prompt version,
+        oldest first; turns whose answers failed are skipped (there is nothing fair to judge)."""
+        judged = (
+            select(Judgment.id)
+            .where(
+                Judgment.battle_id == Turn.battle_id,
+                Judgment.turn == Turn.index,
+                Judgment.judge == judge,
+                Judgment.prompt_version == prompt_version,
+            )
+            .exists()
+        )
+        query = (
+            select(Turn.battle_id, Turn.index)
+            .join(Battle, Battle.id == Turn.battle_id)
+            .where(
+                Battle.model_b.is_not(None),
+                Turn.superseded.is_(False),
+                Turn.error_a.is_(None),
+                Turn.error_b.is_(None),
+                ~judged,
+            )
+            .order_by(Turn.created_at, Turn.id)
+            .limit(limit)
+        )
+        with self._engine.connect() as connection:
+            return [(str(battle_id), int(index)) for battle_id, index in connection.execute(query)]
+
+    def record_judgments(
+        self,
+        *,
+        battle_id: str,
+        turn: int,
+        judge: str,
+        judge_model: str,
+        prompt_version: str,
+        scale: str,
+        judgments: Iterable[NewJudgment],
+        vote: tuple[str, str | None, str | None] | None,
+    ) -> VoteView | None:
+        """Store a judge's calls on one turn and, when they give one, its vote (winner, strength, excluded
+        reason) as source `judge`, all in one transaction. DuplicateVote when the turn was judged already."""
+        _check_source(judge)
+        if vote is not None:
+            _check_verdict(vote[0], vote[1])
+        now = utcnow()
+        rows = [
+            {
+                "battle_id": battle_id, "turn": turn, "judge": judge, "judge_model": judge_model,
+                "prompt_version": prompt_version, "scale": scale, "created_at": now, **asdict(j),
+            }
+            for j in judgments
+        ]  # fmt: skip
+        values: dict[str, Any] | None = None
+        try:
+            with self._writing_core() as connection:
+                if rows:
+                    connection.execute(insert(Judgment), rows)
+                if vote is not None:
+                    winner, strength, excluded_reason = vote
+                    values = {
+                        "battle_id": battle_id, "turn": turn, "winner": winner, "strength": strength,
+                        "voter_id": judge_model, "source": judge, "excluded_reason": excluded_reason,
+                        "created_at": now, "strength_at": now if strength is not None else None,
+                    }  # fmt: skip
+                    vote_id = _insert_vote(connection, values)
+        except IntegrityError as exc:
+            if _is_unique_violation(exc):
+                raise DuplicateVote(f"turn {turn} of battle {battle_id} was already judged by {judge}") from exc
+            raise
+        return None if values is None else VoteView(id=vote_id, **values)
 
     def set_vote_strength(self, vote_id: int, strength: str) -> VoteView:
         """Add "how much better" to a decisive vote, once. Conflict for a tie or a strength already set."""
@@ -478,6 +559,19 @@ _INSERT_VOTE = insert(Vote).returning(Vote.id)
 
 
 # --- validation -------------------------------------------------------------------------------------------
+
+
+def _insert_vote(connection: Connection, values: dict[str, Any]) -> int:
+    """Insert one vote after checking its battle and turn; a human vote also marks the battle voted."""
+    battle_id, turn = values["battle_id"], values["turn"]
+    if connection.scalar(_BATTLE_STATE, {"battle_id": battle_id}) is None:
+        raise NotFound(f"no battle {battle_id}")
+    if not connection.scalar(_TURN_EXISTS, {"battle_id": battle_id, "turn": turn}):
+        raise ValueError(f"battle {battle_id} has no turn {turn}")
+    if values["source"] == HUMAN:
+        connection.execute(_MARK_VOTED, {"battle_id": battle_id, "now": values["created_at"]})
+    # The unique constraint, not an earlier SELECT, decides between racing voters.
+    return int(connection.execute(_INSERT_VOTE, values).scalar_one())
 
 
 def _check_verdict(winner: str, strength: str | None) -> None:

@@ -175,3 +175,29 @@ class LeaderboardSnapshot(Base):
     votes_total: Mapped[int] = mapped_column(Integer, default=0)
     seconds: Mapped[float] = mapped_column(default=0.0)  # how long the computation took
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Judgment(Base):
+    """One LLM-judge call on one battle turn in one order: the raw text and the verdict read from it."""
+
+    __tablename__ = "judgments"
+    __table_args__ = (
+        UniqueConstraint("battle_id", "turn", "judge", "prompt_version", "order", name="uq_judgments_once"),
+        CheckConstraint("\"order\" IN ('original', 'swapped')", name="order"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    battle_id: Mapped[str] = mapped_column(ForeignKey("battles.id", ondelete="CASCADE"), index=True)
+    turn: Mapped[int] = mapped_column(Integer)
+    judge: Mapped[str] = mapped_column(String(64))  # the vote source: judge:<name>
+    judge_model: Mapped[str] = mapped_column(String(128))  # the registry model that judged
+    prompt_version: Mapped[str] = mapped_column(String(64))
+    scale: Mapped[str] = mapped_column(String(16))
+    order: Mapped[str] = mapped_column(String(8))  # original: model_a shown first; swapped: model_b first
+    raw_text: Mapped[str] = mapped_column(Text, default="")
+    verdict: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None: no readable verdict
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    latency: Mapped[float | None] = mapped_column(nullable=True)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

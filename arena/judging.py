@@ -1,0 +1,182 @@
+"""Judging battle turns with an LLM: both orders, parsed, combined into one vote, stored once per judge and
+prompt version. Any ChatBackend can judge: a GPT-4-class model over the OpenAI protocol, or offline the
+embedded model (a weak judge, but the whole pipeline runs without keys).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from arena.judge_prompts import BattleTurn, JudgeOutcome, Scale, combine, judge_messages, parse_verdict, prompt_version
+from arena.storage import BattleView, DuplicateVote, NewJudgment, Storage
+from models.generation import stream_pair
+from models.registry import ModelSpec
+from models.types import ChatBackend, ChatMessage, GenerationParams, GenerationRequest, StreamChunk
+
+log = logging.getLogger(__name__)
+ORDERS = ("original", "swapped")
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    model: str  # the registry model that judges
+    name: str = ""  # votes are stored as source judge:<name>; empty: the model's name
+    scale: Scale = "arena_hard"
+    max_new_tokens: int = 512
+
+    @property
+    def source(self) -> str:
+        return f"judge:{self.name or self.model}"
+
+    @property
+    def version(self) -> str:
+        return prompt_version(self.scale)
+
+
+@dataclass(frozen=True)
+class TurnJudgment:
+    battle_id: str
+    turn: int
+    judgments: tuple[NewJudgment, NewJudgment]
+    outcome: JudgeOutcome
+
+
+def judge_turn(backend: ChatBackend, battle: BattleView, turn: int, config: JudgeConfig) -> TurnJudgment:
+    """Ask the judge twice, the answers in both orders (one batched pass when the backend can), at temperature 0."""
+    turns = [BattleTurn(t.user_message, t.answer_a, t.answer_b or "") for t in battle.turns if t.index <= turn]
+    params = GenerationParams(max_new_tokens=config.max_new_tokens, temperature=0.0)
+    requests = []
+    for swapped in (False, True):
+        system, user = judge_messages(config.scale, turns, swapped=swapped)
+        messages = (ChatMessage("system", system["content"]), ChatMessage("user", user["content"]))
+        requests.append(GenerationRequest(messages=messages, params=params))
+    texts, finals = ["", ""], [StreamChunk(), StreamChunk()]
+    started, latency = time.monotonic(), [0.0, 0.0]
+    for side, chunk in stream_pair(backend, requests[0], backend, requests[1]):
+        texts[side] += chunk.text
+        if chunk.finish_reason is not None:
+            finals[side], latency[side] = chunk, time.monotonic() - started
+    verdicts = [None if finals[i].finish_reason == "error" else parse_verdict(texts[i], config.scale) for i in range(2)]
+    judgments = tuple(
+        NewJudgment(
+            order=ORDERS[i],
+            raw_text=texts[i],
+            verdict=verdicts[i].label if verdicts[i] else None,
+            error=finals[i].error,
+            latency=latency[i],
+            prompt_tokens=finals[i].prompt_tokens,
+            completion_tokens=finals[i].completion_tokens,
+        )
+        for i in range(2)
+    )
+    return TurnJudgment(battle.id, turn, judgments, combine(verdicts[0], verdicts[1]))  # type: ignore[arg-type]
+
+
+def exclusion(battle: BattleView) -> str | None:
+    """Why a judge vote on this battle must not count in ratings, as for a human vote on it."""
+    reasons = []
+    if battle.mode != "anonymous":
+        reasons.append("the models were not anonymous")
+    if battle.flag_identity_leak:
+        reasons.append("a model or vendor was named in the conversation")
+    if battle.flag_error:
+        reasons.append("a model failed to answer")
+    return "; ".join(reasons) or None
+
+
+@dataclass(frozen=True)
+class BacklogReport:
+    judged: int
+    votes: int
+    parse_failures: int
+    inconsistent: int
+    skipped: int  # judged by someone else meanwhile, or failed
+
+
+@dataclass
+class JudgeRunner:
+    """Judges the backlog of unjudged turns, `concurrency` turns at a time."""
+
+    storage: Storage
+    backend_for: Callable[[ModelSpec], ChatBackend]
+    config: JudgeConfig
+    concurrency: int = 1
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def run_backlog(self, limit: int = 50) -> BacklogReport:
+        """One pass over at most `limit` unjudged turns. Safe to call from several threads or processes: the
+        database's unique constraints make each turn judged once."""
+        with self._lock:
+            spec = self.storage.get_model(self.config.model)
+            backend = self.backend_for(spec)
+            pending = self.storage.unjudged_turns(
+                judge=self.config.source, prompt_version=self.config.version, limit=limit
+            )
+            counts = {"judged": 0, "votes": 0, "parse_failures": 0, "inconsistent": 0, "skipped": 0}
+            with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+                for result in pool.map(lambda item: self._judge_one(backend, spec, *item), pending):
+                    for key in result:
+                        counts[key] += 1
+            return BacklogReport(**counts)
+
+    def _judge_one(self, backend: ChatBackend, spec: ModelSpec, battle_id: str, turn: int) -> list[str]:
+        """Judge and store one turn; returns the counters it adds to."""
+        try:
+            battle = self.storage.get_battle(battle_id)
+            result = judge_turn(backend, battle, turn, self.config)
+            outcome = result.outcome
+            vote = None if outcome.winner is None else (outcome.winner, outcome.strength, exclusion(battle))
+            self.storage.record_judgments(
+                battle_id=battle_id,
+                turn=turn,
+                judge=self.config.source,
+                judge_model=spec.name,
+                prompt_version=self.config.version,
+                scale=self.config.scale,
+                judgments=result.judgments,
+                vote=vote,
+            )
+        except DuplicateVote:
+            return ["skipped"]
+        except Exception:
+            log.exception("judging turn %d of battle %s failed", turn, battle_id)
+            return ["skipped"]
+        keys = ["judged"]
+        keys += ["votes"] if vote else ["parse_failures"]
+        keys += ["inconsistent"] if outcome.status == "inconsistent" else []
+        return keys
+
+
+@dataclass
+class BackgroundJudge:
+    """Runs the runner's backlog every `interval` seconds in a daemon thread until stopped."""
+
+    runner: JudgeRunner
+    interval: float = 60.0
+    limit: int = 20
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="background-judge", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                report = self.runner.run_backlog(self.limit)
+                if report.judged:
+                    log.info("judge %s: %s", self.runner.config.source, report)
+            except Exception:
+                log.exception("background judging failed; retrying in %.0f s", self.interval)

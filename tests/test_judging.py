@@ -1,0 +1,71 @@
+"""Specification of the judge runner (arena/judging.py) with the embedded model as a (weak) offline judge."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from arena.db import Judgment, Vote
+from arena.judging import JudgeConfig, JudgeRunner, exclusion
+from arena.storage import Storage
+from models.pool import BackendPool
+from models.registry import DecodingConfig, ModelSpec
+from tests.arena_rows import voted_battle
+
+JUDGE = ModelSpec(name="tiny-judge", generation=DecodingConfig(temperature=0.0), anonymous=False)
+
+
+@pytest.fixture
+def runner(storage: Storage, backend_pool: BackendPool) -> JudgeRunner:
+    storage.register_model(JUDGE)
+    return JudgeRunner(storage, backend_pool.get, JudgeConfig(model="tiny-judge", max_new_tokens=24))
+
+
+def judgments(storage: Storage) -> list[Judgment]:
+    with storage.engine.connect() as conn:
+        return list(conn.execute(select(Judgment).order_by(Judgment.id)))
+
+
+def test_each_turn_is_judged_in_both_orders_once_per_judge_and_prompt_version(
+    runner: JudgeRunner, storage: Storage
+) -> None:
+    battle_id = voted_battle(storage, prompt="What is 2 + 2?", answer_a="2 + 2 = 4.", answer_b="It is 5.")
+    report = runner.run_backlog()
+    assert report.judged == 1 and report.votes + report.parse_failures == 1
+    rows = judgments(storage)
+    assert [(r.battle_id, r.turn, r.order) for r in rows] == [(battle_id, 1, "original"), (battle_id, 1, "swapped")]
+    assert all(r.judge == "judge:tiny-judge" and r.prompt_version == runner.config.version for r in rows)
+    assert all(r.raw_text and r.completion_tokens > 0 and r.latency is not None for r in rows)
+    again = runner.run_backlog()
+    assert again.judged == 0 and len(judgments(storage)) == 2, "a judged turn is not judged again"
+
+
+def test_a_judge_vote_exists_exactly_when_both_orders_gave_a_readable_verdict(
+    runner: JudgeRunner, storage: Storage
+) -> None:
+    voted_battle(storage)
+    runner.run_backlog()
+    rows = judgments(storage)
+    with storage.engine.connect() as conn:
+        judge_votes = list(conn.execute(select(Vote).where(Vote.source == "judge:tiny-judge")))
+    if all(r.verdict is not None for r in rows):
+        assert len(judge_votes) == 1
+    else:  # the 135M model rarely writes [[A>B]]: then nothing is guessed
+        assert judge_votes == []
+
+
+def test_a_new_prompt_version_or_judge_name_judges_again(runner: JudgeRunner, storage: Storage) -> None:
+    voted_battle(storage)
+    runner.run_backlog()
+    mt_bench = JudgeConfig(model="tiny-judge", scale="mt_bench", max_new_tokens=8)
+    other = JudgeRunner(storage, runner.backend_for, mt_bench)
+    assert other.run_backlog().judged == 1
+    renamed = JudgeRunner(storage, runner.backend_for, JudgeConfig(model="tiny-judge", name="weak", max_new_tokens=8))
+    assert renamed.run_backlog().judged == 1
+    assert len(judgments(storage)) == 6
+
+
+def test_judge_votes_on_flagged_or_named_battles_do_not_count(storage: Storage) -> None:
+    battle_id = voted_battle(storage, mode="side_by_side")
+    assert exclusion(storage.get_battle(battle_id)) == "the models were not anonymous"
+    assert exclusion(storage.get_battle(voted_battle(storage))) is None
