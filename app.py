@@ -11,6 +11,7 @@ import logging
 import gradio as gr
 
 from arena.battles import ArenaConfig, ArenaService
+from arena.judging import BackgroundJudge, JudgeConfig, JudgeRunner
 from arena.settings import Settings
 from arena.storage import Storage
 from arena.ui import CSS, Identity, build_ui, theme
@@ -57,6 +58,12 @@ def create_app(settings: Settings | None = None) -> gr.Blocks:
         min_new_votes=settings.leaderboard_min_new_votes,
     )
     leaderboard.refresh_in_background()  # at start-up; afterwards when enough new votes arrived
+    judge_model = settings.resolved_judge_model()
+    if judge_model:
+        judge = JudgeConfig(model=judge_model, name=settings.judge_name, scale=settings.judge_scale)  # type: ignore[arg-type]
+        runner = JudgeRunner(storage, pool.get, judge, concurrency=settings.judge_concurrency)
+        BackgroundJudge(runner, interval=settings.judge_interval_seconds).start()
+        log.info("judging new battles in the background as %s with %s", judge.source, judge_model)
     identity = Identity(salt=settings.resolved_voter_salt(), trust_proxy_headers=settings.trust_proxy_headers)
     return build_ui(
         service,

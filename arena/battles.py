@@ -26,6 +26,7 @@ Winner = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
 Strength = Literal["slightly", "clearly", "much"]
 DECISIVE = ("model_a", "model_b")
 
+ANONYMOUS_ERROR = "This model failed to answer (the details are withheld: they could reveal which model it is)."
 # Room left for an answer below which a new turn is refused rather than cut to a few tokens.
 MIN_ANSWER_TOKENS = 16
 
@@ -398,6 +399,9 @@ class ArenaService:
                     battle, index, user_text, texts, finals, latency, requests, plan.regenerate, finished
                 )
         errors = [f.error if f and f.finish_reason == "error" else None for f in finals]
+        if battle.mode == "anonymous":
+            # A backend's message may name its served model; the full text is stored and shown after the vote.
+            errors = [ANONYMOUS_ERROR if e else None for e in errors]
         yield TurnUpdate(
             battle.id,
             index,

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(8000, ge=1)
     identity_words: Annotated[tuple[str, ...], NoDecode] = DEFAULT_IDENTITY_WORDS
     leaderboard_min_new_votes: int = Field(1, ge=1)  # new votes that make the stored leaderboard stale
+    # The LLM judge: "auto" = gpt-4o-judge from the registry when OPENAI_API_KEY is set, else none; "" = none;
+    # or any registry model (e.g. smollm2-135m-greedy, a weak offline judge that competes with battles for CPU).
+    judge_model: str = "auto"
+    judge_name: str = ""  # votes are stored as judge:<name>; empty: the judge model's name
+    judge_scale: str = Field("arena_hard", pattern="^(arena_hard|mt_bench)$")
+    judge_interval_seconds: float = Field(60.0, gt=0)
+    judge_concurrency: int = Field(2, ge=1)
     voter_salt: str = ""  # empty: a random salt kept in <data_dir>/voter_salt
 
     @field_validator("identity_words", mode="before")
@@ -91,6 +98,12 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'arena.db'}"
+
+    def resolved_judge_model(self) -> str:
+        """The registry model that judges in the background, or "" for none."""
+        if self.judge_model == "auto":
+            return "gpt-4o-judge" if os.environ.get("OPENAI_API_KEY") else ""
+        return self.judge_model
 
     def resolved_voter_salt(self) -> str:
         """The salt for voter hashes: configured, or created once and kept in the data directory."""

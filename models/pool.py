@@ -1,4 +1,7 @@
-"""One loaded engine per distinct (backend, weights, quantization), shared by every contender using it."""
+"""One loaded engine per distinct (backend, weights, quantization), shared by every contender using it.
+
+For remote contenders the "engine" is a client per (endpoint, served model): see ModelSpec.engine_key.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from models.backends.local import DEFAULT_MAX_CONCURRENT, LocalEngine
+from models.backends.openai_compat import OpenAIChatBackend
 from models.registry import ModelSpec
 from models.types import BackendError, ChatBackend
 
@@ -61,6 +65,10 @@ class BackendPool:
             return list(self._engines)
 
     def _load(self, spec: ModelSpec) -> ChatBackend:
+        if spec.backend == "openai":
+            options = spec.openai_options
+            log.info("client for %s at %s for %s", options.model, options.base_url, spec.name)
+            return OpenAIChatBackend(options)
         if spec.backend != "local":
             raise BackendError(f"model {spec.name!r}: unknown backend {spec.backend!r}")
         log.info("loading %s (%s) for %s", spec.weights, spec.quantization, spec.name)

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from models.remote_options import OpenAIOptions, parse_openai_options
 from models.types import ChatMessage, GenerationParams, GenerationRequest
 
 DEFAULT_MODELS_FILE = Path(__file__).resolve().parent.parent / "models.yaml"
@@ -40,12 +41,18 @@ class DecodingConfig(BaseModel):
 
 
 class ModelSpec(BaseModel):
-    """One contender: which weights, through which backend, with which decoding and system prompt."""
+    """One contender: which weights, through which backend, with which decoding and system prompt.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    backend "local" runs `weights` in process. backend "openai" calls a server speaking the OpenAI Chat
+    Completions protocol, configured by `options` (see models.remote_options.OpenAIOptions); there `weights`
+    is only a label for people and the database, "openai:<served model>@<base_url>" unless given.
+    """
+
+    # hide_input_in_errors: an entry's options may hold a key pasted by mistake; errors must not echo it.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-    backend: Literal["local"] = "local"
+    backend: Literal["local", "openai"] = "local"
     weights: str = EMBEDDED_WEIGHTS
     quantization: Literal["none", "int8-dynamic"] = "none"
     generation: DecodingConfig = Field(default_factory=DecodingConfig)
@@ -56,9 +63,40 @@ class ModelSpec(BaseModel):
     provenance: str = ""
     options: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _label_remote_weights(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("backend") == "openai" and "weights" not in data:
+            options = data.get("options")
+            if isinstance(options, dict) and isinstance(options.get("model"), str):
+                base_url = str(options.get("base_url", "")).rstrip("/")
+                data = {**data, "weights": f"openai:{options['model']}@{base_url}"}
+        return data
+
+    @model_validator(mode="after")
+    def _check_backend_options(self) -> ModelSpec:
+        if self.backend == "openai":
+            parse_openai_options(self.options)
+            if self.quantization != "none":
+                raise ValueError("quantization applies to local weights only; a remote model must use 'none'")
+        return self
+
+    @property
+    def openai_options(self) -> OpenAIOptions:
+        """The validated remote settings of a backend "openai" contender."""
+        if self.backend != "openai":
+            raise ValueError(f"model {self.name!r} uses backend {self.backend!r}, not 'openai'")
+        return parse_openai_options(self.options)
+
     @property
     def engine_key(self) -> tuple[str, str, str]:
-        """Contenders with the same key share one loaded model (and can be batched together)."""
+        """Contenders with the same key share one loaded model (and can be batched together).
+
+        Remote contenders share one client (and its concurrency limit) per endpoint and served model.
+        """
+        if self.backend == "openai":
+            options = self.openai_options
+            return (self.backend, options.base_url, options.model)
         return (self.backend, self.weights, self.quantization)
 
     def build_request(
@@ -73,7 +111,7 @@ class ModelSpec(BaseModel):
 
 
 class RegistryFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     models: list[ModelSpec]
 
@@ -103,4 +141,19 @@ def load_model_specs(path: str | os.PathLike[str] | None = None) -> list[ModelSp
         raise RegistryError(f"model registry file {file} names these models twice: {', '.join(duplicates)}")
     if not specs:
         raise RegistryError(f"model registry file {file} lists no models")
+    _check_shared_clients(file, specs)
     return specs
+
+
+def _check_shared_clients(file: Path, specs: list[ModelSpec]) -> None:
+    """Remote contenders on one endpoint and served model share one client, so they must agree on its settings."""
+    first: dict[tuple[str, str, str], ModelSpec] = {}
+    for spec in specs:
+        if spec.backend != "openai":
+            continue
+        other = first.setdefault(spec.engine_key, spec)
+        if other.openai_options != spec.openai_options:
+            raise RegistryError(
+                f"model registry file {file}: {other.name} and {spec.name} use the same endpoint and served model "
+                "(so they share one client) but with different options; make their options identical"
+            )

@@ -21,6 +21,7 @@ from arena.storage import Storage
 if TYPE_CHECKING:  # torch loads in seconds: only the tests that use a model pay for it
     from models.backends.local import LocalEngine
     from models.pool import BackendPool
+    from tests.openai_server import OpenAIServer
 
 # =====================================================================================================
 # Database fixtures (arena.db, arena.storage)
@@ -175,3 +176,22 @@ def int8_engine(backend_pool: BackendPool) -> LocalEngine:
     from models.registry import ModelSpec
 
     return cast("LocalEngine", backend_pool.get(ModelSpec(name="test-int8", quantization="int8-dynamic")))
+
+
+# =====================================================================================================
+# Remote model fixtures (models.backends.openai_compat)
+#
+# `openai_server` is a real HTTP server on 127.0.0.1 speaking the OpenAI Chat Completions protocol, scripted
+# by each test (see tests/openai_server.py); it stops, ending any scripted stall, when the test ends.
+# =====================================================================================================
+
+
+@pytest.fixture
+def openai_server() -> Iterator[OpenAIServer]:
+    from tests.openai_server import OpenAIServer
+
+    server = OpenAIServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

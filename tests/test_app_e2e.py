@@ -34,6 +34,7 @@ def running_app(tmp_path_factory: pytest.TempPathFactory, converted_model: Any) 
         model_cache_dir=converted_model.cache_dir,
         max_new_tokens=8,
         port=free_port(),
+        judge_model="",  # no background judge competing for the CPU here (tests/test_judging.py covers it)
     )
     demo: gr.Blocks = create_app(settings)
     demo.launch(

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from arena.battles import (
+    ANONYMOUS_ERROR,
     AlreadyVoted,
     ArenaConfig,
     ArenaError,
@@ -57,8 +58,10 @@ SPECS = [
 class FailingBackend:
     """Wraps a real backend and fails mid-stream, the way a remote server dropping a connection would."""
 
-    def __init__(self, inner: ChatBackend, after_chunks: int = 2) -> None:
-        self.inner, self.after_chunks = inner, after_chunks
+    def __init__(
+        self, inner: ChatBackend, after_chunks: int = 2, message: str = "connection to the model server was lost"
+    ) -> None:
+        self.inner, self.after_chunks, self.message = inner, after_chunks, message
 
     def count_tokens(self, messages: tuple[ChatMessage, ...]) -> int:
         return self.inner.count_tokens(messages)
@@ -66,7 +69,7 @@ class FailingBackend:
     def stream(self, request: GenerationRequest) -> Iterator[StreamChunk]:
         for i, chunk in enumerate(self.inner.stream(request)):
             if i == self.after_chunks:
-                yield StreamChunk(finish_reason="error", error="connection to the model server was lost")
+                yield StreamChunk(finish_reason="error", error=self.message)
                 return
             yield chunk
 
@@ -291,6 +294,19 @@ def test_a_backend_failing_mid_stream_reaches_the_person_and_flags_the_battle(
     assert stored.turns[0].finish_b == "error" and stored.turns[0].error_b
     outcome = service.vote(ALICE, battle.id, "model_a")
     assert outcome.vote.excluded_reason and "failed to answer" in outcome.vote.excluded_reason
+
+
+def test_in_an_anonymous_battle_a_backend_error_does_not_reveal_the_model(
+    storage: Storage, backend_pool: BackendPool
+) -> None:
+    def backend_for(spec: ModelSpec) -> ChatBackend:
+        return FailingBackend(backend_pool.get(spec), message=f"server for {spec.name} returned 500")
+
+    service = make_service(storage, backend_pool, backend_for=backend_for)
+    final = run(service.send(ALICE, None, "Hello"))[-1]
+    assert final.error_a == final.error_b == ANONYMOUS_ERROR
+    turn = storage.get_battle(final.battle_id).turns[0]
+    assert turn.error_a and "returned 500" in turn.error_a, "the real message is stored"
 
 
 def test_side_by_side_votes_are_stored_as_non_anonymous(service: ArenaService) -> None:

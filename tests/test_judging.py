@@ -11,6 +11,7 @@ from arena.storage import Storage
 from models.pool import BackendPool
 from models.registry import DecodingConfig, ModelSpec
 from tests.arena_rows import voted_battle
+from tests.openai_server import OpenAIServer, Status, streamed
 
 JUDGE = ModelSpec(name="tiny-judge", generation=DecodingConfig(temperature=0.0), anonymous=False)
 
@@ -69,3 +70,62 @@ def test_judge_votes_on_flagged_or_named_battles_do_not_count(storage: Storage) 
     battle_id = voted_battle(storage, mode="side_by_side")
     assert exclusion(storage.get_battle(battle_id)) == "the models were not anonymous"
     assert exclusion(storage.get_battle(voted_battle(storage))) is None
+
+
+# ---- a GPT-4-class judge behind the OpenAI protocol (a real HTTP server on 127.0.0.1) ----------------------
+
+
+@pytest.fixture
+def remote_judge(storage: Storage, openai_server: OpenAIServer, backend_pool: BackendPool) -> JudgeRunner:
+    spec = ModelSpec(
+        name="gpt-4o-judge",
+        backend="openai",
+        options={"base_url": openai_server.base_url, "model": "gpt-4o", "no_api_key": True},
+        anonymous=False,
+    )
+    storage.register_model(spec)
+    return JudgeRunner(storage, backend_pool.get, JudgeConfig(model="gpt-4o-judge", name="gpt-4o"))
+
+
+def judge_votes(storage: Storage) -> list[Vote]:
+    with storage.engine.connect() as conn:
+        return list(conn.execute(select(Vote).where(Vote.source == "judge:gpt-4o")))
+
+
+def test_both_orders_agreeing_give_a_vote_with_the_verdicts_strength(
+    remote_judge: JudgeRunner, storage: Storage, openai_server: OpenAIServer
+) -> None:
+    # The two calls run concurrently, so either may get either reply; the two replies agree once un-swapped.
+    openai_server.add(streamed("B is wrong. ", "Verdict: [[A>>B]]"), streamed("Verdict: [[B>>A]]"))
+    voted_battle(storage, prompt="What is 2 + 2?", answer_a="4", answer_b="5")
+    report = remote_judge.run_backlog()
+    assert (report.judged, report.votes, report.inconsistent) == (1, 1, 0)
+    (vote,) = judge_votes(storage)
+    assert vote.winner in ("model_a", "model_b") and vote.strength == "much" and vote.voter_id == "gpt-4o-judge"
+    bodies = [r.body for r in openai_server.requests]
+    assert all(b["temperature"] == 0 and b["model"] == "gpt-4o" for b in bodies)
+    shown = sorted(b["messages"][1]["content"].index("### Assistant A") for b in bodies)
+    assert len(shown) == 2, "asked once in each order"
+
+
+def test_orders_that_disagree_give_a_tie_marked_inconsistent(
+    remote_judge: JudgeRunner, storage: Storage, openai_server: OpenAIServer
+) -> None:
+    openai_server.add(streamed("[[A>B]]"), streamed("[[A>B]]"))  # always the first answer: pure position bias
+    voted_battle(storage)
+    report = remote_judge.run_backlog()
+    assert (report.votes, report.inconsistent) == (1, 1)
+    (vote,) = judge_votes(storage)
+    assert vote.winner == "tie" and vote.strength is None
+    assert sorted(j.verdict for j in judgments(storage)) == ["A>B", "A>B"]
+
+
+def test_a_judge_server_error_stores_the_failure_and_no_vote(
+    remote_judge: JudgeRunner, storage: Storage, openai_server: OpenAIServer
+) -> None:
+    openai_server.add([Status(400)], [Status(400)])
+    voted_battle(storage)
+    report = remote_judge.run_backlog()
+    assert (report.judged, report.votes, report.parse_failures) == (1, 0, 1)
+    assert judge_votes(storage) == []
+    assert all(j.error and j.verdict is None for j in judgments(storage))

@@ -17,7 +17,10 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_the_shipped_registry_is_valid_and_its_contenders_share_weights() -> None:
-    specs = load_model_specs(DEFAULT_MODELS_FILE)
+    everything = load_model_specs(DEFAULT_MODELS_FILE)
+    judge = [s for s in everything if s.name == "gpt-4o-judge"]
+    assert len(judge) == 1 and not judge[0].enabled and not judge[0].anonymous, "the judge is never a contender"
+    specs = [s for s in everything if s.enabled]
     assert len(specs) == 4 and len({s.name for s in specs}) == 4
     keys = {s.engine_key for s in specs}
     assert keys == {

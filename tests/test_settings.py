@@ -70,3 +70,14 @@ def test_the_voter_salt_is_created_once_and_kept(tmp_path: Path) -> None:
     assert len(salt) == 64
     assert Settings(data_dir=tmp_path / "d").resolved_voter_salt() == salt
     assert Settings(data_dir=tmp_path / "d", voter_salt="fixed").resolved_voter_salt() == "fixed"
+
+
+def test_the_judge_is_gpt_4o_only_when_an_openai_key_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert Settings().resolved_judge_model() == ""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    assert Settings().resolved_judge_model() == "gpt-4o-judge"
+    monkeypatch.setenv("ARENA_JUDGE_MODEL", "smollm2-135m-greedy")
+    assert Settings().resolved_judge_model() == "smollm2-135m-greedy"
+    monkeypatch.setenv("ARENA_JUDGE_MODEL", "")
+    assert Settings().resolved_judge_model() == ""
