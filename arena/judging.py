@@ -139,6 +139,7 @@ class JudgeRunner:
                 prompt_version=self.config.version,
                 scale=self.config.scale,
                 judgments=result.judgments,
+                outcome=outcome.status,
                 vote=vote,
             )
         except DuplicateVote:

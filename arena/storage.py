@@ -479,6 +479,7 @@ class Storage:
         prompt_version: str,
         scale: str,
         judgments: Iterable[NewJudgment],
+        outcome: str,
         vote: tuple[str, str | None, str | None] | None,
     ) -> VoteView | None:
         """Store a judge's calls on one turn and, when they give one, its vote (winner, strength, excluded
@@ -490,7 +491,8 @@ class Storage:
         rows = [
             {
                 "battle_id": battle_id, "turn": turn, "judge": judge, "judge_model": judge_model,
-                "prompt_version": prompt_version, "scale": scale, "created_at": now, **asdict(j),
+                "prompt_version": prompt_version, "scale": scale, "outcome": outcome, "created_at": now,
+                **asdict(j),
             }
             for j in judgments
         ]  # fmt: skip

@@ -102,6 +102,7 @@ def test_both_orders_agreeing_give_a_vote_with_the_verdicts_strength(
     assert (report.judged, report.votes, report.inconsistent) == (1, 1, 0)
     (vote,) = judge_votes(storage)
     assert vote.winner in ("model_a", "model_b") and vote.strength == "much" and vote.voter_id == "gpt-4o-judge"
+    assert {j.outcome for j in judgments(storage)} == {"consistent"}
     bodies = [r.body for r in openai_server.requests]
     assert all(b["temperature"] == 0 and b["model"] == "gpt-4o" for b in bodies)
     shown = sorted(b["messages"][1]["content"].index("### Assistant A") for b in bodies)
@@ -118,6 +119,7 @@ def test_orders_that_disagree_give_a_tie_marked_inconsistent(
     (vote,) = judge_votes(storage)
     assert vote.winner == "tie" and vote.strength is None
     assert sorted(j.verdict for j in judgments(storage)) == ["A>B", "A>B"]
+    assert {j.outcome for j in judgments(storage)} == {"inconsistent"}
 
 
 def test_a_judge_server_error_stores_the_failure_and_no_vote(
@@ -128,4 +130,4 @@ def test_a_judge_server_error_stores_the_failure_and_no_vote(
     report = remote_judge.run_backlog()
     assert (report.judged, report.votes, report.parse_failures) == (1, 0, 1)
     assert judge_votes(storage) == []
-    assert all(j.error and j.verdict is None for j in judgments(storage))
+    assert all(j.error and j.verdict is None and j.outcome == "parse_failure" for j in judgments(storage))

@@ -196,6 +196,8 @@ class Judgment(Base):
     order: Mapped[str] = mapped_column(String(8))  # original: model_a shown first; swapped: model_b first
     raw_text: Mapped[str] = mapped_column(Text, default="")
     verdict: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None: no readable verdict
+    # Both orders together: consistent (a vote), inconsistent (a tie vote) or parse_failure (no vote).
+    outcome: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     latency: Mapped[float | None] = mapped_column(nullable=True)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)

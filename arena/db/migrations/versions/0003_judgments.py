@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("order", sa.String(length=8), nullable=False),
         sa.Column("raw_text", sa.Text(), nullable=False),
         sa.Column("verdict", sa.String(length=16), nullable=True),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("latency", sa.Double(), nullable=True),
         sa.Column("prompt_tokens", sa.Integer(), nullable=False),
