@@ -1,0 +1,217 @@
+"""Reward-model training: recipes, evaluation metrics and gate, and one real tiny LoRA run on CPU."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ConvertedModel
+from training.recipes import RecipeError, load_recipe, recipe_from_dict, resolve_device
+from training.reward import (
+    REPORT_FILE,
+    RewardScorer,
+    evaluate_rewards,
+    longer_answer_baseline,
+    main,
+    rating_baseline,
+)
+
+# =====================================================================================================
+# Recipes
+# =====================================================================================================
+
+
+def test_builtin_recipes_load() -> None:
+    smoke = load_recipe("cpu-smoke")
+    assert smoke.device == "cpu"
+    rm = smoke.require_reward_model()
+    assert (rm.max_length, rm.per_device_train_batch_size, rm.lora_r, rm.bf16) == (192, 4, 8, False)
+    assert load_recipe("gpu-default").device == "cuda"
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "typo.yaml"
+    path.write_text("name: typo\ndevice: cpu\nreward_model:\n  max_lenght: 128\n")
+    with pytest.raises(RecipeError, match=r"unknown key\(s\) 'max_lenght'.*allowed keys:.*max_length"):
+        load_recipe(path)
+    with pytest.raises(RecipeError, match=r"unknown key.*'optimiser'"):
+        recipe_from_dict({"name": "x", "optimiser": "adam"})
+
+
+def test_wrong_type_and_cpu_bf16_are_refused() -> None:
+    with pytest.raises(RecipeError, match="lora_r must be int"):
+        recipe_from_dict({"name": "x", "reward_model": {"lora_r": "eight"}})
+    with pytest.raises(RecipeError, match="bf16"):
+        recipe_from_dict({"name": "x", "device": "cpu", "reward_model": {"bf16": True}})
+
+
+def test_gpu_recipe_on_cpu_machine_fails_clearly(tmp_path: Path) -> None:
+    gpu = load_recipe("gpu-default")
+    with pytest.raises(RecipeError, match=r"needs a CUDA GPU.*has none"):
+        resolve_device(gpu, has_cuda=False)
+    with pytest.raises(RecipeError, match="--device cpu"):
+        resolve_device(gpu, "cpu", has_cuda=True)
+    assert resolve_device(gpu, has_cuda=True) == "cuda"
+
+    # Through the command line too, before any data or model is touched (this machine has no GPU).
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("")
+    messages: list[str] = []
+    code = main(
+        ["--recipe", "gpu-default", "--pairs", str(pairs), "--out", str(tmp_path / "out")], echo=messages.append
+    )
+    assert code == 2
+    assert "needs a CUDA GPU" in messages[0]
+
+
+# =====================================================================================================
+# Evaluation and gate (no model)
+# =====================================================================================================
+
+
+def _record(chosen: str, rejected: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "prompt": [{"role": "user", "content": "q"}],
+        "chosen": [{"role": "assistant", "content": chosen}],
+        "rejected": [{"role": "assistant", "content": rejected}],
+        **extra,
+    }
+
+
+def test_metrics_baselines_and_gate() -> None:
+    records = [
+        _record("long answer", "short", chosen_model="a", rejected_model="b"),
+        _record("x", "longer junk", chosen_model="a", rejected_model="b"),
+        _record("same", "same", chosen_model="b", rejected_model="a"),
+        _record("good answer", "bad", chosen_model="a", rejected_model="c"),  # c is unrated
+    ]
+    assert longer_answer_baseline(records)["accuracy"] == pytest.approx((1 + 0 + 0.5 + 1) / 4)
+    rated = rating_baseline(records, {"a": 1100.0, "b": 1000.0})
+    assert (rated["available"], rated["pairs"], rated["accuracy"]) == (True, 3, pytest.approx(2 / 3))
+    assert rating_baseline(records, None)["available"] is False
+
+    report = evaluate_rewards(records, [2.0, 1.0, 0.0, 3.0], [0.0, 0.0, 1.0, 0.0], {"a": 1100.0, "b": 1000.0})
+    assert report["accuracy"] == 0.75
+    low, high = report["accuracy_ci95"]
+    assert 0.0 <= low <= 0.75 <= high <= 1.0
+    assert report["log_loss"] == pytest.approx(
+        sum(math.log1p(math.exp(-d)) for d in (2.0, 1.0, -1.0, 3.0)) / 4  # -log(sigmoid(d))
+    )
+    # 0.75 beats the longer-answer baseline (0.625) and the rating baseline (0.667).
+    assert report["gate"] == {
+        "passed": True,
+        "beats": {"longer_answer": True, "higher_rated_model": True},
+        "rule": report["gate"]["rule"],
+    }
+    assert "strictly above" in report["gate"]["rule"]
+
+    # Without ratings the rating baseline is not available, which blocks the gate.
+    no_ratings = evaluate_rewards(records, [2.0, 1.0, 0.0, 3.0], [0.0, 0.0, 1.0, 0.0])
+    assert no_ratings["baselines"]["higher_rated_model"]["available"] is False
+    assert no_ratings["gate"]["passed"] is False
+
+
+# =====================================================================================================
+# A real tiny training run (embedded SmolLM2-135M, LoRA r=8, 3 steps of batch 4, CPU)
+# =====================================================================================================
+
+FACTS = [
+    ("What is the capital of France?", "The capital of France is Paris."),
+    ("How many legs does a spider have?", "A spider has eight legs."),
+    ("What is 7 times 8?", "7 times 8 is 56."),
+    ("What gas do plants absorb?", "Plants absorb carbon dioxide from the air for photosynthesis."),
+    ("Who wrote Hamlet?", "William Shakespeare wrote Hamlet."),
+    ("What is the boiling point of water at sea level?", "Water boils at 100 °C (212 °F) at sea level."),
+    ("What is the largest planet?", "Jupiter is the largest planet in the Solar System."),
+    ("How many days are in a leap year?", "A leap year has 366 days."),
+    ("What is H2O?", "H2O is water: two hydrogen atoms bonded to one oxygen atom."),
+    ("What is the speed of light?", "Light travels at about 299,792 km per second in a vacuum."),
+    ("Which ocean is the largest?", "The Pacific Ocean is the largest ocean."),
+    ("What is the square root of 81?", "The square root of 81 is 9."),
+]
+
+
+def _tiny_pairs() -> list[dict[str, Any]]:
+    pairs = []
+    for i, (question, answer) in enumerate(FACTS):
+        junk = "blah " * 6 if i % 2 else "I don't know."
+        pairs.append(_record(answer, junk, margin=1.0, chosen_model="helpful", rejected_model="junk"))
+        pairs.append(_record(answer, "I don't know.", margin=0.5, chosen_model="helpful", rejected_model="junk"))
+        pairs[-1]["prompt"] = pairs[-2]["prompt"] = [{"role": "user", "content": question}]
+    return pairs  # 24
+
+
+@pytest.mark.slow
+def test_tiny_reward_run_saves_reloads_scores_and_reports(converted_model: ConvertedModel, tmp_path: Path) -> None:
+    # 20 to train on, 4 held out: scoring is slow on a shared 2-core CPU, and 4 is enough to exercise the report.
+    train = _tiny_pairs()[:20]
+    held_out = _tiny_pairs()[20:]
+    # One pair made too long on purpose: ~400 tokens > max_length 192 (counted before TRL drops it).
+    train.append(_record("The answer is " + "very " * 400 + "long.", "I don't know."))
+    pairs_file, eval_file, ratings_file = tmp_path / "pairs.jsonl", tmp_path / "eval.jsonl", tmp_path / "ratings.json"
+    pairs_file.write_text("".join(json.dumps(r) + "\n" for r in train))
+    eval_file.write_text("".join(json.dumps(r) + "\n" for r in held_out))
+    ratings_file.write_text(json.dumps({"helpful": 1100, "junk": 900}))
+    out = tmp_path / "rm"
+    argv = [
+        "--recipe", "cpu-smoke", "--pairs", str(pairs_file), "--eval-pairs", str(eval_file),
+        "--out", str(out), "--device", "cpu", "--base-model", str(converted_model.folder),
+        "--ratings", str(ratings_file),
+    ]  # fmt: skip
+
+    start = time.perf_counter()
+    messages: list[str] = []
+    assert main(argv, echo=messages.append) == 0
+    elapsed = time.perf_counter() - start
+    assert "held-out accuracy" in messages[-1]
+
+    report = json.loads((out / REPORT_FILE).read_text())
+    assert list(report["stages"]) == ["config", "data", "model", "train", "evaluate", "save"]
+    assert report["data"]["dropped_too_long"] == {"train": 1, "eval": 0}
+    assert report["data"]["trl_dropped_too_long"] == 1  # TRL's own filter agrees with the count
+    assert report["data"]["margins_used"] is True
+    assert report["training"]["global_step"] == 3
+    assert report["training"]["seconds_per_step"] > 0
+    evaluation = report["evaluation"]
+    assert evaluation["pairs"] == 4
+    assert 0.0 <= evaluation["accuracy_ci95"][0] <= evaluation["accuracy"] <= evaluation["accuracy_ci95"][1] <= 1.0
+    assert evaluation["log_loss"] > 0
+    assert evaluation["baselines"]["longer_answer"]["available"] is True
+    assert evaluation["baselines"]["higher_rated_model"] | {"accuracy": None} == {
+        "name": "higher-rated model wins", "available": True, "accuracy": None, "pairs": 4,
+    }  # fmt: skip
+    # The ratings baseline is perfect on this data, so 3 steps cannot beat it: the gate must say no.
+    assert evaluation["baselines"]["higher_rated_model"]["accuracy"] == 1.0
+    assert evaluation["gate"]["passed"] is False
+    assert evaluation["gate"]["beats"]["higher_rated_model"] is False
+
+    # The adapter (with its score head) and the tokenizer are saved; a fresh load scores like the trained model.
+    assert (out / "adapter_config.json").is_file()
+    assert (out / "adapter_model.safetensors").is_file()
+    assert (out / "tokenizer_config.json").is_file()
+    scorer = RewardScorer.load(out)
+    prompt = held_out[0]["prompt"]
+    good = scorer.score(prompt, held_out[0]["chosen"][0]["content"])
+    bad = scorer.score(prompt, held_out[0]["rejected"][0]["content"])
+    assert isinstance(good, float) and isinstance(bad, float)
+    # Same numbers as the trained model in memory gave during evaluation (the gap over the held-out pairs).
+    chosen, rejected = scorer.score_pairs(held_out)
+    assert chosen[0] == pytest.approx(good, abs=1e-4)
+    assert rejected[0] == pytest.approx(bad, abs=1e-4)
+    assert evaluation["mean_reward_gap"] == pytest.approx(
+        sum(c - r for c, r in zip(chosen, rejected, strict=True)) / len(chosen), abs=1e-3
+    )
+
+    # Resumable: a second run in the same folder starts from the last checkpoint and has nothing left to do.
+    assert any(p.name.startswith("checkpoint-") for p in out.iterdir())
+    assert main(argv, echo=messages.append) == 0
+    again = json.loads((out / REPORT_FILE).read_text())
+    assert again["training"]["resumed_from"].endswith("checkpoint-3")
+    assert again["training"]["steps_this_run"] == 0
+    assert again["evaluation"]["accuracy"] == evaluation["accuracy"]  # the checkpoint's weights, not fresh ones
+    print(f"tiny reward run: {elapsed:.1f} s, {report['training']['seconds_per_step']} s/step")

@@ -1,0 +1,553 @@
+"""Reward model from arena preference pairs: TRL RewardTrainer with a LoRA adapter on a local HF model.
+
+    python -m training.reward --recipe cpu-smoke --pairs pairs.jsonl --out runs/rm [--device cpu]
+
+Records are the TRL conversational preference format written by `training.data.to_trl_records`: "prompt"
+(chat messages), "chosen" / "rejected" ([{"role": "assistant", ...}]), optional "margin", and optionally
+"chosen_model" / "rejected_model" for the rating baseline. Stages run in order: config, data, model, train,
+evaluate, save. Training resumes from the last checkpoint in --out. The LoRA adapter, the tokenizer and
+report.json (held-out accuracy with a bootstrap CI, log-loss, both baselines and the gate decision) end up
+in --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from training.recipes import Recipe, RecipeError, RewardModelRecipe, load_recipe, resolve_device
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+log = logging.getLogger(__name__)
+
+Record = Mapping[str, Any]
+REPORT_FILE = "report.json"
+GATE_RULE = (
+    "use the reward model only if its held-out accuracy is strictly above the accuracy of both baselines "
+    "('the longer answer wins' and 'the higher-rated model wins'); a baseline that is not available counts as "
+    "not beaten"
+)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Data
+# ------------------------------------------------------------------------------------------------------
+
+
+def read_pairs(path: Path) -> list[dict[str, Any]]:
+    """One TRL record per line; blank lines are skipped. Errors name the line."""
+    records = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not JSON ({exc})") from exc
+        missing = [key for key in ("prompt", "chosen", "rejected") if key not in record]
+        if missing:
+            raise ValueError(f"{path}:{number}: missing {', '.join(missing)}")
+        records.append(record)
+    return records
+
+
+def split_pairs(records: Sequence[Record], eval_fraction: float, seed: int) -> tuple[list[Record], list[Record]]:
+    """Shuffle then hold out `eval_fraction` (at least one pair when the fraction is positive)."""
+    shuffled = list(records)
+    random.Random(seed).shuffle(shuffled)
+    n_eval = math.ceil(len(shuffled) * eval_fraction) if eval_fraction > 0 else 0
+    return shuffled[n_eval:], shuffled[:n_eval]
+
+
+def token_lengths(record: Record, tokenizer: PreTrainedTokenizerBase) -> tuple[int, int]:
+    """Lengths of prompt+chosen and prompt+rejected exactly as RewardTrainer tokenizes them (chat template)."""
+    lengths = []
+    for side in ("chosen", "rejected"):
+        messages = list(record["prompt"]) + list(record[side])
+        ids = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, tools=None)["input_ids"]
+        lengths.append(len(ids))
+    return lengths[0], lengths[1]
+
+
+def split_by_length(
+    records: Sequence[Record], tokenizer: PreTrainedTokenizerBase, max_length: int
+) -> tuple[list[Record], list[Record]]:
+    """(kept, too long). RewardTrainer drops a pair when either side exceeds max_length; we count them first
+    because TRL drops them silently."""
+    kept, too_long = [], []
+    for record in records:
+        (too_long if max(token_lengths(record, tokenizer)) > max_length else kept).append(record)
+    return kept, too_long
+
+
+def _trainer_dataset(records: Sequence[Record], use_margin: bool) -> Any:
+    from datasets import Dataset
+
+    # Only the columns TRL reads: optional model names with None values would make datasets guess types.
+    rows = []
+    for record in records:
+        row = {"prompt": list(record["prompt"]), "chosen": list(record["chosen"]), "rejected": list(record["rejected"])}
+        if use_margin:
+            row["margin"] = float(record.get("margin") or 0.0)
+        rows.append(row)
+    return Dataset.from_list(rows)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Model
+# ------------------------------------------------------------------------------------------------------
+
+
+def resolve_base_model(base_model: str, cache_dir: Path | None = None) -> Path:
+    """'embedded' means the converted SmolLM2 folder; anything else must be a local transformers folder
+    (nothing can come from the Hub here)."""
+    if base_model == "embedded":
+        from models.embedded import ensure_converted
+
+        return ensure_converted(cache_dir)
+    folder = Path(base_model)
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"base model {base_model!r} is neither 'embedded' nor a local model folder")
+    return folder
+
+
+def load_tokenizer(folder: Path) -> PreTrainedTokenizerBase:
+    from transformers import AutoTokenizer
+
+    from models.embedded import CONTEXT_LENGTH
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    if tokenizer.model_max_length > 10 * CONTEXT_LENGTH:  # GGUF conversions come out with 1e30
+        tokenizer.model_max_length = CONTEXT_LENGTH
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base_classifier(folder: Path, tokenizer: PreTrainedTokenizerBase, device: str) -> PreTrainedModel:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    # float32: bf16 is slower on this CPU, and the score head is trained from scratch.
+    dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    model = AutoModelForSequenceClassification.from_pretrained(str(folder), num_labels=1, dtype=dtype)
+    # The classifier reads the last non-pad token, so it must know which id is padding.
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def lora_config(rm: RewardModelRecipe) -> Any:
+    from peft import LoraConfig, TaskType
+
+    # modules_to_save: the score head starts random, so it must train and be saved with the adapter.
+    return LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=rm.lora_r,
+        lora_alpha=rm.lora_alpha,
+        lora_dropout=rm.lora_dropout,
+        target_modules=list(rm.lora_target_modules),
+        modules_to_save=["score"],
+    )
+
+
+@dataclass
+class RewardScorer:
+    """A trained reward model: scores (prompt messages, assistant answer) with one scalar."""
+
+    model: Any
+    tokenizer: Any
+    batch_size: int = 8
+
+    @classmethod
+    def load(cls, adapter_dir: Path, base_model: Path | None = None, device: str = "cpu") -> RewardScorer:
+        """Load the adapter saved by `train_reward_model`, on its base (from adapter_config.json unless given)."""
+        from peft import PeftConfig, PeftModel
+
+        adapter_dir = Path(adapter_dir)
+        base = (
+            Path(base_model)
+            if base_model
+            else Path(PeftConfig.from_pretrained(str(adapter_dir)).base_model_name_or_path)
+        )
+        tokenizer = load_tokenizer(adapter_dir)
+        model = PeftModel.from_pretrained(load_base_classifier(base, tokenizer, device), str(adapter_dir))
+        return cls(model.to(device).eval(), tokenizer)
+
+    def score_conversations(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> list[float]:
+        import torch
+
+        scores: list[float] = []
+        device = next(self.model.parameters()).device
+        for start in range(0, len(conversations), self.batch_size):
+            batch = [list(c) for c in conversations[start : start + self.batch_size]]
+            ids = [self.tokenizer.apply_chat_template(c, tokenize=True, return_dict=True)["input_ids"] for c in batch]
+            width = max(map(len, ids))
+            # Right padding, as in TRL's collator: the classifier locates the last non-pad token.
+            pad = self.tokenizer.pad_token_id
+            input_ids = torch.tensor([row + [pad] * (width - len(row)) for row in ids], device=device)
+            mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in ids], device=device)
+            with torch.no_grad():
+                logits = self.model(input_ids=input_ids, attention_mask=mask).logits
+            scores.extend(logits[:, 0].float().tolist())
+        return scores
+
+    def score(self, prompt: Sequence[Mapping[str, str]], answer: str) -> float:
+        return self.score_conversations([[*prompt, {"role": "assistant", "content": answer}]])[0]
+
+    def score_pairs(self, records: Sequence[Record]) -> tuple[list[float], list[float]]:
+        chosen = self.score_conversations([[*r["prompt"], *r["chosen"]] for r in records])
+        rejected = self.score_conversations([[*r["prompt"], *r["rejected"]] for r in records])
+        return chosen, rejected
+
+
+# ------------------------------------------------------------------------------------------------------
+# Evaluation
+# ------------------------------------------------------------------------------------------------------
+
+
+def _answer_text(messages: Sequence[Mapping[str, str]]) -> str:
+    return "".join(str(m.get("content", "")) for m in messages)
+
+
+def bootstrap_ci(outcomes: Sequence[float], samples: int, seed: int, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of per-pair outcomes (1 right, 0 wrong, 0.5 tie)."""
+    import numpy as np
+
+    values = np.asarray(outcomes, dtype=float)
+    if len(values) == 0:
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(samples, len(values)))].mean(axis=1)
+    tail = (1 - level) / 2
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
+def _pair_outcomes(chosen: Sequence[float], rejected: Sequence[float]) -> list[float]:
+    return [1.0 if c > r else 0.5 if c == r else 0.0 for c, r in zip(chosen, rejected, strict=True)]
+
+
+def longer_answer_baseline(records: Sequence[Record]) -> dict[str, Any]:
+    """Accuracy of 'the longer answer (in characters) wins'; equal lengths count as half right."""
+    outcomes = _pair_outcomes(
+        [len(_answer_text(r["chosen"])) for r in records], [len(_answer_text(r["rejected"])) for r in records]
+    )
+    return {
+        "name": "longer answer wins",
+        "available": bool(outcomes),
+        "accuracy": sum(outcomes) / len(outcomes) if outcomes else None,
+        "pairs": len(outcomes),
+    }
+
+
+def rating_baseline(records: Sequence[Record], ratings: Mapping[str, float] | None) -> dict[str, Any]:
+    """Accuracy of 'the higher-rated model wins', over pairs where both models have a rating (ties half).
+
+    Not available without ratings or without model names on the records: it is reported, never guessed."""
+    result: dict[str, Any] = {"name": "higher-rated model wins", "available": False, "accuracy": None, "pairs": 0}
+    if not ratings:
+        result["reason"] = "no ratings given"
+        return result
+    usable = [r for r in records if r.get("chosen_model") in ratings and r.get("rejected_model") in ratings]
+    if not usable:
+        result["reason"] = "no held-out pair names two rated models (chosen_model / rejected_model)"
+        return result
+    outcomes = _pair_outcomes(
+        [ratings[r["chosen_model"]] for r in usable], [ratings[r["rejected_model"]] for r in usable]
+    )
+    result.update(available=True, accuracy=sum(outcomes) / len(outcomes), pairs=len(outcomes))
+    if len(usable) < len(records):
+        result["note"] = f"{len(records) - len(usable)} pair(s) without two rated models left out"
+    return result
+
+
+def evaluate_rewards(
+    records: Sequence[Record],
+    chosen_rewards: Sequence[float],
+    rejected_rewards: Sequence[float],
+    ratings: Mapping[str, float] | None = None,
+    bootstrap_samples: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Held-out metrics, both baselines and the gate decision, as a JSON-ready dict."""
+    outcomes = _pair_outcomes(chosen_rewards, rejected_rewards)
+    n = len(outcomes)
+    # Log-loss of P(chosen preferred) = sigmoid(r_chosen - r_rejected), clipped so a confident miss stays finite.
+    losses = []
+    for c, r in zip(chosen_rewards, rejected_rewards, strict=True):
+        p = 1.0 / (1.0 + math.exp(-max(min(c - r, 50.0), -50.0)))
+        losses.append(-math.log(min(max(p, 1e-12), 1 - 1e-12)))
+    accuracy = sum(outcomes) / n if n else None
+    low, high = bootstrap_ci(outcomes, bootstrap_samples, seed)
+    baselines = {
+        "longer_answer": longer_answer_baseline(records),
+        "higher_rated_model": rating_baseline(records, ratings),
+    }
+    beats = {
+        key: bool(b["available"] and accuracy is not None and accuracy > b["accuracy"]) for key, b in baselines.items()
+    }
+    return {
+        "pairs": n,
+        "accuracy": accuracy,
+        "accuracy_ci95": [low, high] if n else None,
+        "log_loss": sum(losses) / n if n else None,
+        "mean_reward_gap": sum(c - r for c, r in zip(chosen_rewards, rejected_rewards, strict=True)) / n if n else None,
+        "baselines": baselines,
+        "gate": {"passed": all(beats.values()), "beats": beats, "rule": GATE_RULE},
+    }
+
+
+# ------------------------------------------------------------------------------------------------------
+# Training pipeline
+# ------------------------------------------------------------------------------------------------------
+
+STAGES = ("config", "data", "model", "train", "evaluate", "save")
+
+
+@dataclass
+class RunReport:
+    recipe: str
+    device: str
+    base_model: str
+    out_dir: str
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, in order
+    data: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@contextmanager
+def _stage(report: RunReport, name: str) -> Iterator[None]:
+    log.info("stage %s: start", name)
+    start = time.perf_counter()
+    yield
+    report.stages[name] = round(time.perf_counter() - start, 3)
+    log.info("stage %s: done in %.1f s", name, report.stages[name])
+
+
+def training_args(rm: RewardModelRecipe, out_dir: Path, device: str) -> Any:
+    from trl import RewardConfig
+
+    on_cpu = device == "cpu"
+    return RewardConfig(
+        output_dir=str(out_dir),
+        max_length=rm.max_length,
+        per_device_train_batch_size=rm.per_device_train_batch_size,
+        gradient_accumulation_steps=rm.gradient_accumulation_steps,
+        learning_rate=rm.learning_rate,
+        num_train_epochs=rm.num_train_epochs,
+        max_steps=rm.max_steps,
+        center_rewards_coefficient=rm.center_rewards_coefficient,
+        seed=rm.seed,
+        # TRL defaults to bf16 and gradient checkpointing; both only cost time on CPU (28x for bf16 here).
+        bf16=rm.bf16 and not on_cpu,
+        activation_checkpointing=rm.gradient_checkpointing and not on_cpu,
+        use_cpu=on_cpu,
+        save_strategy="steps",
+        save_steps=rm.save_steps,
+        save_total_limit=1,  # resuming needs only the last one
+        logging_steps=rm.logging_steps,
+        eval_strategy="no",  # we evaluate ourselves, with the baselines and a CI
+        report_to=[],
+        dataloader_num_workers=0,
+    )
+
+
+def train_reward_model(
+    recipe: Recipe,
+    train_records: Sequence[Record],
+    eval_records: Sequence[Record] | None,
+    out_dir: Path,
+    *,
+    device: str | None = None,
+    base_model: Path | str | None = None,
+    model_cache_dir: Path | None = None,
+    ratings: Mapping[str, float] | None = None,
+    resume: bool = True,
+) -> dict[str, Any]:
+    """Run every stage and write `<out_dir>/report.json`; returns the report.
+
+    `eval_records=None` holds out `eval_fraction` of `train_records`. Too-long pairs are counted per split
+    before TRL drops them. With `resume`, training continues from the last checkpoint in `out_dir`.
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import RewardTrainer
+
+    out_dir = Path(out_dir)
+    report = RunReport(recipe=recipe.name, device="", base_model="", out_dir=str(out_dir))
+
+    with _stage(report, "config"):
+        rm = recipe.require_reward_model()
+        report.device = resolve_device(recipe, device)
+        folder = Path(base_model) if base_model else resolve_base_model(rm.base_model, model_cache_dir)
+        report.base_model = str(folder)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        args = training_args(rm, out_dir, report.device)
+
+    with _stage(report, "data"):
+        tokenizer = load_tokenizer(folder)
+        if eval_records is None:
+            train_part, eval_part = split_pairs(train_records, rm.eval_fraction, rm.seed)
+        else:
+            train_part, eval_part = list(train_records), list(eval_records)
+        train_kept, train_long = split_by_length(train_part, tokenizer, rm.max_length)
+        eval_kept, eval_long = split_by_length(eval_part, tokenizer, rm.max_length)
+        if not train_kept:
+            raise ValueError(f"no training pair fits max_length={rm.max_length} ({len(train_long)} too long)")
+        report.data = {
+            "train_pairs": len(train_part),
+            "eval_pairs": len(eval_part),
+            "max_length": rm.max_length,
+            "dropped_too_long": {"train": len(train_long), "eval": len(eval_long)},
+            "margins_used": rm.use_margin and any(r.get("margin") for r in train_kept),
+        }
+        if train_long or eval_long:
+            log.warning(
+                "dropping %d train and %d held-out pair(s) longer than %d tokens",
+                len(train_long),
+                len(eval_long),
+                rm.max_length,
+            )
+
+    with _stage(report, "model"):
+        model = load_base_classifier(folder, tokenizer, report.device)
+        # The too-long pairs go in too: TRL's own filter must agree with our count (checked below).
+        trainer = RewardTrainer(
+            model=model,
+            args=args,
+            train_dataset=_trainer_dataset(train_part, rm.use_margin),
+            processing_class=tokenizer,
+            peft_config=lora_config(rm),
+        )
+        trl_dropped = len(train_part) - len(trainer.train_dataset)
+        if trl_dropped != len(train_long):
+            log.warning("TRL dropped %d pair(s) for length, our count says %d", trl_dropped, len(train_long))
+        report.data["trl_dropped_too_long"] = trl_dropped
+
+    with _stage(report, "train"):
+        checkpoint = get_last_checkpoint(str(out_dir)) if resume else None
+        if checkpoint:
+            log.info("resuming from %s", checkpoint)
+        start = time.perf_counter()
+        if checkpoint and _finished(checkpoint, rm.max_steps):
+            # Trainer (transformers 5.23) runs one extra step when resumed from its final checkpoint: load instead.
+            _load_adapter_weights(trainer.model, checkpoint)
+            global_step, loss = _checkpoint_step(checkpoint), None
+        else:
+            result = trainer.train(resume_from_checkpoint=checkpoint)
+            global_step, loss = trainer.state.global_step, result.training_loss
+        elapsed = time.perf_counter() - start
+        steps_run = global_step - (_checkpoint_step(checkpoint) if checkpoint else 0)
+        report.training = {
+            "resumed_from": checkpoint,
+            "global_step": global_step,
+            "steps_this_run": steps_run,
+            "seconds": round(elapsed, 3),
+            "seconds_per_step": round(elapsed / steps_run, 3) if steps_run else None,
+            "train_loss": loss if steps_run else None,
+        }
+
+    with _stage(report, "evaluate"):
+        scorer = RewardScorer(trainer.model.eval(), tokenizer, batch_size=rm.per_device_train_batch_size)
+        chosen, rejected = scorer.score_pairs(eval_kept)
+        report.evaluation = evaluate_rewards(
+            eval_kept, chosen, rejected, ratings, bootstrap_samples=rm.bootstrap_samples, seed=rm.seed
+        )
+        if not eval_kept:
+            report.evaluation["gate"]["passed"] = False
+            report.evaluation["gate"]["note"] = "no held-out pairs: nothing shows the model is better"
+
+    with _stage(report, "save"):
+        trainer.save_model(str(out_dir))  # the adapter (with the score head) only, not the base weights
+        tokenizer.save_pretrained(str(out_dir))
+    # Written last (outside the stage, so it holds every stage's time): a report.json means a complete adapter.
+    (out_dir / REPORT_FILE).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    return report.to_json()
+
+
+def _checkpoint_step(checkpoint: str) -> int:
+    return int(Path(checkpoint).name.rsplit("-", 1)[-1])
+
+
+def _finished(checkpoint: str, max_steps: int) -> bool:
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+    # The recipe's max_steps wins, so raising it continues training; epoch-based runs use the saved plan.
+    target = max_steps if max_steps > 0 else state.get("max_steps", 0)
+    return target > 0 and state["global_step"] >= target
+
+
+def _load_adapter_weights(model: Any, checkpoint: str) -> None:
+    from peft import set_peft_model_state_dict
+    from peft.utils import load_peft_weights
+
+    set_peft_model_state_dict(model, load_peft_weights(checkpoint, device=str(next(model.parameters()).device)))
+
+
+# ------------------------------------------------------------------------------------------------------
+# Command line
+# ------------------------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training.reward", description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", required=True, help="name under training/recipes/ or a YAML path")
+    parser.add_argument("--pairs", type=Path, required=True, help="JSONL of TRL preference records")
+    parser.add_argument("--eval-pairs", type=Path, help="held-out JSONL (default: hold out eval_fraction of --pairs)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for checkpoints, adapter and report.json")
+    parser.add_argument("--device", choices=["cpu", "cuda"], help="must match the recipe's device")
+    parser.add_argument("--base-model", help="local model folder overriding the recipe's base_model")
+    parser.add_argument("--model-cache", type=Path, help="cache folder of the converted embedded model")
+    parser.add_argument("--ratings", type=Path, help='JSON {"model name": rating} for the rating baseline')
+    parser.add_argument("--no-resume", action="store_true", help="ignore checkpoints already in --out")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = print) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        recipe = load_recipe(args.recipe)
+        recipe.require_reward_model()
+        resolve_device(recipe, args.device)  # fail before reading data or loading a model
+        ratings = json.loads(args.ratings.read_text()) if args.ratings else None
+        pairs = read_pairs(args.pairs)
+        eval_pairs = read_pairs(args.eval_pairs) if args.eval_pairs else None
+    except (RecipeError, ValueError, OSError) as exc:
+        echo(f"error: {exc}")
+        return 2
+    report = train_reward_model(
+        recipe,
+        pairs,
+        eval_pairs,
+        args.out,
+        device=args.device,
+        base_model=args.base_model,
+        model_cache_dir=args.model_cache,
+        ratings=ratings,
+        resume=not args.no_resume,
+    )
+    evaluation = report["evaluation"]
+    gate = evaluation["gate"]
+    echo(
+        f"held-out accuracy {evaluation['accuracy']} (95% CI {evaluation['accuracy_ci95']}), "
+        f"log-loss {evaluation['log_loss']}; gate {'PASSED' if gate['passed'] else 'NOT passed'}; "
+        f"report: {Path(args.out) / REPORT_FILE}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
