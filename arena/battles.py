@@ -231,7 +231,7 @@ class ArenaService:
             raise NothingToVote("There is nothing to vote on yet: send a message and wait for both answers.")
         if battle.vote_for(battle.last_turn) is not None:
             raise AlreadyVoted("You already voted on this turn.")
-        reasons = self._exclusion_reasons(battle)
+        reasons = exclusion_reasons(battle)
         try:
             vote = self.storage.record_vote(
                 battle_id=battle.id,
@@ -294,17 +294,6 @@ class ArenaService:
         finally:
             with self._busy_lock:
                 self._busy.discard(battle_id)
-
-    @staticmethod
-    def _exclusion_reasons(battle: BattleView) -> list[str]:
-        reasons = []
-        if battle.mode != "anonymous":
-            reasons.append("the models were not anonymous")
-        if battle.flag_identity_leak:
-            reasons.append("a model or vendor was named in the conversation")
-        if battle.flag_error:
-            reasons.append("a model failed to answer")
-        return reasons
 
     def _reveal(self, battle: BattleView) -> tuple[Contender, Contender | None]:
         self.storage.mark_revealed(battle.id)
@@ -498,6 +487,18 @@ __all__ = [
     "TurnUpdate",
     "VoteOutcome",
 ]
+
+
+def exclusion_reasons(battle: BattleView) -> list[str]:
+    """Why a vote on this battle, from a person or a judge, must not count in ratings (empty: it counts)."""
+    reasons = []
+    if battle.mode != "anonymous":
+        reasons.append("the models were not anonymous")
+    if battle.flag_identity_leak:
+        reasons.append("a model or vendor was named in the conversation")
+    if battle.flag_error:
+        reasons.append("a model failed to answer")
+    return reasons
 
 
 def _contender_names(battle: BattleView) -> list[str]:

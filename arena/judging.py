@@ -12,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from arena.battles import exclusion_reasons
 from arena.judge_prompts import BattleTurn, JudgeOutcome, Scale, combine, judge_messages, parse_verdict, prompt_version
 from arena.storage import BattleView, DuplicateVote, NewJudgment, Storage
 from models.generation import stream_pair
@@ -78,15 +79,8 @@ def judge_turn(backend: ChatBackend, battle: BattleView, turn: int, config: Judg
 
 
 def exclusion(battle: BattleView) -> str | None:
-    """Why a judge vote on this battle must not count in ratings, as for a human vote on it."""
-    reasons = []
-    if battle.mode != "anonymous":
-        reasons.append("the models were not anonymous")
-    if battle.flag_identity_leak:
-        reasons.append("a model or vendor was named in the conversation")
-    if battle.flag_error:
-        reasons.append("a model failed to answer")
-    return "; ".join(reasons) or None
+    """Why a judge vote on this battle must not count in ratings: the same reasons as for a human vote."""
+    return "; ".join(exclusion_reasons(battle)) or None
 
 
 @dataclass(frozen=True)
