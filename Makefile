@@ -46,6 +46,8 @@ format: install-dev
 bench: install-dev
 	$(PY) -m benchmarks.bench_local_backend
 	$(PY) -m benchmarks.bench_votes
+	$(PY) -m benchmarks.bench_ratings
+	$(PY) -m benchmarks.bench_training
 
 clean:
 	rm -rf $(VENV) .pytest_cache

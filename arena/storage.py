@@ -9,6 +9,7 @@ reject) are not handled here: the service layer cleans user and model text befor
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -23,7 +24,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from arena.db.engine import make_engine, writer
 from arena.db.migrate import migrate
-from arena.db.tables import BATTLE_MODES, STRENGTHS, WINNERS, Battle, Judgment, ModelRecord, Turn, Vote, utcnow
+from arena.db.tables import (
+    BATTLE_MODES,
+    STRENGTHS,
+    TRAINING_KINDS,
+    WINNERS,
+    Battle,
+    Judgment,
+    ModelRecord,
+    TrainingRun,
+    Turn,
+    Vote,
+    utcnow,
+)
 from models.registry import ModelSpec
 
 HUMAN = "human"
@@ -162,6 +175,33 @@ class SyncReport:
     # In the file and enabled there, but disabled in the database (by an operator, or because the entry
     # once left the file): sync cannot tell which, so it leaves them disabled.
     kept_disabled: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NewTrainingRun:
+    """A finished training run to store; `report` is its JSON report."""
+
+    kind: str  # reward | rlhf | sft
+    recipe: str
+    out_dir: str
+    gate_passed: bool
+    report: Mapping[str, Any]
+    started_at: datetime
+    method: str | None = None
+
+
+@dataclass(frozen=True)
+class TrainingRunView:
+    id: str
+    kind: str
+    recipe: str
+    method: str | None
+    out_dir: str
+    gate_passed: bool
+    registered_model: str | None
+    report: Mapping[str, Any]
+    started_at: datetime
+    finished_at: datetime
 
 
 class Storage:
@@ -542,6 +582,62 @@ class Storage:
         with self._read.begin() as session:
             return int(session.scalar(query) or 0)
 
+    # --- training runs --------------------------------------------------------------------------------
+
+    def record_training_run(
+        self, run: NewTrainingRun, register: ModelSpec | None = None, *, version_prefix: str | None = None
+    ) -> TrainingRunView:
+        """Store a run's report and, when `register` is given, its contender, in ONE transaction: a crash or a
+        name clash leaves neither row, so no checkpoint is ever half-registered.
+
+        With `version_prefix`, the contender is named `<prefix>-v<N>`, N one above the highest version of that
+        prefix ever registered (disabled ones included, so a name is never reused for other weights).
+        """
+        if run.kind not in TRAINING_KINDS:
+            raise ValueError(f"unknown training kind {run.kind!r}; expected one of {TRAINING_KINDS}")
+        attempt = 1
+        while True:
+            try:
+                with self._writing() as session:
+                    name = None
+                    if register is not None:
+                        spec = register
+                        if version_prefix is not None:
+                            spec = spec.model_copy(update={"name": _next_version(session, version_prefix)})
+                            spec = ModelSpec.model_validate(spec.model_dump())  # the new name must be valid too
+                        if session.scalar(select(exists().where(ModelRecord.name == spec.name))):
+                            raise Conflict(f"a model named {spec.name!r} is already registered")
+                        session.add(_new_model_record(spec, "runtime", utcnow()))
+                        name = spec.name
+                    record = TrainingRun(
+                        id=str(uuid.uuid4()),
+                        kind=run.kind,
+                        recipe=run.recipe,
+                        method=run.method,
+                        out_dir=run.out_dir,
+                        gate_passed=run.gate_passed,
+                        registered_model=name,
+                        report=dict(run.report),
+                        started_at=run.started_at,
+                        finished_at=utcnow(),
+                    )
+                    session.add(record)
+                    session.flush()
+                    return _training_run_view(record)
+            except IntegrityError as exc:
+                # Two runs finishing at once can pick the same version; the loser takes the next one.
+                if not _is_unique_violation(exc) or version_prefix is None or attempt >= _SYNC_ATTEMPTS:
+                    raise
+                attempt += 1
+
+    def list_training_runs(self, kind: str | None = None) -> list[TrainingRunView]:
+        """Stored runs, oldest first."""
+        query = select(TrainingRun).order_by(TrainingRun.finished_at, TrainingRun.id)
+        if kind is not None:
+            query = query.where(TrainingRun.kind == kind)
+        with self._read.begin() as session:
+            return [_training_run_view(r) for r in session.scalars(query)]
+
 
 # --- prepared statements of the vote path (built once: building them per call costs more than SQLite) ---
 
@@ -834,4 +930,29 @@ def _vote_view(vote: Vote) -> VoteView:
         excluded_reason=vote.excluded_reason,
         created_at=_utc(vote.created_at),
         strength_at=_utc_or_none(vote.strength_at),
+    )
+
+
+# --- training-run helpers ---------------------------------------------------------------------------------
+
+
+def _next_version(session: Session, prefix: str) -> str:
+    pattern = re.compile(rf"^{re.escape(prefix)}-v(\d+)$")
+    names = session.scalars(select(ModelRecord.name).where(ModelRecord.name.startswith(f"{prefix}-v", autoescape=True)))
+    versions = [int(m.group(1)) for m in map(pattern.match, names) if m]
+    return f"{prefix}-v{max(versions, default=0) + 1}"
+
+
+def _training_run_view(record: TrainingRun) -> TrainingRunView:
+    return TrainingRunView(
+        id=record.id,
+        kind=record.kind,
+        recipe=record.recipe,
+        method=record.method,
+        out_dir=record.out_dir,
+        gate_passed=record.gate_passed,
+        registered_model=record.registered_model,
+        report=record.report,
+        started_at=_utc(record.started_at),
+        finished_at=_utc(record.finished_at),
     )

@@ -19,7 +19,7 @@ from arena.db import Base, DatabaseURLError, current_revision, head_revision, ma
 from arena.db.migrate import alembic_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TABLES = {"models", "battles", "turns", "votes", "leaderboard_snapshots", "judgments"}
+TABLES = {"models", "battles", "turns", "votes", "leaderboard_snapshots", "judgments", "training_runs"}
 
 
 @pytest.fixture

@@ -54,6 +54,8 @@ def test_single_turn_vote_becomes_a_pair(storage: Storage) -> None:
             battle_id=battle_id,
             turn=1,
             category=data.train[0].category,
+            chosen_model="beta",  # model_b won: the pair names both models for the rating baseline
+            rejected_model="alpha",
         ),
     )
     assert data.report["pair"] == 1
@@ -210,6 +212,8 @@ def test_trl_records_are_conversational_preference_rows(storage: Storage) -> Non
         "chosen": [{"role": "assistant", "content": "a2"}],
         "rejected": [{"role": "assistant", "content": "b2"}],
         "margin": 2.0,
+        "chosen_model": "alpha",
+        "rejected_model": "beta",
     }
 
 

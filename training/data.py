@@ -84,6 +84,8 @@ class PreferencePair:
     battle_id: str | None
     turn: int | None
     category: str | None
+    chosen_model: str | None = None  # for the "higher-rated model wins" baseline
+    rejected_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,8 @@ def from_battles_frame(
                     battle_id=battle_id,
                     turn=turn,
                     category=category,
+                    chosen_model=_text_or_none(row.get(f"model_{chosen_side}")),
+                    rejected_model=_text_or_none(row.get(f"model_{rejected_side}")),
                 )
             )
             report["pair"] += 1
@@ -245,8 +249,8 @@ def from_battles_frame(
             f"no decisive votes to pair among {len(rows)} votes from the selected sources "
             f"({', '.join(f'{k}: {v}' for k, v in sorted(report.items()) if v)})"
         )
-    train = tuple(p for p in unique if not _in_eval(p, eval_fraction, seed))
-    evaluation = tuple(p for p in unique if _in_eval(p, eval_fraction, seed))
+    train = tuple(p for p in unique if not in_eval_split(p.prompt_messages, eval_fraction, seed))
+    evaluation = tuple(p for p in unique if in_eval_split(p.prompt_messages, eval_fraction, seed))
     return PreferenceData(train, evaluation, tuple(ties), tuple(negatives), dict(report))
 
 
@@ -294,6 +298,10 @@ def _flag(value: Any, *, default: bool) -> bool:
     return default if _missing(value) else bool(value)
 
 
+def _text_or_none(value: Any) -> str | None:
+    return None if _missing(value) else str(value)
+
+
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
 
@@ -322,8 +330,13 @@ def _deduplicate(pairs: list[PreferencePair], report: Counter[str]) -> list[Pref
     return unique
 
 
-def _in_eval(pair: PreferencePair, eval_fraction: float, seed: int) -> bool:
-    first_user = next(m["content"] for m in pair.prompt_messages if m["role"] == "user")
+def in_eval_split(prompt_messages: Sequence[Mapping[str, str]], eval_fraction: float, seed: int) -> bool:
+    """Whether a conversation is held out: decided by its first user message alone (see the module notes)."""
+    first_user = next(m["content"] for m in prompt_messages if m["role"] == "user")
+    return first_message_in_eval(first_user, eval_fraction, seed)
+
+
+def first_message_in_eval(first_user: str, eval_fraction: float, seed: int) -> bool:
     digest = hashlib.sha256(f"{seed}\0{first_user}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < eval_fraction
 
@@ -333,16 +346,20 @@ def _in_eval(pair: PreferencePair, eval_fraction: float, seed: int) -> bool:
 
 def to_trl_records(pairs: Sequence[PreferencePair]) -> list[dict[str, Any]]:
     """Conversational preference records with an explicit prompt, as TRL's RewardTrainer and DPOTrainer take
-    them (`datasets.Dataset.from_list(records)`); RewardTrainer uses "margin", DPOTrainer ignores it."""
-    return [
-        {
+    them (`datasets.Dataset.from_list(records)`); RewardTrainer uses "margin", DPOTrainer ignores it. The model
+    names, when known, ride along for the rating baseline (the trainers are given only the columns they read)."""
+    records = []
+    for pair in pairs:
+        record: dict[str, Any] = {
             "prompt": [dict(message) for message in pair.prompt_messages],
             "chosen": [{"role": "assistant", "content": pair.chosen}],
             "rejected": [{"role": "assistant", "content": pair.rejected}],
             "margin": pair.margin,
         }
-        for pair in pairs
-    ]
+        if pair.chosen_model is not None and pair.rejected_model is not None:
+            record["chosen_model"], record["rejected_model"] = pair.chosen_model, pair.rejected_model
+        records.append(record)
+    return records
 
 
 def to_trl_unpaired_records(examples: Sequence[UnpairedExample]) -> list[dict[str, Any]]:

@@ -1,8 +1,9 @@
 """Training recipes: YAML files under training/recipes/, one section per trainer.
 
-Only the `reward_model` section exists so far; RLHF / DPO sections get their own dataclass and a field on
-`Recipe` when they are written. Unknown keys are rejected everywhere: a misspelt key that silently keeps its
-default is the classic way to train the wrong model for hours.
+Sections: `data` (which votes, how they are split), `reward_model` (training.reward), `policy` (training.rlhf:
+DPO, GRPO or RLOO) and `sft` (training.sft). A recipe holds the sections its entry points need. Unknown keys are
+rejected everywhere: a misspelt key that silently keeps its default is the classic way to train the wrong model
+for hours.
 """
 
 from __future__ import annotations
@@ -49,18 +50,111 @@ class RewardModelRecipe:
     logging_steps: int = 10
 
 
+POLICY_METHODS = ("dpo", "grpo", "rloo")
+
+
+@dataclass(frozen=True)
+class DataRecipe:
+    """Which arena votes become training pairs (training.data.from_battles_frame) when run --from-votes."""
+
+    sources: list[str] = field(default_factory=lambda: ["human"])  # "human", "judge:<name>" or "all"
+    eval_fraction: float = 0.2  # of prompts, held out for every evaluation and gate
+    seed: int = 0
+    min_votes: int = 20  # fewer votes than this from the selected sources is an error, not a model
+    min_pairs: int = 8  # same for decisive pairs left after flags and de-duplication
+
+
+@dataclass(frozen=True)
+class PolicyRecipe:
+    """The policy update: DPO on the vote pairs, or GRPO / RLOO sampling answers scored by the reward model."""
+
+    method: str = "dpo"
+    base_model: str = "embedded"
+    max_length: int = 512  # DPO: prompt + answer tokens
+    max_completion_length: int = 64  # GRPO / RLOO: sampled answer tokens
+    num_generations: int = 4  # GRPO / RLOO: answers sampled per prompt
+    temperature: float = 1.0  # GRPO / RLOO sampling
+    beta: float = 0.1  # KL coefficient against the base policy; above 0 for every method
+    per_device_train_batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 5e-5
+    num_train_epochs: float = 1.0
+    max_steps: int = -1
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    lora_target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    eval_prompts: int = 16  # held-out prompts answered by base and policy and scored by the reward model
+    eval_max_new_tokens: int = 64
+    contender_prefix: str = "smollm2-135m-rlhf"  # registered as <prefix>-v<N>
+    seed: int = 0
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    save_steps: int = 100
+    logging_steps: int = 10
+
+
+@dataclass(frozen=True)
+class SFTRecipe:
+    """Supervised fine-tuning with LoRA on instruction or chat records (training.sft)."""
+
+    base_model: str = "embedded"
+    max_length: int = 512
+    per_device_train_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 2e-4
+    num_train_epochs: float = 1.0
+    max_steps: int = -1
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    completion_only_loss: bool = True  # learn the answers, not the prompts
+    eval_fraction: float = 0.1
+    eval_prompts: int = 16  # with --reward-model: held-out prompts answered by base and tuned model
+    eval_max_new_tokens: int = 64
+    contender_prefix: str = "smollm2-135m-sft"
+    seed: int = 0
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    save_steps: int = 100
+    logging_steps: int = 10
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataRecipe,
+    "reward_model": RewardModelRecipe,
+    "policy": PolicyRecipe,
+    "sft": SFTRecipe,
+}
+
+
 @dataclass(frozen=True)
 class Recipe:
     name: str
     device: str = "cpu"
     description: str = ""
+    data: DataRecipe = field(default_factory=DataRecipe)
     reward_model: RewardModelRecipe | None = None
+    policy: PolicyRecipe | None = None
+    sft: SFTRecipe | None = None
     source: Path | None = None  # the file it came from; set by load_recipe, not a YAML key
 
     def require_reward_model(self) -> RewardModelRecipe:
-        if self.reward_model is None:
-            raise RecipeError(f"recipe {self.name!r} has no reward_model section")
-        return self.reward_model
+        return self._require("reward_model")
+
+    def require_policy(self) -> PolicyRecipe:
+        return self._require("policy")
+
+    def require_sft(self) -> SFTRecipe:
+        return self._require("sft")
+
+    def _require(self, section: str) -> Any:
+        value = getattr(self, section)
+        if value is None:
+            where = f" ({self.source})" if self.source else ""
+            raise RecipeError(f"recipe {self.name!r}{where} has no {section} section")
+        return value
 
 
 _YAML_EXCLUDED = {"source"}
@@ -82,27 +176,64 @@ def recipe_from_dict(data: Any, where: str = "recipe", source: Path | None = Non
     if not isinstance(data, dict):
         raise RecipeError(f"{where}: expected a mapping at the top level, got {type(data).__name__}")
     data = dict(data)
-    section = data.pop("reward_model", None)
-    reward_model = _build(RewardModelRecipe, section, f"{where}: reward_model") if section is not None else None
-    recipe = _build(Recipe, data, where, extra={"reward_model": reward_model, "source": source})
+    sections = {
+        key: _build(cls, data.pop(key), f"{where}: {key}") for key, cls in SECTIONS.items() if data.get(key) is not None
+    }
+    for key in SECTIONS:
+        data.pop(key, None)  # an empty section ("policy:" with nothing under it) means the defaults
+    recipe = _build(Recipe, data, where, extra={**sections, "source": source})
     if recipe.device not in DEVICES:
         raise RecipeError(f"{where}: device must be one of {', '.join(DEVICES)}, got {recipe.device!r}")
-    if recipe.reward_model is not None:
-        _check_reward_model(recipe.reward_model, recipe.device, where)
+    _check_data(recipe.data, where)
+    for key in ("reward_model", "policy", "sft"):
+        section = getattr(recipe, key)
+        if section is not None:
+            _check_trainer(section, key, recipe.device, where)
+    if recipe.policy is not None:
+        _check_policy(recipe.policy, where)
     return recipe
 
 
-def _check_reward_model(rm: RewardModelRecipe, device: str, where: str) -> None:
-    if not 0.0 <= rm.eval_fraction < 1.0:
-        raise RecipeError(f"{where}: reward_model.eval_fraction must be in [0, 1), got {rm.eval_fraction}")
-    if device == "cpu" and rm.bf16:
+def _check_data(data: DataRecipe, where: str) -> None:
+    if not 0.0 < data.eval_fraction < 1.0:
+        raise RecipeError(f"{where}: data.eval_fraction must be in (0, 1): the gates need held-out prompts")
+    if not data.sources:
+        raise RecipeError(f"{where}: data.sources is empty; use human, judge:<name> or all")
+    if data.min_pairs < 2:
+        raise RecipeError(f"{where}: data.min_pairs must be at least 2")
+
+
+def _check_trainer(section: Any, key: str, device: str, where: str) -> None:
+    if device == "cpu" and section.bf16:
         # Measured: bf16 made a reward step 28x slower on this AVX2-only CPU.
-        raise RecipeError(f"{where}: bf16 is set on a cpu recipe; CPUs without bf16 units run it far slower")
-    if device == "cpu" and rm.gradient_checkpointing:
-        raise RecipeError(f"{where}: gradient_checkpointing on a cpu recipe only costs time here; turn it off")
+        raise RecipeError(f"{where}: {key}.bf16 is set on a cpu recipe; CPUs without bf16 units run it far slower")
+    if device == "cpu" and section.gradient_checkpointing:
+        raise RecipeError(f"{where}: {key}.gradient_checkpointing on a cpu recipe only costs time here; turn it off")
     for name in ("max_length", "per_device_train_batch_size", "gradient_accumulation_steps", "lora_r"):
-        if getattr(rm, name) < 1:
-            raise RecipeError(f"{where}: reward_model.{name} must be at least 1")
+        if getattr(section, name) < 1:
+            raise RecipeError(f"{where}: {key}.{name} must be at least 1")
+    if getattr(section, "eval_prompts", 1) < 1 or getattr(section, "eval_max_new_tokens", 1) < 1:
+        raise RecipeError(f"{where}: {key}.eval_prompts and {key}.eval_max_new_tokens must be at least 1")
+    fraction = getattr(section, "eval_fraction", 0.0)
+    if not 0.0 <= fraction < 1.0:
+        raise RecipeError(f"{where}: {key}.eval_fraction must be in [0, 1), got {fraction}")
+
+
+def _check_policy(policy: PolicyRecipe, where: str) -> None:
+    if policy.method not in POLICY_METHODS:
+        raise RecipeError(f"{where}: policy.method must be one of {', '.join(POLICY_METHODS)}, got {policy.method!r}")
+    if policy.beta <= 0:
+        # GRPO defaults to beta 0: against a small learned reward model that invites reward hacking.
+        raise RecipeError(f"{where}: policy.beta must be above 0 (the KL pull towards the base policy)")
+    if policy.method in ("grpo", "rloo") and policy.num_generations < 2:
+        raise RecipeError(f"{where}: policy.num_generations must be at least 2 for {policy.method}")
+    if policy.method == "grpo" and policy.per_device_train_batch_size % policy.num_generations:
+        raise RecipeError(
+            f"{where}: policy.per_device_train_batch_size ({policy.per_device_train_batch_size}) must be a multiple "
+            f"of num_generations ({policy.num_generations}) for grpo"
+        )
+    if policy.eval_prompts < 1 or policy.eval_max_new_tokens < 1:
+        raise RecipeError(f"{where}: policy.eval_prompts and policy.eval_max_new_tokens must be at least 1")
 
 
 def _build(cls: type, data: Any, where: str, extra: dict[str, Any] | None = None) -> Any:

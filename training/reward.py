@@ -1,9 +1,14 @@
 """Reward model from arena preference pairs: TRL RewardTrainer with a LoRA adapter on a local HF model.
 
+    python -m training.reward --from-votes --recipe cpu-smoke --out runs/rm [--database-url sqlite:///data/arena.db]
     python -m training.reward --recipe cpu-smoke --pairs pairs.jsonl --out runs/rm [--device cpu]
 
-Records are the TRL conversational preference format written by `training.data.to_trl_records`: "prompt"
-(chat messages), "chosen" / "rejected" ([{"role": "assistant", ...}]), optional "margin", and optionally
+--from-votes reads the arena's votes (training.from_votes: the recipe's `data` section picks sources and the
+held-out prompts; the rating baseline is fitted on the training votes) and stores the report in the database's
+training_runs table as well.
+
+--pairs records are the TRL conversational preference format written by `training.data.to_trl_records`:
+"prompt" (chat messages), "chosen" / "rejected" ([{"role": "assistant", ...}]), optional "margin", and optionally
 "chosen_model" / "rejected_model" for the rating baseline. Stages run in order: config, data, model, train,
 evaluate, save. Training resumes from the last checkpoint in --out. The LoRA adapter, the tokenizer and
 report.json (held-out accuracy with a bootstrap CI, log-loss, both baselines and the gate decision) end up
@@ -17,14 +22,14 @@ import json
 import logging
 import math
 import random
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from training.recipes import Recipe, RecipeError, RewardModelRecipe, load_recipe, resolve_device
+from training.resume import last_checkpoint, train_or_resume
+from training.runs import RunReport, add_common_arguments, seed_everything, stage, trainer_arguments
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -314,55 +319,14 @@ def evaluate_rewards(
 STAGES = ("config", "data", "model", "train", "evaluate", "save")
 
 
-@dataclass
-class RunReport:
-    recipe: str
-    device: str
-    base_model: str
-    out_dir: str
-    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, in order
-    data: dict[str, Any] = field(default_factory=dict)
-    training: dict[str, Any] = field(default_factory=dict)
-    evaluation: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@contextmanager
-def _stage(report: RunReport, name: str) -> Iterator[None]:
-    log.info("stage %s: start", name)
-    start = time.perf_counter()
-    yield
-    report.stages[name] = round(time.perf_counter() - start, 3)
-    log.info("stage %s: done in %.1f s", name, report.stages[name])
-
-
 def training_args(rm: RewardModelRecipe, out_dir: Path, device: str) -> Any:
     from trl import RewardConfig
 
-    on_cpu = device == "cpu"
     return RewardConfig(
-        output_dir=str(out_dir),
+        **trainer_arguments(rm, out_dir, device),
         max_length=rm.max_length,
-        per_device_train_batch_size=rm.per_device_train_batch_size,
-        gradient_accumulation_steps=rm.gradient_accumulation_steps,
-        learning_rate=rm.learning_rate,
-        num_train_epochs=rm.num_train_epochs,
-        max_steps=rm.max_steps,
         center_rewards_coefficient=rm.center_rewards_coefficient,
-        seed=rm.seed,
-        # TRL defaults to bf16 and gradient checkpointing; both only cost time on CPU (28x for bf16 here).
-        bf16=rm.bf16 and not on_cpu,
-        activation_checkpointing=rm.gradient_checkpointing and not on_cpu,
-        use_cpu=on_cpu,
-        save_strategy="steps",
-        save_steps=rm.save_steps,
-        save_total_limit=1,  # resuming needs only the last one
-        logging_steps=rm.logging_steps,
         eval_strategy="no",  # we evaluate ourselves, with the baselines and a CI
-        report_to=[],
-        dataloader_num_workers=0,
     )
 
 
@@ -383,13 +347,12 @@ def train_reward_model(
     `eval_records=None` holds out `eval_fraction` of `train_records`. Too-long pairs are counted per split
     before TRL drops them. With `resume`, training continues from the last checkpoint in `out_dir`.
     """
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import RewardTrainer
 
     out_dir = Path(out_dir)
     report = RunReport(recipe=recipe.name, device="", base_model="", out_dir=str(out_dir))
 
-    with _stage(report, "config"):
+    with stage(report, "config"):
         rm = recipe.require_reward_model()
         report.device = resolve_device(recipe, device)
         folder = Path(base_model) if base_model else resolve_base_model(rm.base_model, model_cache_dir)
@@ -397,7 +360,7 @@ def train_reward_model(
         out_dir.mkdir(parents=True, exist_ok=True)
         args = training_args(rm, out_dir, report.device)
 
-    with _stage(report, "data"):
+    with stage(report, "data"):
         tokenizer = load_tokenizer(folder)
         if eval_records is None:
             train_part, eval_part = split_pairs(train_records, rm.eval_fraction, rm.seed)
@@ -422,7 +385,8 @@ def train_reward_model(
                 rm.max_length,
             )
 
-    with _stage(report, "model"):
+    with stage(report, "model"):
+        seed_everything(rm.seed)  # the score head is initialised at load time, before the Trainer seeds
         model = load_base_classifier(folder, tokenizer, report.device)
         # The too-long pairs go in too: TRL's own filter must agree with our count (checked below).
         trainer = RewardTrainer(
@@ -437,30 +401,12 @@ def train_reward_model(
             log.warning("TRL dropped %d pair(s) for length, our count says %d", trl_dropped, len(train_long))
         report.data["trl_dropped_too_long"] = trl_dropped
 
-    with _stage(report, "train"):
-        checkpoint = get_last_checkpoint(str(out_dir)) if resume else None
-        if checkpoint:
+    with stage(report, "train"):
+        if resume and (checkpoint := last_checkpoint(out_dir)):
             log.info("resuming from %s", checkpoint)
-        start = time.perf_counter()
-        if checkpoint and _finished(checkpoint, rm.max_steps):
-            # Trainer (transformers 5.23) runs one extra step when resumed from its final checkpoint: load instead.
-            _load_adapter_weights(trainer.model, checkpoint)
-            global_step, loss = _checkpoint_step(checkpoint), None
-        else:
-            result = trainer.train(resume_from_checkpoint=checkpoint)
-            global_step, loss = trainer.state.global_step, result.training_loss
-        elapsed = time.perf_counter() - start
-        steps_run = global_step - (_checkpoint_step(checkpoint) if checkpoint else 0)
-        report.training = {
-            "resumed_from": checkpoint,
-            "global_step": global_step,
-            "steps_this_run": steps_run,
-            "seconds": round(elapsed, 3),
-            "seconds_per_step": round(elapsed / steps_run, 3) if steps_run else None,
-            "train_loss": loss if steps_run else None,
-        }
+        report.training = train_or_resume(trainer, out_dir, rm.max_steps, resume)
 
-    with _stage(report, "evaluate"):
+    with stage(report, "evaluate"):
         scorer = RewardScorer(trainer.model.eval(), tokenizer, batch_size=rm.per_device_train_batch_size)
         chosen, rejected = scorer.score_pairs(eval_kept)
         report.evaluation = evaluate_rewards(
@@ -470,30 +416,12 @@ def train_reward_model(
             report.evaluation["gate"]["passed"] = False
             report.evaluation["gate"]["note"] = "no held-out pairs: nothing shows the model is better"
 
-    with _stage(report, "save"):
+    with stage(report, "save"):
         trainer.save_model(str(out_dir))  # the adapter (with the score head) only, not the base weights
         tokenizer.save_pretrained(str(out_dir))
     # Written last (outside the stage, so it holds every stage's time): a report.json means a complete adapter.
     (out_dir / REPORT_FILE).write_text(json.dumps(report.to_json(), indent=2) + "\n")
     return report.to_json()
-
-
-def _checkpoint_step(checkpoint: str) -> int:
-    return int(Path(checkpoint).name.rsplit("-", 1)[-1])
-
-
-def _finished(checkpoint: str, max_steps: int) -> bool:
-    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
-    # The recipe's max_steps wins, so raising it continues training; epoch-based runs use the saved plan.
-    target = max_steps if max_steps > 0 else state.get("max_steps", 0)
-    return target > 0 and state["global_step"] >= target
-
-
-def _load_adapter_weights(model: Any, checkpoint: str) -> None:
-    from peft import set_peft_model_state_dict
-    from peft.utils import load_peft_weights
-
-    set_peft_model_state_dict(model, load_peft_weights(checkpoint, device=str(next(model.parameters()).device)))
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -503,42 +431,74 @@ def _load_adapter_weights(model: Any, checkpoint: str) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training.reward", description=__doc__.splitlines()[0])
-    parser.add_argument("--recipe", required=True, help="name under training/recipes/ or a YAML path")
-    parser.add_argument("--pairs", type=Path, required=True, help="JSONL of TRL preference records")
+    # With --pairs, a database is used only when --database-url is given: to store the report there.
+    add_common_arguments(parser, "run folder: checkpoints, the adapter and report.json")
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument("--from-votes", action="store_true", help="train on the arena database's votes")
+    data.add_argument("--pairs", type=Path, help="JSONL of TRL preference records")
     parser.add_argument("--eval-pairs", type=Path, help="held-out JSONL (default: hold out eval_fraction of --pairs)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for checkpoints, adapter and report.json")
-    parser.add_argument("--device", choices=["cpu", "cuda"], help="must match the recipe's device")
-    parser.add_argument("--base-model", help="local model folder overriding the recipe's base_model")
-    parser.add_argument("--model-cache", type=Path, help="cache folder of the converted embedded model")
     parser.add_argument("--ratings", type=Path, help='JSON {"model name": rating} for the rating baseline')
-    parser.add_argument("--no-resume", action="store_true", help="ignore checkpoints already in --out")
     return parser
 
 
 def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = print) -> int:
+    from datetime import UTC, datetime
+
+    from arena.storage import NewTrainingRun, StorageError
+    from training.from_votes import load_vote_dataset, open_storage
+
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    started = datetime.now(UTC)
+    storage = None
     try:
         recipe = load_recipe(args.recipe)
         recipe.require_reward_model()
         resolve_device(recipe, args.device)  # fail before reading data or loading a model
+        if args.base_model:
+            resolve_base_model(args.base_model)
         ratings = json.loads(args.ratings.read_text()) if args.ratings else None
-        pairs = read_pairs(args.pairs)
-        eval_pairs = read_pairs(args.eval_pairs) if args.eval_pairs else None
-    except (RecipeError, ValueError, OSError) as exc:
+        summary: dict[str, Any] | None = None
+        if args.from_votes:
+            storage = open_storage(args.database_url)
+            votes = load_vote_dataset(storage, recipe.data)
+            pairs, eval_pairs, summary = votes.train_records, votes.eval_records, votes.summary
+            ratings = ratings if ratings is not None else votes.ratings
+        else:
+            pairs = read_pairs(args.pairs)
+            eval_pairs = read_pairs(args.eval_pairs) if args.eval_pairs else None
+            storage = open_storage(args.database_url) if args.database_url else None
+        report = train_reward_model(
+            recipe,
+            pairs,
+            eval_pairs,
+            args.out,
+            device=args.device,
+            base_model=args.base_model,
+            model_cache_dir=args.model_cache,
+            ratings=ratings,
+            resume=not args.no_resume,
+        )
+        if summary is not None:
+            report["votes"] = summary
+            (Path(args.out) / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+        if storage is not None:
+            run = NewTrainingRun(
+                kind="reward",
+                recipe=recipe.name,
+                out_dir=str(Path(args.out).resolve()),
+                gate_passed=report["evaluation"]["gate"]["passed"],
+                report=report,
+                started_at=started,
+            )
+            stored = storage.record_training_run(run)
+            echo(f"report stored as training run {stored.id}")
+    except (RecipeError, ValueError, OSError, StorageError) as exc:
         echo(f"error: {exc}")
         return 2
-    report = train_reward_model(
-        recipe,
-        pairs,
-        eval_pairs,
-        args.out,
-        device=args.device,
-        base_model=args.base_model,
-        model_cache_dir=args.model_cache,
-        ratings=ratings,
-        resume=not args.no_resume,
-    )
+    finally:
+        if storage is not None:
+            storage.dispose()
     evaluation = report["evaluation"]
     gate = evaluation["gate"]
     echo(

@@ -12,6 +12,7 @@ from arena.db.tables import (
     Judgment,
     LeaderboardSnapshot,
     ModelRecord,
+    TrainingRun,
     Turn,
     Vote,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "Judgment",
     "LeaderboardSnapshot",
     "ModelRecord",
+    "TrainingRun",
     "Turn",
     "Vote",
     "current_revision",

@@ -203,3 +203,25 @@ class Judgment(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+TRAINING_KINDS = ("reward", "rlhf", "sft")
+
+
+class TrainingRun(Base):
+    """One finished training run (reward model, RLHF or SFT): its report, and the contender it registered."""
+
+    __tablename__ = "training_runs"
+    __table_args__ = (CheckConstraint(f"kind IN {TRAINING_KINDS!r}", name="kind"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    recipe: Mapped[str] = mapped_column(String(128))
+    method: Mapped[str | None] = mapped_column(String(16), nullable=True)  # dpo | grpo | rloo | sft
+    out_dir: Mapped[str] = mapped_column(Text)
+    gate_passed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set only when the run's checkpoint was registered, in the same transaction as the models row.
+    registered_model: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,409 @@
+"""RLHF from the arena's votes: reward model -> policy update (DPO, GRPO or RLOO, LoRA) -> a gated new contender.
+
+    python -m training.rlhf --from-votes --recipe cpu-smoke --out runs/rlhf-1
+    python -m training.rlhf --from-votes --recipe cpu-smoke --method grpo --reward-model runs/rm --out runs/rlhf-2
+    accelerate launch -m training.rlhf --from-votes --recipe gpu-default --out runs/rlhf-3
+
+Stages, in order, each timed in the report: config, data (votes -> pairs split by prompt), reward_model (trained
+into <out>/reward_model, or reused with --reward-model), model, train (DPO on the vote pairs, or GRPO / RLOO
+sampling answers to the training prompts scored by the reward model; KL coefficient `beta` above 0 for all),
+evaluate (base and policy answer the held-out prompts greedily, the reward model scores both), save
+(<out>/adapter and <out>/merged), register.
+
+Two gates decide whether the checkpoint is served: the reward model beats both baselines on held-out votes
+("the longer answer wins", "the higher-rated model wins"), and the policy's mean reward on held-out prompts is
+above its base's. When both pass, the merged weights are registered as `<contender_prefix>-v<N>`, an anonymous
+contender that decodes like the base contender (--like), and battles start sampling it; otherwise the
+checkpoint is kept and reported, not served. Either way the report is written to <out>/report.json and stored
+in the database (training_runs), in the same transaction as the registration. Rerunning with the same --out
+resumes: a finished reward model is reused and policy training continues from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from training.checkpoints import (
+    base_contender,
+    causal_lora_config,
+    compare_to_base,
+    contender_spec,
+    load_causal_lm,
+    registered_as,
+    save_checkpoint,
+    verify_checkpoint,
+    weights_label,
+)
+from training.recipes import POLICY_METHODS, PolicyRecipe, Recipe, RecipeError, load_recipe, resolve_device
+from training.resume import train_or_resume
+from training.reward import (
+    REPORT_FILE,
+    RewardScorer,
+    load_tokenizer,
+    read_pairs,
+    resolve_base_model,
+    split_by_length,
+    train_reward_model,
+)
+from training.runs import RunReport, add_common_arguments, seed_everything, stage, trainer_arguments
+
+log = logging.getLogger(__name__)
+
+REWARD_DIR = "reward_model"
+POLICY_DIR = "policy"
+
+
+# ------------------------------------------------------------------------------------------------------
+# Trainers
+# ------------------------------------------------------------------------------------------------------
+
+
+def _common_args(policy: PolicyRecipe, out_dir: Path, device: str) -> dict[str, Any]:
+    return {**trainer_arguments(policy, out_dir, device), "beta": policy.beta}
+
+
+def dpo_trainer(
+    policy: PolicyRecipe, model: Any, tokenizer: Any, records: Sequence[Mapping[str, Any]], out_dir: Path, device: str
+) -> Any:
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    rows = [
+        {"prompt": list(r["prompt"]), "chosen": list(r["chosen"]), "rejected": list(r["rejected"])} for r in records
+    ]
+    args = DPOConfig(**_common_args(policy, out_dir, device), max_length=policy.max_length)
+    # ref_model None with a LoRA adapter: the reference is the same weights with the adapter off (one copy).
+    return DPOTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=causal_lora_config(policy),
+    )
+
+
+def reward_function(scorer: RewardScorer) -> Callable[..., list[float]]:
+    """The learned reward model as a TRL reward function over conversational prompts and completions."""
+
+    def arena_reward_model(prompts: list[Any], completions: list[Any], **_: Any) -> list[float]:
+        conversations = [[*prompt, *completion] for prompt, completion in zip(prompts, completions, strict=True)]
+        return scorer.score_conversations(conversations)
+
+    return arena_reward_model
+
+
+def online_trainer(
+    policy: PolicyRecipe,
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Sequence[Mapping[str, str]]],
+    scorer: RewardScorer,
+    out_dir: Path,
+    device: str,
+) -> Any:
+    from datasets import Dataset
+
+    if policy.method == "grpo":
+        from trl import GRPOConfig as Config
+        from trl import GRPOTrainer as Trainer
+    else:
+        from trl import RLOOConfig as Config
+        from trl import RLOOTrainer as Trainer
+
+    args = Config(
+        **_common_args(policy, out_dir, device),
+        num_generations=policy.num_generations,
+        max_completion_length=policy.max_completion_length,
+        temperature=policy.temperature,
+    )
+    return Trainer(
+        model=model,
+        reward_funcs=reward_function(scorer),
+        args=args,
+        train_dataset=Dataset.from_list([{"prompt": [dict(m) for m in p]} for p in prompts]),
+        processing_class=tokenizer,
+        peft_config=causal_lora_config(policy),
+    )
+
+
+# ------------------------------------------------------------------------------------------------------
+# Pipeline
+# ------------------------------------------------------------------------------------------------------
+
+
+def train_policy(
+    recipe: Recipe,
+    train_records: Sequence[Mapping[str, Any]],
+    eval_records: Sequence[Mapping[str, Any]],
+    eval_prompts: Sequence[Sequence[Mapping[str, str]]],
+    out_dir: Path,
+    *,
+    ratings: Mapping[str, float] | None = None,
+    method: str | None = None,
+    device: str | None = None,
+    base_model: Path | str | None = None,
+    reward_model: Path | None = None,
+    model_cache_dir: Path | None = None,
+    resume: bool = True,
+) -> dict[str, Any]:
+    """Every stage up to and including save; returns the report (registration is the caller's: it needs the
+    database). Writes <out_dir>/report.json."""
+    out_dir = Path(out_dir)
+    report = RunReport(recipe=recipe.name, device="", base_model="", out_dir=str(out_dir))
+    extra: dict[str, Any] = {}
+
+    with stage(report, "config"):
+        policy = recipe.require_policy()
+        method = method or policy.method
+        if method not in POLICY_METHODS:
+            raise RecipeError(f"unknown method {method!r}; expected one of {', '.join(POLICY_METHODS)}")
+        report.device = resolve_device(recipe, device)
+        folder = Path(base_model) if base_model else resolve_base_model(policy.base_model, model_cache_dir)
+        report.base_model = str(folder)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        extra["method"] = method
+        extra["beta"] = policy.beta
+
+    with stage(report, "data"):
+        tokenizer = load_tokenizer(folder)
+        train_prompts = _unique([r["prompt"] for r in train_records])
+        held_out = [list(p) for p in eval_prompts][: policy.eval_prompts]
+        if not held_out:
+            raise ValueError("no held-out prompts: the policy gate has nothing to compare base and policy on")
+        report.data = {
+            "train_pairs": len(train_records),
+            "eval_pairs": len(eval_records),
+            "train_prompts": len(train_prompts),
+            "gate_prompts": len(held_out),
+        }
+        if method == "dpo":
+            # DPOTrainer truncates (keeping the start) where RewardTrainer drops: count what it will cut.
+            _, too_long = split_by_length(train_records, tokenizer, policy.max_length)
+            report.data["truncated_to_max_length"] = len(too_long)
+
+    with stage(report, "reward_model"):
+        rm_dir = Path(reward_model) if reward_model else out_dir / REWARD_DIR
+        if reward_model is None and not ((rm_dir / REPORT_FILE).is_file() and resume):
+            rm_report = train_reward_model(
+                recipe,
+                train_records,
+                eval_records,
+                rm_dir,
+                device=report.device,
+                base_model=base_model,
+                model_cache_dir=model_cache_dir,
+                ratings=ratings,
+                resume=resume,
+            )
+            extra["reward_model_trained"] = True
+        else:
+            rm_report = json.loads((rm_dir / REPORT_FILE).read_text())
+            extra["reward_model_trained"] = False
+            log.info("reusing the reward model in %s", rm_dir)
+        extra["reward_model"] = {"dir": str(rm_dir), **rm_report.get("evaluation", {})}
+        scorer = RewardScorer.load(rm_dir, device=report.device)
+
+    with stage(report, "model"):
+        seed_everything(policy.seed)  # LoRA weights are initialised before the Trainer seeds
+        model = load_causal_lm(folder, report.device)
+        policy_dir = out_dir / POLICY_DIR
+        if method == "dpo":
+            trainer = dpo_trainer(policy, model, tokenizer, train_records, policy_dir, report.device)
+        else:
+            trainer = online_trainer(policy, model, tokenizer, train_prompts, scorer, policy_dir, report.device)
+
+    with stage(report, "train"):
+        report.training = train_or_resume(trainer, policy_dir, policy.max_steps, resume)
+    if not trainer.accelerator.is_main_process:
+        # Under `accelerate launch` every process trains; one evaluates, saves and (in main) registers.
+        return {**report.to_json(), **extra, "main_process": False}
+
+    with stage(report, "evaluate"):
+        comparison = compare_to_base(
+            trainer.model,
+            tokenizer,
+            held_out,
+            scorer,
+            max_new_tokens=policy.eval_max_new_tokens,
+            bootstrap_samples=recipe.require_reward_model().bootstrap_samples if recipe.reward_model else 1000,
+            seed=policy.seed,
+        )
+        rm_gate = bool(rm_report.get("evaluation", {}).get("gate", {}).get("passed"))
+        report.evaluation = {
+            "policy_vs_base": comparison,
+            "gates": {
+                "reward_model_beats_baselines": rm_gate,
+                "policy_beats_base": comparison["gate"]["passed"],
+                "passed": rm_gate and comparison["gate"]["passed"],
+            },
+        }
+
+    with stage(report, "save"):
+        trained = bool(report.training["steps_this_run"])
+        step = report.training["global_step"]
+        adapter, merged = save_checkpoint(trainer.model, tokenizer, out_dir, step=step, trained=trained)
+        extra["adapter"], extra["merged"] = str(adapter), str(merged)
+        extra["sample"] = verify_checkpoint(merged, report.device)
+
+    result = {**report.to_json(), **extra}
+    (out_dir / REPORT_FILE).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _unique(prompts: Sequence[Sequence[Mapping[str, str]]]) -> list[list[dict[str, str]]]:
+    seen: set[str] = set()
+    unique = []
+    for prompt in prompts:
+        key = json.dumps(list(prompt), sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            unique.append([dict(m) for m in prompt])
+    return unique
+
+
+def describe(report: Mapping[str, Any], votes: Mapping[str, Any] | None) -> tuple[str, str]:
+    """(description, provenance) of the registered contender: what people and the audit see after the vote."""
+    method = report["method"].upper()
+    gain = report["evaluation"]["policy_vs_base"]["mean_reward_gain"]
+    pairs = report["data"]["train_pairs"]
+    description = f"{method} (LoRA) from {pairs} arena vote pairs; reward gain over base {gain:+.3f} on held-out"
+    sources = ", ".join(votes["sources"]) if votes else "a pairs file"
+    provenance = f"RLHF ({report['method']}) from arena votes of {sources}; base {report['base_model']}"
+    return description, provenance
+
+
+# ------------------------------------------------------------------------------------------------------
+# Command line
+# ------------------------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training.rlhf", description=__doc__.splitlines()[0])
+    add_common_arguments(parser, "run folder: reward_model/, policy/, adapter/, merged-step<N>/, report.json")
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument("--from-votes", action="store_true", help="train on the arena database's votes")
+    data.add_argument("--pairs", type=Path, help="JSONL of TRL preference records (held out by --eval-pairs)")
+    parser.add_argument("--eval-pairs", type=Path, help="held-out JSONL, required with --pairs")
+    parser.add_argument("--method", choices=POLICY_METHODS, help="override the recipe's policy.method")
+    parser.add_argument("--reward-model", type=Path, help="reuse a reward model folder from training.reward")
+    parser.add_argument("--like", help="registered contender whose decoding settings the new one copies")
+    parser.add_argument("--no-register", action="store_true", help="never register, even when the gates pass")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = print) -> int:
+    from arena.storage import NewTrainingRun, StorageError
+    from training.from_votes import load_vote_dataset, open_storage
+
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    started = datetime.now(UTC)
+    storage = None
+    try:
+        # Everything that can be wrong with the request is checked before any model loads.
+        recipe = load_recipe(args.recipe)
+        policy = recipe.require_policy()
+        if args.reward_model is None:
+            recipe.require_reward_model()  # it trains one
+        resolve_device(recipe, args.device)
+        if args.base_model:
+            resolve_base_model(args.base_model)
+        if args.reward_model and not (args.reward_model / REPORT_FILE).is_file():
+            raise FileNotFoundError(f"{args.reward_model} is not a finished training.reward run (no {REPORT_FILE})")
+        storage = open_storage(args.database_url)
+        like = base_contender(
+            storage.list_models(enabled_only=False),
+            weights_label(args.base_model or policy.base_model),
+            preferred=args.like,
+        )
+        votes = None
+        if args.from_votes:
+            dataset = load_vote_dataset(storage, recipe.data)
+            train, held_out, prompts, ratings = (
+                dataset.train_records,
+                dataset.eval_records,
+                dataset.eval_prompts,
+                dataset.ratings,
+            )
+            votes = dataset.summary
+        else:
+            if args.eval_pairs is None:
+                raise ValueError("--pairs needs --eval-pairs: the gates are measured on held-out pairs")
+            train, held_out = read_pairs(args.pairs), read_pairs(args.eval_pairs)
+            prompts, ratings = _unique([r["prompt"] for r in held_out]), None
+        report = train_policy(
+            recipe,
+            train,
+            held_out,
+            prompts,
+            args.out,
+            ratings=ratings,
+            method=args.method,
+            device=args.device,
+            base_model=args.base_model,
+            reward_model=args.reward_model,
+            model_cache_dir=args.model_cache,
+            resume=not args.no_resume,
+        )
+        if report.get("main_process") is False:
+            return 0
+        if votes is not None:
+            report["votes"] = votes
+        gates = report["evaluation"]["gates"]
+        register = None
+        already = registered_as(storage.list_models(enabled_only=False), Path(report["merged"]))
+        if already is not None:
+            report["already_registered_as"] = already
+        if gates["passed"] and not args.no_register and already is None:
+            description, provenance = describe(report, votes)
+            register = contender_spec(
+                Path(report["merged"]),
+                like=like,
+                description=description,
+                provenance=provenance,
+                prefix=policy.contender_prefix,
+            )
+        run = NewTrainingRun(
+            kind="rlhf",
+            method=report["method"],
+            recipe=recipe.name,
+            out_dir=str(Path(args.out).resolve()),
+            gate_passed=gates["passed"],
+            report=report,
+            started_at=started,
+        )
+        stored = storage.record_training_run(run, register, version_prefix=policy.contender_prefix)
+        report["training_run"] = stored.id
+        report["registered_model"] = stored.registered_model
+        (Path(args.out) / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    except (RecipeError, ValueError, OSError, StorageError) as exc:
+        echo(f"error: {exc}")
+        return 2
+    finally:
+        if storage is not None:
+            storage.dispose()
+    comparison = report["evaluation"]["policy_vs_base"]
+    echo(
+        f"{report['method']}: reward model gate {'passed' if gates['reward_model_beats_baselines'] else 'NOT passed'}, "
+        f"policy mean reward {comparison['policy_mean_reward']:.3f} vs base {comparison['base_mean_reward']:.3f} "
+        f"on {comparison['prompts']} held-out prompts"
+    )
+    if stored.registered_model:
+        echo(f"registered {stored.registered_model}: it enters anonymous battles now")
+    else:
+        reason = "the gates did not pass"
+        if gates["passed"]:
+            reason = "--no-register" if args.no_register else f"already served as {report['already_registered_as']}"
+        echo(f"not registered ({reason}); checkpoint kept in {report['merged']}")
+    echo(f"report: {Path(args.out) / REPORT_FILE} (training run {stored.id})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
