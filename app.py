@@ -1,17 +1,35 @@
-"""Huggy Arena: settings -> storage -> registry -> services -> UI. Nothing else lives here.
+"""Huggy Arena: settings -> storage -> registry -> services -> scheduler -> UI. Nothing else lives here.
 
 Run it:  make run   (or: .venv/bin/python app.py)
 Configure with ARENA_* environment variables or a YAML file named by ARENA_CONFIG (see README.md).
+
+Served by uvicorn: the Gradio app at /, plus /healthz (the process answers) and /readyz (database reachable and
+migrated, contenders registered and loaded). SIGTERM stops taking requests, lets running ones finish (each vote
+is one transaction either way), stops the scheduler after its running jobs, and closes the database.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import gradio as gr
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
 
+from arena.admin import AdminService
+from arena.admin_ui import build_admin_tab
 from arena.battles import ArenaConfig, ArenaService
-from arena.judging import BackgroundJudge, JudgeConfig, JudgeRunner
+from arena.db import head_revision
+from arena.jobs import JobLedger
+from arena.judging import JudgeConfig, JudgeRunner
+from arena.logs import configure_logging
+from arena.scheduler import ArenaScheduler, JobSpec, RetrainConfig, Skip, retrain_job
 from arena.settings import Settings
 from arena.storage import Storage
 from arena.ui import CSS, Identity, build_ui, theme
@@ -32,7 +50,91 @@ def provenance(storage: Storage) -> dict[str, str]:
     return {m.name: m.provenance for m in storage.list_models(enabled_only=False) if m.provenance}
 
 
-def create_app(settings: Settings | None = None) -> gr.Blocks:
+@dataclass
+class ArenaApp:
+    """Everything the process runs: the UI, and what has to be started and stopped around it."""
+
+    settings: Settings
+    demo: gr.Blocks
+    storage: Storage
+    pool: BackendPool
+    scheduler: ArenaScheduler
+
+    def readiness(self) -> dict[str, Any]:
+        """What /readyz reports; `ready` only when every check passed."""
+        checks: dict[str, Any] = {}
+        try:
+            with self.storage.engine.connect() as connection:
+                revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            checks["database"] = True
+            checks["migrations"] = revision == head_revision()
+            contenders = self.storage.list_models(anonymous_only=True)
+            checks["contenders"] = len(contenders)
+            local = {m.engine_key for m in contenders if m.backend == "local"}
+            checks["models_loaded"] = not self.settings.preload_models or local <= set(self.pool.loaded())
+        except Exception as exc:  # a readiness probe reports; it never raises
+            checks["database"] = False
+            checks["error"] = f"{type(exc).__name__}: {exc}"
+        ready = bool(checks.get("database") and checks.get("migrations") and checks.get("contenders", 0) >= 2) and bool(
+            checks.get("models_loaded")
+        )
+        return {"ready": ready, **checks}
+
+    def start_background(self) -> None:
+        if self.settings.scheduler_enabled:
+            self.scheduler.start()
+
+    def close(self) -> None:
+        self.scheduler.shutdown(wait=True)
+        self.storage.dispose()
+
+
+def scheduled_jobs(
+    settings: Settings, storage: Storage, leaderboard: LeaderboardService, judge: JudgeRunner | None
+) -> list[JobSpec]:
+    def refresh_leaderboard() -> dict[str, Any]:
+        snapshot = leaderboard.refresh()
+        if snapshot is None:
+            raise Skip("no votes yet")
+        return {"snapshot": snapshot.id, "votes": snapshot.votes_total}
+
+    def judge_backlog() -> dict[str, Any]:
+        assert judge is not None
+        report = judge.run_backlog(20)
+        if not report.judged:
+            raise Skip("no unjudged turns")
+        return {"judged": report.judged, "votes": report.votes, "parse_failures": report.parse_failures}
+
+    def last_rlhf_run() -> datetime | None:
+        runs = storage.list_training_runs("rlhf")
+        return runs[-1].started_at if runs else None
+
+    retrain = RetrainConfig(
+        database_url=settings.resolved_database_url,
+        runs_dir=(settings.data_dir / "runs").resolve(),
+        recipe=settings.retrain_recipe,
+        min_new_votes=settings.retrain_min_new_votes,
+        timeout_seconds=settings.retrain_timeout_seconds,
+        model_cache=settings.model_cache_dir,
+    )
+    new_votes = storage.count_decisive_votes
+    jobs = [
+        JobSpec("leaderboard", refresh_leaderboard, seconds=settings.leaderboard_refresh_seconds,
+                description="recompute the stored leaderboard snapshot"),
+        JobSpec("retrain", retrain_job(retrain, new_votes, last_rlhf_run), seconds=settings.retrain_check_seconds,
+                description=f"RLHF ({settings.retrain_recipe}) after {settings.retrain_min_new_votes} new votes"),
+    ]  # fmt: skip
+    if settings.retrain_cron:
+        on_schedule = RetrainConfig(**{**retrain.__dict__, "min_new_votes": 1})
+        jobs.append(JobSpec("retrain-cron", retrain_job(on_schedule, new_votes, last_rlhf_run),
+                            cron=settings.retrain_cron, description="RLHF on the cron schedule"))  # fmt: skip
+    if judge is not None:
+        jobs.append(JobSpec("judge", judge_backlog, seconds=settings.judge_interval_seconds,
+                            description=f"judge new battles as {judge.config.source}"))  # fmt: skip
+    return jobs
+
+
+def build_arena(settings: Settings | None = None) -> ArenaApp:
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     storage = Storage.from_url(settings.resolved_database_url)
@@ -57,29 +159,76 @@ def create_app(settings: Settings | None = None) -> gr.Blocks:
         build_payload=build_page_payload,
         min_new_votes=settings.leaderboard_min_new_votes,
     )
-    leaderboard.refresh_in_background()  # at start-up; afterwards when enough new votes arrived
+    leaderboard.refresh_in_background()  # at start-up; afterwards on the schedule and when enough votes arrived
+    judge = None
     judge_model = settings.resolved_judge_model()
     if judge_model:
-        judge = JudgeConfig(model=judge_model, name=settings.judge_name, scale=settings.judge_scale)  # type: ignore[arg-type]
-        runner = JudgeRunner(storage, pool.get, judge, concurrency=settings.judge_concurrency)
-        BackgroundJudge(runner, interval=settings.judge_interval_seconds).start()
-        log.info("judging new battles in the background as %s with %s", judge.source, judge_model)
+        config = JudgeConfig(model=judge_model, name=settings.judge_name, scale=settings.judge_scale)  # type: ignore[arg-type]
+        judge = JudgeRunner(storage, pool.get, config, concurrency=settings.judge_concurrency)
+        log.info("judging new battles on the schedule as %s with %s", config.source, judge_model)
+    ledger = JobLedger(storage.engine)
+    scheduler = ArenaScheduler(
+        ledger,
+        scheduled_jobs(settings, storage, leaderboard, judge),
+        lease_seconds=settings.scheduler_lease_seconds,
+        heartbeat_seconds=settings.scheduler_heartbeat_seconds,
+    )
+    admin = AdminService(settings.admin_token, storage, ledger, scheduler.job_ids, scheduler.request)
     identity = Identity(salt=settings.resolved_voter_salt(), trust_proxy_headers=settings.trust_proxy_headers)
-    return build_ui(
+    demo = build_ui(
         service,
         identity,
         concurrency=settings.generation_concurrency,
         leaderboard=leaderboard.read,
         judge_audit=lambda: render_markdown(audit_judges(load_battles(storage), self_trained=provenance(storage))),
+        admin_tab=lambda: build_admin_tab(admin),
     )
+    return ArenaApp(settings, demo, storage, pool, scheduler)
+
+
+def create_app(settings: Settings | None = None) -> gr.Blocks:
+    """The Gradio app alone (tests launch it directly); the scheduler is started by `create_server`."""
+    return build_arena(settings).demo
+
+
+def create_server(arena: ArenaApp) -> FastAPI:
+    """The process's web app: health endpoints, then the Gradio UI at /, with start-up and shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        arena.start_background()
+        try:
+            yield
+        finally:
+            log.info("shutting down: stopping the scheduler after its running jobs")
+            arena.close()
+
+    server = FastAPI(lifespan=lifespan)
+
+    @server.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "time": datetime.now(UTC).isoformat()}
+
+    @server.get("/readyz")
+    def readyz() -> JSONResponse:
+        report = arena.readiness()
+        return JSONResponse(report, status_code=200 if report["ready"] else 503)
+
+    return gr.mount_gradio_app(server, arena.demo, path="/", css=CSS, theme=theme(), ssr_mode=False)
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import uvicorn
+
     settings = Settings()
-    demo = create_app(settings)
+    configure_logging(settings.log_format)
+    arena = build_arena(settings)
     log.info("Huggy Arena on http://%s:%d (database %s)", settings.host, settings.port, settings.resolved_database_url)
-    demo.launch(server_name=settings.host, server_port=settings.port, css=CSS, theme=theme(), ssr_mode=False)
+    # uvicorn handles SIGTERM/SIGINT: it stops accepting, waits for in-flight requests, then runs the lifespan's
+    # shutdown (scheduler, database).
+    uvicorn.run(
+        create_server(arena), host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=30
+    )
 
 
 if __name__ == "__main__":

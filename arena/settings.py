@@ -77,6 +77,20 @@ class Settings(BaseSettings):
     judge_concurrency: int = Field(2, ge=1)
     voter_salt: str = ""  # empty: a random salt kept in <data_dir>/voter_salt
 
+    # The scheduler (arena/scheduler.py): one replica acts, by a lease in the database.
+    scheduler_enabled: bool = True
+    leaderboard_refresh_seconds: float = Field(600.0, gt=0)
+    retrain_min_new_votes: int = Field(500, ge=1)  # decisive human votes since the last RLHF run
+    retrain_check_seconds: float = Field(300.0, gt=0)  # how often the retrain trigger counts them
+    retrain_cron: str = ""  # e.g. "0 3 * * *": also retrain then (UTC) if any new decisive vote arrived
+    retrain_recipe: str = "cpu-smoke"
+    retrain_timeout_seconds: float = Field(7200.0, gt=0)
+    scheduler_lease_seconds: float = Field(30.0, gt=0)
+    scheduler_heartbeat_seconds: float = Field(5.0, gt=0)
+    # The Admin tab (job history, run now, enable/disable models) is locked unless this token is set.
+    admin_token: str = ""
+    log_format: str = Field("text", pattern="^(text|json)$")  # json: one JSON object per line
+
     @field_validator("identity_words", mode="before")
     @classmethod
     def _split_words(cls, value: Any) -> Any:

@@ -575,6 +575,16 @@ class Storage:
                 raise Conflict(f"cannot set the strength of vote {vote_id}: {reason}")
             return _vote_view(vote)
 
+    def count_decisive_votes(self, since: datetime | None = None, source: str | None = HUMAN) -> int:
+        """Votes with a winner (not a tie), not flagged, after `since`: what the retrain trigger counts."""
+        query = select(func.count()).select_from(Vote).where(Vote.winner.not_in(TIES), Vote.excluded_reason.is_(None))
+        if since is not None:
+            query = query.where(Vote.created_at > since)
+        if source is not None:
+            query = query.where(Vote.source == source)
+        with self._read.begin() as session:
+            return int(session.scalar(query) or 0)
+
     def count_votes(self, source: str | None = None) -> int:
         query = select(func.count()).select_from(Vote)
         if source is not None:

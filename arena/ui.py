@@ -533,6 +533,7 @@ def build_ui(
     concurrency: int = 4,
     leaderboard: SnapshotReader | None = None,
     judge_audit: Callable[[], str] | None = None,
+    admin_tab: Callable[[], None] | None = None,
 ) -> gr.Blocks:
     """The whole app: Arena, Side-by-side, Direct chat, Leaderboard, About; the leaderboard also at /leaderboard."""
     read_leaderboard: SnapshotReader = leaderboard or (lambda: None)
@@ -556,6 +557,9 @@ def build_ui(
                 build_leaderboard(demo, read_leaderboard, prefix="lb_", api=True)
             with gr.Tab("Judge audit", id="judge_audit"):
                 JudgeAuditPanel(judge_audit or (lambda: EMPTY_AUDIT))
+            if admin_tab is not None:
+                with gr.Tab("Admin", id="admin"):
+                    admin_tab()
             with gr.Tab("About", id="about"):
                 gr.Markdown(ABOUT)
     # The same page on its own URL, for people who only come for the ratings.

@@ -19,7 +19,10 @@ from arena.db import Base, DatabaseURLError, current_revision, head_revision, ma
 from arena.db.migrate import alembic_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TABLES = {"models", "battles", "turns", "votes", "leaderboard_snapshots", "judgments", "training_runs"}
+TABLES = {
+    "models", "battles", "turns", "votes", "leaderboard_snapshots", "judgments", "training_runs", "scheduler_leases",
+    "job_runs",
+}  # fmt: skip
 
 
 @pytest.fixture

@@ -225,3 +225,34 @@ class TrainingRun(Base):
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+JOB_STATUSES = ("requested", "running", "succeeded", "failed", "skipped")
+
+
+class SchedulerLease(Base):
+    """Who runs the scheduler: one row per lease; a replica acts only while it holds an unexpired one."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class JobRun(Base):
+    """One run of a scheduled job (or a request to run one now, from the Admin tab)."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (CheckConstraint(f"status IN {JOB_STATUSES!r}", name="status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    replica: Mapped[str | None] = mapped_column(String(128), nullable=True)  # who ran it
+    requested_by: Mapped[str | None] = mapped_column(String(128), nullable=True)  # "admin" for run-now
+    requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # what it produced

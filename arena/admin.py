@@ -1,0 +1,81 @@
+"""What the Admin tab may do, behind a token: job history, run a job now, the registry, enable/disable models.
+
+No Gradio here: the tab (arena/admin_ui.py) only calls these methods and shows what they return or raise.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from arena.jobs import JobLedger
+from arena.storage import NotFound, Storage
+
+HISTORY_COLUMNS = ["id", "job", "status", "replica", "requested by", "started", "finished", "error", "result"]
+MODEL_COLUMNS = ["name", "enabled", "anonymous", "backend", "weights", "description"]
+
+
+class AdminDenied(Exception):
+    """No admin token configured, or a wrong one."""
+
+
+@dataclass
+class AdminService:
+    token: str
+    storage: Storage
+    ledger: JobLedger
+    job_ids: Sequence[str]
+    request_run: Callable[[str, str], int]  # (job id, requested by) -> run id; the scheduler's `request`
+
+    def check(self, token: str | None) -> None:
+        if not self.token:
+            raise AdminDenied("The Admin tab is off: set ARENA_ADMIN_TOKEN on the server to use it.")
+        # Constant-time comparison: the token must not leak one character at a time through response timing.
+        if not token or not hmac.compare_digest(token.encode(), self.token.encode()):
+            raise AdminDenied("Wrong admin token.")
+
+    def job_history(self, token: str | None, limit: int = 50) -> list[list[Any]]:
+        self.check(token)
+        return [
+            [r.id, r.job, r.status, r.replica or "", r.requested_by or "", _time(r.started_at or r.requested_at),
+             _time(r.finished_at), r.error or "", "" if r.result is None else dict(r.result)]
+            for r in self.ledger.history(limit)
+        ]  # fmt: skip
+
+    def scheduler_status(self, token: str | None) -> str:
+        self.check(token)
+        holder = self.ledger.holder()
+        if holder is None:
+            return "No replica has taken the scheduler lease yet."
+        name, expires = holder
+        return f"Scheduler lease: **{name}**, until {_time(expires)} UTC."
+
+    def run_now(self, token: str | None, job_id: str | None) -> str:
+        self.check(token)
+        if job_id not in self.job_ids:
+            raise AdminDenied(f"Unknown job {job_id!r}; jobs: {', '.join(self.job_ids)}.")
+        run_id = self.request_run(job_id, "admin")
+        return f"Requested {job_id} (run {run_id}); the scheduler starts it within a few seconds."
+
+    def models(self, token: str | None) -> list[list[Any]]:
+        self.check(token)
+        return [
+            [m.name, m.enabled, m.anonymous, m.backend, m.weights, m.description]
+            for m in self.storage.list_models(enabled_only=False)
+        ]
+
+    def set_enabled(self, token: str | None, name: str | None, enabled: bool) -> str:
+        self.check(token)
+        if not name:
+            raise AdminDenied("Pick a model first.")
+        try:
+            self.storage.set_model_enabled(name, enabled)
+        except NotFound as exc:
+            raise AdminDenied(str(exc)) from exc
+        return f"{name} is now {'enabled' if enabled else 'disabled'}."
+
+
+def _time(value: Any) -> str:
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
