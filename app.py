@@ -29,6 +29,7 @@ from arena.db import head_revision
 from arena.jobs import JobLedger
 from arena.judging import JudgeConfig, JudgeRunner
 from arena.logs import configure_logging
+from arena.moderation import moderator_from_settings
 from arena.scheduler import ArenaScheduler, JobSpec, RetrainConfig, Skip, retrain_job
 from arena.settings import Settings
 from arena.storage import Storage
@@ -150,7 +151,10 @@ def build_arena(settings: Settings | None = None) -> ArenaApp:
             max_new_tokens=settings.max_new_tokens,
             max_message_chars=settings.max_message_chars,
             identity_words=settings.identity_words,
+            rate_limit_messages=settings.rate_limit_messages,
+            rate_limit_votes=settings.rate_limit_votes,
         ),
+        moderator=moderator_from_settings(settings),
     )
     leaderboard = LeaderboardService(
         store=SnapshotStore(storage.engine),

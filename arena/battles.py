@@ -2,10 +2,16 @@
 
 Plain Python over storage and backends; no Gradio here. Every public method takes the `Caller` (hashed
 session and voter ids) so that a battle can only be driven by the session that started it.
+
+Abuse guards, all here rather than in the UI so that every client (browser, gradio_client, scripts) meets them,
+and all before anything is generated or stored: per-voter rate limits on messages and votes, optional
+moderation of messages (failing closed), and identity probes ("who are you?") flagged like identity leaks.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import random
 import threading
 import time
@@ -14,7 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from arena.safety import IdentityMatcher, InputError, clean_message, storable
+from arena.moderation import Moderator
+from arena.ratelimit import SlidingWindowLimiter
+from arena.safety import IdentityMatcher, InputError, clean_message, find_identity_probes, storable
 from arena.sampling import PairSampler, assign_sides, uniform_pair
 from arena.storage import BattleView, DuplicateVote, NewTurn, NotFound, Storage, VoteView
 from models.generation import stream_pair
@@ -29,6 +37,12 @@ DECISIVE = ("model_a", "model_b")
 ANONYMOUS_ERROR = "This model failed to answer (the details are withheld: they could reveal which model it is)."
 # Room left for an answer below which a new turn is refused rather than cut to a few tokens.
 MIN_ANSWER_TOKENS = 16
+RATE_WINDOW_SECONDS = 60.0
+# Prefixes of the battle's flag notes; exclusion_reasons tells a probe from a named model by them.
+LEAK_NOTE = "identity words: "
+PROBE_NOTE = "identity probe: "
+
+log = logging.getLogger(__name__)
 
 
 class ArenaError(Exception):
@@ -59,6 +73,14 @@ class Busy(ArenaError):
     pass
 
 
+class RateLimited(ArenaError):
+    pass
+
+
+class MessageRefused(ArenaError):
+    """The moderator flagged the message, or could not check it."""
+
+
 @dataclass(frozen=True)
 class Caller:
     session_id: str
@@ -71,6 +93,8 @@ class ArenaConfig:
     max_new_tokens: int = 256
     max_message_chars: int = 8000
     identity_words: tuple[str, ...] = ()
+    rate_limit_messages: int = 20  # per voter per minute, regenerations included; 0 = no limit
+    rate_limit_votes: int = 30  # per voter per minute; 0 = no limit
 
 
 @dataclass(frozen=True)
@@ -120,8 +144,18 @@ class ArenaService:
     config: ArenaConfig = field(default_factory=ArenaConfig)
     sampler: PairSampler = uniform_pair
     rng: random.Random = field(default_factory=random.SystemRandom)
+    moderator: Moderator | None = None
+    clock: Callable[[], float] = time.monotonic  # of the rate limits
     _busy: set[str] = field(default_factory=set, init=False, repr=False)
     _busy_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _message_limit: SlidingWindowLimiter = field(init=False, repr=False)
+    _vote_limit: SlidingWindowLimiter = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Per process: see arena/ratelimit.py for why that is enough with several replicas.
+        per_minute = RATE_WINDOW_SECONDS
+        self._message_limit = SlidingWindowLimiter(self.config.rate_limit_messages, per_minute, clock=self.clock)
+        self._vote_limit = SlidingWindowLimiter(self.config.rate_limit_votes, per_minute, clock=self.clock)
 
     # ---- contenders -------------------------------------------------------------------------------
     def contenders(self, *, anonymous_only: bool = False) -> list[ModelSpec]:
@@ -194,21 +228,25 @@ class ArenaService:
 
         Validation happens before the first update so that bad input raises at once (nothing stored).
         """
+        self._limit(self._message_limit, caller, "sending messages")
         clean = clean_message(message, max_chars=self.config.max_message_chars)
         if battle_id:
             battle = self.battle(caller, battle_id)
             self._check_open(battle)
             specs = [self._spec(name) for name in _contender_names(battle)]
             plan = self._plan_turn(battle, specs, clean.text, overrides or {}, regenerate=False)
+            self._moderate(clean.text)
         else:
             # Plan before creating the battle: a refused first message must not leave an empty battle behind.
             specs, swapped = self._choose(mode, models)
             plan = self._plan_turn(None, specs, clean.text, overrides or {}, regenerate=False)
+            self._moderate(clean.text)
             battle = self._create(caller, mode, specs, swapped)
         return self._stream_turn(battle, clean.text, clean.notices, plan)
 
     def regenerate(self, caller: Caller, battle_id: str | None) -> Iterator[TurnUpdate]:
         """Answer the last user message again on both sides; the old answers stay in the database."""
+        self._limit(self._message_limit, caller, "sending messages")
         battle = self.battle(caller, battle_id)
         self._check_open(battle)
         if battle.last_turn == 0:
@@ -221,6 +259,7 @@ class ArenaService:
     # ---- votes ------------------------------------------------------------------------------------
     def vote(self, caller: Caller, battle_id: str | None, winner: str) -> VoteOutcome:
         """Step one: which answer is better. Decisive votes then ask how much better before the reveal."""
+        self._limit(self._vote_limit, caller, "voting")
         if winner not in ("model_a", "model_b", "tie", "tie (bothbad)"):
             raise ArenaError(f"Unknown vote {winner!r}.")
         battle = self.battle(caller, battle_id)
@@ -264,6 +303,29 @@ class ArenaService:
         return VoteOutcome(vote=updated, needs_strength=False, revealed=self._reveal(battle))
 
     # ---- internals --------------------------------------------------------------------------------
+    @staticmethod
+    def _limit(limiter: SlidingWindowLimiter, caller: Caller, doing: str) -> None:
+        wait = limiter.hit(caller.voter_id)
+        if wait > 0:
+            raise RateLimited(f"You are {doing} too fast; try again in {max(1, math.ceil(wait))} s.")
+
+    def _moderate(self, text: str) -> None:
+        """Refuse flagged text; fail closed: when the moderator cannot answer, the message is refused too."""
+        if self.moderator is None:
+            return
+        try:
+            verdict = self.moderator.check(text)
+        except Exception as exc:  # whatever broke, unchecked text must not reach a model or the database
+            log.warning("moderation failed, message refused: %s: %s", type(exc).__name__, exc)
+            raise MessageRefused(
+                "Your message was not sent: the content filter is not answering right now, and messages are only "
+                "sent once it has checked them. Please try again in a minute."
+            ) from None
+        if verdict.flagged:
+            log.info("moderation flagged a message (%s)", ", ".join(verdict.categories) or "no category")
+            why = f" ({', '.join(verdict.categories)})" if verdict.categories else ""
+            raise MessageRefused(f"Your message was not sent: the content filter flagged it{why}. Please rephrase it.")
+
     def _spec(self, name: str) -> ModelSpec:
         try:
             spec = self.storage.get_model(name)
@@ -445,21 +507,38 @@ class ArenaService:
             latency_b=latency[1],
         )
         leaks = self._identity_matcher().find(user_text, *texts)
+        probes = find_identity_probes(user_text)
         length_hit = any(
             finals[i] is not None
             and finals[i].finish_reason == "length"  # type: ignore[union-attr]
             and requests[i].params.max_new_tokens < self.config.max_new_tokens
             for i in sides
         )
-        note = f"identity words: {', '.join(leaks)}" if leaks else ""
+        notes: list[str] = []
+        if leaks:
+            notes.append(f"{LEAK_NOTE}{', '.join(leaks)}")
+        if probes:
+            notes.append(f"{PROBE_NOTE}{', '.join(probes)}")
+        # A probe reuses the identity-leak flag, so everything that keeps leaked battles out keeps these out too.
         self.storage.add_turn(
-            battle.id, turn, regenerate=regenerate, identity_leak=bool(leaks), length_limit=length_hit, note=note
+            battle.id,
+            turn,
+            regenerate=regenerate,
+            identity_leak=bool(leaks or probes),
+            length_limit=length_hit,
+            note="\n".join(notes),
         )
         notices: list[str] = []
         if leaks and battle.mode == "anonymous":
             notices.append(
                 f"The conversation names a model or vendor ({', '.join(leaks)}), which could reveal who is who: "
                 "you can still vote, but the vote will not count in the ratings."
+            )
+        if probes and battle.mode == "anonymous":
+            asked = ", ".join(f"“{p}”" for p in probes)
+            notices.append(
+                f"You asked the models who they are ({asked}): their answers could reveal who is who, so you can "
+                "still vote, but the vote will not count in the ratings."
             )
         if any(error(i) for i in sides):
             notices.append("A model failed to answer; this battle's vote will not count. Start a new round.")
@@ -482,8 +561,10 @@ __all__ = [
     "Contender",
     "ConversationTooLong",
     "InputError",
+    "MessageRefused",
     "NotYourBattle",
     "NothingToVote",
+    "RateLimited",
     "TurnUpdate",
     "VoteOutcome",
 ]
@@ -495,7 +576,13 @@ def exclusion_reasons(battle: BattleView) -> list[str]:
     if battle.mode != "anonymous":
         reasons.append("the models were not anonymous")
     if battle.flag_identity_leak:
-        reasons.append("a model or vendor was named in the conversation")
+        # Stand-ins for a battle (arena/export.py) may carry no notes: then the flag reads as a named model.
+        notes = str(getattr(battle, "flag_notes", "") or "")
+        probed = PROBE_NOTE in notes
+        if LEAK_NOTE in notes or not probed:
+            reasons.append("a model or vendor was named in the conversation")
+        if probed:
+            reasons.append("a model was asked who it is (identity probe)")
     if battle.flag_error:
         reasons.append("a model failed to answer")
     return reasons

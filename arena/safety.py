@@ -1,4 +1,4 @@
-"""Input checks and flags: message cleaning, identity-leak detection, voter hashing, inert display text."""
+"""Input checks and flags: message cleaning, identity leaks and probes, voter hashing, inert display text."""
 
 from __future__ import annotations
 
@@ -80,6 +80,71 @@ class IdentityMatcher:
         return sorted(set(found))
 
 
+def _fold(text: str) -> str:
+    """Case- and accent-insensitive form: "Quién ERES" and "quien eres" compare equal; ’ is an apostrophe."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold().replace("\u2019", "'"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+# Questions that ask a contender who it is. Its answer names it (or makes it guess), so the vote is no longer
+# blind even when no model or vendor word appears. Written naturally and folded like the text they match.
+_PROBE_SOURCES = (
+    # English
+    r"\bwho\s+(?:are|r)\s+(?:you|u|ya)\b(?!\s+(?:talking|going|to|with|kidding|calling|looking|voting|meeting|"
+    r"referring|asking|rooting|and))",
+    r"\bwhat\s+(?:are\s+you|r\s+u)\s*[?!.]*\s*$",
+    r"\b(?:which|what)\s+(?:[\w-]+\s+){0,3}?(?:model|llm|ai|bot|chatbot|version)\s+(?:are\s+you|r\s+u|is\s+this|"
+    r"am\s+i\s+(?:talking|speaking|chatting)|powers\s+you|is\s+behind)",
+    r"\bwhat(?:'s|\s+is)\s+your\s+(?:real\s+|actual\s+|model\s+|official\s+)?name\b",
+    r"\byour\s+model\s+name\b",
+    r"\bwhat\s+(?:should|do|can)\s+i\s+call\s+you\b",
+    r"\bwho\s+(?:made|created|built|trained|developed|designed|programmed|owns)\s+you\b",
+    r"\bwho\s+is\s+your\s+(?:creator|developer|maker|author|owner|company|vendor)\b",
+    r"\b(?:which|what)\s+company\s+(?:made|created|built|trained|developed|owns)\s+you\b",
+    r"\bare\s+(?:you|u)\s+(?:an?\s+)?(?:gpt|chatgpt|claude|gemini|bard|llama|mistral|mixtral|qwen|deepseek|grok|"
+    r"copilot|phi|gemma|smollm|falcon|command)\b",
+    r"\bintroduce\s+yourself\b",
+    # French
+    r"\bqui\s+(?:es[\s-]+tu|êtes[\s-]+vous)\b",
+    r"\bquel\s+est\s+(?:ton|votre)\s+nom\b",
+    r"\bcomment\s+(?:tu\s+t'appelles|t'appelles[\s-]+tu|vous\s+appelez[\s-]+vous)\b",
+    r"\bquel\s+modèle\s+(?:es[\s-]+tu|êtes[\s-]+vous)\b",
+    # Spanish
+    r"\bquién\s+eres\b",
+    r"\bqué\s+modelo\s+eres\b",
+    r"\bcómo\s+te\s+llamas\b",
+    r"\bcuál\s+es\s+tu\s+nombre\b",
+    r"\bquién\s+te\s+(?:creó|hizo|entrenó)\b",
+    # German
+    r"\bwer\s+(?:bist\s+du|sind\s+sie)\b",
+    r"\bwie\s+(?:heißt\s+du|heißen\s+sie|ist\s+dein\s+name)\b",
+    r"\bwelches\s+(?:\w+\s+)?modell\s+(?:bist\s+du|sind\s+sie)\b",
+    # Italian and Portuguese
+    r"\bchi\s+sei\b",
+    r"\bcome\s+ti\s+chiami\b",
+    r"\bche\s+modello\s+sei\b",
+    r"\bquem\s+(?:é\s+você|és\s+tu)\b",
+    r"\bqual\s+(?:é\s+)?o\s+seu\s+nome\b",
+    r"\bcomo\s+(?:você\s+se\s+chama|te\s+chamas)\b",
+    # Russian
+    r"\bкто\s+(?:ты|вы)\b",
+    r"\bкак\s+(?:тебя|вас)\s+зовут\b",
+    r"\bкакая\s+(?:ты\s+)?модель\b",
+    # Chinese and Japanese (no word boundaries to rely on)
+    r"你是谁|您是谁|你是什么模型|你是哪个模型|你叫什么|你的名字",
+    r"あなたは誰|あなたはだれ|あなたの名前|君は誰|何のモデル|どのモデル",
+)
+_PROBES = tuple(re.compile(_fold(source), re.MULTILINE) for source in _PROBE_SOURCES)
+
+
+def find_identity_probes(text: str | None) -> list[str]:
+    """The phrases in `text` that ask a model who it is (folded to lower case, without accents), sorted."""
+    if not text:
+        return []
+    folded = _fold(text)
+    return sorted({" ".join(m.group(0).split()).rstrip("?!. ") for p in _PROBES for m in p.finditer(folded)})
+
+
 def voter_hash(salt: str, ip: str | None, session: str | None) -> str:
     """Salted hash of IP + browser session: stable for one visitor, not reversible to the IP."""
     material = f"{salt}\x1f{ip or '-'}\x1f{session or '-'}".encode()
@@ -92,6 +157,11 @@ def session_hash(salt: str, session: str | None) -> str:
 
 
 _CODE_SPANS = re.compile(r"(```.*?(?:```|$)|`[^`\n]*`)", re.DOTALL)
+# A link target with a scheme that runs or embeds code: inline "](javascript:...)" or a reference definition
+# "[x]: javascript:...", possibly in angle brackets (already escaped to &lt; when this runs).
+_UNSAFE_LINK = re.compile(
+    r"(\]\(\s*(?:&lt;)?|^[ \t]*\[[^\]\n]*\]:[ \t]*(?:&lt;)?)\s*((?:java|vb)script|data)\s*:", re.I | re.M
+)
 
 
 def inert_markdown(text: str) -> str:
@@ -103,4 +173,7 @@ def inert_markdown(text: str) -> str:
     for i in range(0, len(parts), 2):  # even indexes are outside code
         # Escaping '<' is enough to stop any tag; '>' stays so that markdown quotes still work.
         parts[i] = parts[i].replace("&", "&amp;").replace("<", "&lt;")
+        # The front end's sanitizer drops such links too; this does not depend on how it is configured.
+        # "unsafe-javascript:..." is a harmless relative URL, and the text still shows what was written.
+        parts[i] = _UNSAFE_LINK.sub(lambda m: f"{m.group(1)}unsafe-{m.group(2)}:", parts[i])
     return "".join(parts)

@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     max_conversation_tokens: int = Field(2048, ge=64)
     max_new_tokens: int = Field(256, ge=1)
     max_message_chars: int = Field(8000, ge=1)
+    # Per voter (salted IP + session hash) and per minute; 0 turns a limit off. Far above what a person reading
+    # the answers sends; per process (see arena/ratelimit.py).
+    rate_limit_messages: int = Field(20, ge=0)
+    rate_limit_votes: int = Field(30, ge=0)
+    # "openai": check every message with POST /v1/moderations first, failing closed; "" = no moderation.
+    moderation: str = Field("", pattern="^(|openai)$")
+    moderation_model: str = "omni-moderation-latest"
+    moderation_base_url: str = ""  # empty: OPENAI_BASE_URL, else api.openai.com
+    moderation_api_key: str = ""  # empty: OPENAI_API_KEY
+    moderation_timeout_seconds: float = Field(5.0, gt=0)
     identity_words: Annotated[tuple[str, ...], NoDecode] = DEFAULT_IDENTITY_WORDS
     leaderboard_min_new_votes: int = Field(1, ge=1)  # new votes that make the stored leaderboard stale
     # The LLM judge: "auto" = gpt-4o-judge from the registry when OPENAI_API_KEY is set, else none; "" = none;

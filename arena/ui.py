@@ -104,7 +104,10 @@ def chat_messages(
 
 
 def _notice(*lines: str) -> str:
-    return "\n\n".join(f"⚠️ {line}" if not line.startswith(("✅", "🏁")) else line for line in lines if line)
+    """Notices as inert markdown: an error message may quote what a client sent (a model name, say)."""
+    return "\n\n".join(
+        inert_markdown(f"⚠️ {line}" if not line.startswith(("✅", "🏁")) else line) for line in lines if line
+    )
 
 
 def _reveal_text(outcome: VoteOutcome) -> str:
@@ -197,12 +200,17 @@ class BattlePanel:
         textbox: Any = None,
     ) -> tuple[Any, ...]:
         vote = gr.update(interactive=can_vote and not streaming and self.mode != "direct")
+        if textbox is None:
+            textbox = gr.update(interactive=not streaming)
+        elif isinstance(textbox, str):
+            # A new value alone would leave the box disabled from streaming: set both.
+            textbox = gr.update(value=textbox, interactive=not streaming)
         return (
             chat_a,
             chat_b,
             notice,
             battle_id,
-            gr.update(interactive=not streaming) if textbox is None else textbox,
+            textbox,
             vote,
             vote,
             vote,

@@ -2,7 +2,7 @@
 
     python -m leaderboard (--db URL | --battles FILE) [--source S] [--category C] [--style-control]
         [--ci sandwich|bootstrap|none] [--rounds N] [--seed N] [--anchor MODEL=RATING] [--min-votes N]
-        [--out FILE.csv|FILE.json] [--validate]
+        [--out FILE.csv|FILE.json] [--validate] [--keep-anomalous] [--anomaly-alpha A] [--anomaly-min-votes N]
 
 Prints the table and, with --out, writes it: CSV, or JSON as a list of rows (model, rating, lower, upper,
 rank_ub, votes, and the other columns of leaderboard.table.LeaderboardRow). --source takes "human" (the
@@ -11,6 +11,11 @@ takes a category id or display name (leaderboard.categories), or any category th
 (a bad argument, an unreadable file or database, an unknown source, category or anchor model) end with one
 line on stderr and exit status 2 (usage) or 1 (everything else). No counted votes is not a mistake: the
 table is empty and says why.
+
+Anomalous voters (leaderboard.anomaly: human voters whose votes disagree with everyone else's on the same
+pairs far beyond chance) are excluded by default, as on the leaderboard page, so both show the same ratings;
+the report is printed under the table (voter ids cut to a short prefix). --keep-anomalous still reports them
+but lets their votes count; --anomaly-alpha and --anomaly-min-votes tune the test.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from arena.db import parse_database_url
 from arena.db.engine import is_memory_sqlite
+from leaderboard.anomaly import ALPHA, MIN_VOTES, AnomalyReport, detect_anomalous_voters, exclude_anomalous
 from leaderboard.categories import category_id
 from leaderboard.db import load_battles
 from leaderboard.io import read_battles
@@ -46,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         battles = _battles(args)
+        anomalies = detect_anomalous_voters(battles, alpha=args.anomaly_alpha, min_votes=args.anomaly_min_votes)
+        if not args.keep_anomalous:
+            battles = exclude_anomalous(battles, anomalies)
         source = _source(args.source, battles)
         category = _category(args.category, battles)
         anchor = _anchor(args.anchor, battles, source, category)
@@ -54,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             battles, style_control=args.style_control, ci=args.ci, rounds=args.rounds, seed=args.seed, **options
         )
         print(format_leaderboard(board))
+        if anomalies.human_votes:
+            print(format_anomalies(anomalies, excluded=not args.keep_anomalous))
         if args.out:
             write_table(board, args.out)
             print(f"wrote {len(board.rows)} rows to {args.out}")
@@ -84,6 +95,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--min-votes", type=_count(0), default=0, help="leave out models with fewer votes")
     parser.add_argument("--out", type=_output, metavar="FILE", help="write the table (.csv, or .json: a list of rows)")
     parser.add_argument("--validate", action="store_true", help="also test how well the ratings predict later votes")
+    parser.add_argument(
+        "--keep-anomalous", action="store_true", help="let anomalous voters' votes count (they are still reported)"
+    )
+    parser.add_argument(
+        "--anomaly-alpha",
+        type=_probability,
+        default=ALPHA,
+        metavar="A",
+        help=f"expected share of honest voters flagged as anomalous (default {ALPHA})",
+    )
+    parser.add_argument(
+        "--anomaly-min-votes",
+        type=_count(1),
+        default=MIN_VOTES,
+        metavar="N",
+        help=f"voters with fewer votes are never flagged (default {MIN_VOTES})",
+    )
     return parser
 
 
@@ -98,6 +126,16 @@ def _count(minimum: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return value
 
 
 def _anchor_argument(text: str) -> Anchor:
@@ -190,6 +228,12 @@ def format_leaderboard(board: Leaderboard) -> str:
     lines.extend(f"style: {c.feature} {c.estimate:+.3f} log-odds per sd" for c in board.style_coefficients)
     lines.extend(f"note: {warning}" for warning in board.warnings)
     return "\n".join(lines)
+
+
+def format_anomalies(report: AnomalyReport, *, excluded: bool) -> str:
+    return "\n".join(
+        f"anomalous voters: {line}" if i == 0 else line for i, line in enumerate(report.lines(excluded=excluded))
+    )
 
 
 def format_validation(report: ValidationReport) -> str:

@@ -5,7 +5,11 @@ Payload:
     descriptions {model: text},
     views {view_key(source, category, style): Leaderboard.to_dict() with the style ratings in place},
     matrices {source: {models, win_fraction, battle_count, predicted}},
-    validation {source: {text, ...}}
+    validation {source: {text, ...}},
+    anomalies {text, excluded, voters_flagged, votes_flagged, voters [{voter: 8-character prefix, ...}], ...}
+
+Anomalous voters (leaderboard.anomaly) are found among the human votes and, unless keep_anomalous, their votes
+are excluded before anything is computed: every view, matrix, count and validation rests on the same votes.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leaderboard.anomaly import detect_anomalous_voters, exclude_anomalous
 from leaderboard.categories import CATEGORIES
 from leaderboard.schema import counted, normalize_battles
 from leaderboard.style_control import StyleFeaturesMissing
@@ -38,9 +43,14 @@ def build_page_payload(
     votes_total: int,
     *,
     min_category_votes: int = MIN_CATEGORY_VOTES,
+    keep_anomalous: bool = False,
 ) -> dict[str, Any]:
-    """Every view the page offers (per source, category, style control), the matrices and the validation."""
+    """Every view the page offers (per source, category, style control), the matrices, the validation and the
+    anomalous-voter report."""
     battles = normalize_battles(battles)
+    anomalies = detect_anomalous_voters(battles)
+    if not keep_anomalous:
+        battles = exclude_anomalous(battles, anomalies)
     everything = counted(battles, source=None)
     per_source = everything["source"].value_counts()
     sources = sorted(per_source.index, key=lambda s: (s != "human", s))
@@ -53,6 +63,7 @@ def build_page_payload(
         "views": {},
         "matrices": {},
         "validation": {},
+        "anomalies": anomalies.to_dict(excluded=not keep_anomalous),
     }
     category_counts = everything.groupby(["source", "category"]).size() if len(everything) else pd.Series()
     shown_categories: set[str] = set()

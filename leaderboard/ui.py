@@ -73,6 +73,9 @@ def render(payload: dict[str, Any] | None, source: str, category: str, style_con
         count = heatmap(matrices["models"], matrices["battle_count"], "Battle count", percent=False)
     forest = forest_plot(rows) if rows else None
     validation = payload.get("validation", {}).get(source, {}).get("text", "")
+    if source == "human" and payload.get("anomalies", {}).get("text"):
+        # Which voters' votes were left out, and why: the ratings above are fitted without them.
+        validation = f"{validation}\n\n{payload['anomalies']['text']}".strip()
     return text, table, forest, win, count, validation, gr.update(value=_csv(table), interactive=not table.empty)
 
 

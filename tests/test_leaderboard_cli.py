@@ -126,6 +126,26 @@ def test_style_control_and_validation_are_reported(battles_file: Path, capsys: p
     assert "coin flip" in out and "bradley-terry" in out
 
 
+def test_anomalous_voters_are_excluded_and_reported_unless_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "c0ffee" * 10
+    path = tmp_path / "battles.jsonl"
+    honest = [{"model_a": "strong", "model_b": "weak", "winner": "model_a", "judge": f"v{i % 20}"} for i in range(400)]
+    write_battles(
+        pd.DataFrame(honest + [{"model_a": "weak", "model_b": "strong", "winner": "model_a", "judge": secret}] * 30),
+        path,
+    )
+    code, out, _ = run(["--battles", str(path), "--ci", "none"], capsys)
+    assert code == 0 and "400 counted votes" in out
+    assert "anomalous voters: 1 of 21 voters" in out and "30 of 430 human votes are excluded" in out
+    assert secret not in out and f"{secret[:8]}…" in out
+    code, out, _ = run(["--battles", str(path), "--ci", "none", "--keep-anomalous"], capsys)
+    assert code == 0 and "430 counted votes" in out and "still count" in out
+    code, out, _ = run(["--battles", str(path), "--ci", "none", "--anomaly-min-votes", "31"], capsys)
+    assert code == 0 and "430 counted votes" in out and "No anomalous voters" in out
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -154,6 +174,8 @@ def test_unknown_names_are_one_line_errors(
         ["--battles", "a.json", "--rounds", "0"],
         ["--battles", "a.json", "--min-votes", "-1"],
         ["--battles", "a.json", "--out", "table.txt"],
+        ["--battles", "a.json", "--anomaly-alpha", "1.5"],
+        ["--battles", "a.json", "--anomaly-min-votes", "0"],
     ],
 )
 def test_bad_arguments_are_usage_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

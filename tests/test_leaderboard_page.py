@@ -27,7 +27,8 @@ def llmfao_payload() -> dict:
 def test_the_payload_offers_every_source_category_and_style_view_and_is_json(llmfao_payload: dict) -> None:
     assert llmfao_payload["sources"][0] == "human"
     assert set(llmfao_payload["sources"]) == {"human", "judge:gpt-4", "judge:gpt-3.5"}
-    assert llmfao_payload["counted"] == {"human": 8931, "judge:gpt-4": 2139, "judge:gpt-3.5": 2139}
+    # 8931 human votes, 1190 of them from the 4 crowd workers flagged as anomalous
+    assert llmfao_payload["counted"] == {"human": 8931 - 1190, "judge:gpt-4": 2139, "judge:gpt-3.5": 2139}
     categories = [key for key, _ in llmfao_payload["categories"]]
     assert categories[0] == "all" and "creative_writing" in categories
     for source in llmfao_payload["sources"]:
@@ -37,6 +38,28 @@ def test_the_payload_offers_every_source_category_and_style_view_and_is_json(llm
         assert set(styled["style_coefficients"]) >= {"len"}
         assert [r["rank_ub"] for r in styled["rows"]] == sorted(r["rank_ub"] for r in styled["rows"])
     json.dumps(llmfao_payload)  # stored as JSON in SQL
+
+
+def test_anomalous_voters_are_excluded_and_reported_without_their_full_ids(llmfao_payload: dict) -> None:
+    anomalies = llmfao_payload["anomalies"]
+    assert anomalies["excluded"] is True and anomalies["human_votes"] == 8931
+    assert (anomalies["voters_flagged"], anomalies["votes_flagged"]) == (4, 1190)
+    assert all(v["voter"].endswith("…") and len(v["voter"]) <= 9 for v in anomalies["voters"])
+    assert "4 of 91 voters" in anomalies["text"] and "excluded from the ratings" in anomalies["text"]
+    human = llmfao_payload["views"][view_key("human", None, False)]
+    assert sum(r["votes"] for r in human["rows"]) == 2 * (8931 - 1190)
+
+
+def test_anomalous_voters_can_be_kept() -> None:
+    battles = pd.DataFrame(
+        [{"model_a": "strong", "model_b": "weak", "winner": "model_a", "judge": f"v{i % 20}"} for i in range(400)]
+        + [{"model_a": "strong", "model_b": "weak", "winner": "model_b", "judge": "contrarian"}] * 30
+    )
+    excluded = build_page_payload(battles, {}, len(battles))
+    kept = build_page_payload(battles, {}, len(battles), keep_anomalous=True)
+    assert excluded["anomalies"]["voters_flagged"] == kept["anomalies"]["voters_flagged"] == 1
+    assert (excluded["counted"]["human"], kept["counted"]["human"]) == (400, 430)
+    assert "still count" in kept["anomalies"]["text"]
 
 
 def test_the_matrices_follow_the_table_order(llmfao_payload: dict) -> None:
