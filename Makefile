@@ -48,6 +48,7 @@ bench: install-dev
 	$(PY) -m benchmarks.bench_votes
 	$(PY) -m benchmarks.bench_ratings
 	$(PY) -m benchmarks.bench_training
+	$(PY) -m benchmarks.bench_load
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -10,6 +10,7 @@ moderation of messages (failing closed), and identity probes ("who are you?") fl
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import random
@@ -19,6 +20,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from arena.moderation import Moderator
 from arena.ratelimit import SlidingWindowLimiter
@@ -79,6 +82,36 @@ class RateLimited(ArenaError):
 
 class MessageRefused(ArenaError):
     """The moderator flagged the message, or could not check it."""
+
+
+class DatabaseUnavailable(ArenaError):
+    """The database did not answer (restarting, unreachable); the transaction was rolled back."""
+
+
+DATABASE_DOWN = "The arena's database is not answering right now, so this was not saved. Please try again in a moment."
+
+
+def _database_guard(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a lost database connection into a sentence for the person; the driver's text (host, port, SQL)
+    stays in the log. Generators (streamed turns) are guarded while they are consumed, too."""
+
+    def guarded_iterator(iterator: Iterator[Any]) -> Iterator[Any]:
+        try:
+            yield from iterator
+        except (OperationalError, InterfaceError) as exc:
+            log.warning("database unavailable while streaming a turn: %s", exc)
+            raise DatabaseUnavailable(DATABASE_DOWN) from exc
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = method(*args, **kwargs)
+        except (OperationalError, InterfaceError) as exc:
+            log.warning("database unavailable in %s: %s", method.__name__, exc)
+            raise DatabaseUnavailable(DATABASE_DOWN) from exc
+        return guarded_iterator(result) if isinstance(result, Iterator) else result
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -158,6 +191,7 @@ class ArenaService:
         self._vote_limit = SlidingWindowLimiter(self.config.rate_limit_votes, per_minute, clock=self.clock)
 
     # ---- contenders -------------------------------------------------------------------------------
+    @_database_guard
     def contenders(self, *, anonymous_only: bool = False) -> list[ModelSpec]:
         return self.storage.list_models(enabled_only=True, anonymous_only=anonymous_only)
 
@@ -166,6 +200,7 @@ class ArenaService:
         return IdentityMatcher.from_words([*self.config.identity_words, *names])
 
     # ---- battles ----------------------------------------------------------------------------------
+    @_database_guard
     def start(self, caller: Caller, mode: Mode = "anonymous", models: Sequence[str] = ()) -> BattleView:
         """Create a battle. Anonymous: sampled pair, random sides. Side-by-side: two named. Direct: one."""
         specs, swapped = self._choose(mode, models)
@@ -202,6 +237,7 @@ class ArenaService:
             voter_id=caller.voter_id,
         )
 
+    @_database_guard
     def battle(self, caller: Caller, battle_id: str | None) -> BattleView:
         """The caller's battle; refuses unknown ids and other sessions' battles alike."""
         if not battle_id:
@@ -214,6 +250,7 @@ class ArenaService:
             raise NotYourBattle("This battle does not exist or belongs to another session.")
         return battle
 
+    @_database_guard
     def send(
         self,
         caller: Caller,
@@ -244,6 +281,7 @@ class ArenaService:
             battle = self._create(caller, mode, specs, swapped)
         return self._stream_turn(battle, clean.text, clean.notices, plan)
 
+    @_database_guard
     def regenerate(self, caller: Caller, battle_id: str | None) -> Iterator[TurnUpdate]:
         """Answer the last user message again on both sides; the old answers stay in the database."""
         self._limit(self._message_limit, caller, "sending messages")
@@ -257,6 +295,7 @@ class ArenaService:
         return self._stream_turn(battle, last.user_message, (), plan)
 
     # ---- votes ------------------------------------------------------------------------------------
+    @_database_guard
     def vote(self, caller: Caller, battle_id: str | None, winner: str) -> VoteOutcome:
         """Step one: which answer is better. Decisive votes then ask how much better before the reveal."""
         self._limit(self._vote_limit, caller, "voting")
@@ -287,6 +326,7 @@ class ArenaService:
             return VoteOutcome(vote=vote, needs_strength=True, notices=notices)
         return VoteOutcome(vote=vote, needs_strength=False, revealed=self._reveal(battle), notices=notices)
 
+    @_database_guard
     def set_strength(self, caller: Caller, battle_id: str | None, strength: str) -> VoteOutcome:
         """Step two of a decisive vote: how much better. Then both names are revealed."""
         if strength not in ("slightly", "clearly", "much"):
