@@ -19,12 +19,14 @@ def build_admin_tab(admin: AdminService) -> None:
     with gr.Row():
         job = gr.Dropdown(list(admin.job_ids), label="Job", value=admin.job_ids[0] if admin.job_ids else None)
         run = gr.Button("Run now", elem_id="admin_run_now")
-    history = gr.Dataframe(headers=HISTORY_COLUMNS, label="Job history (newest first)", interactive=False)
+    history = gr.Dataframe(
+        headers=HISTORY_COLUMNS, label="Job history (newest first)", interactive=False, elem_id="admin_history"
+    )
     with gr.Row():
         model = gr.Dropdown([], label="Model", allow_custom_value=True)
         enable = gr.Button("Enable")
         disable = gr.Button("Disable")
-    models = gr.Dataframe(headers=MODEL_COLUMNS, label="Registry", interactive=False)
+    models = gr.Dataframe(headers=MODEL_COLUMNS, label="Registry", interactive=False, elem_id="admin_models")
 
     def refresh(secret: str) -> tuple[Any, ...]:
         names = [row[0] for row in admin.models(secret)]

@@ -99,6 +99,9 @@ def write_models_file(folder: Path, server: OpenAIServer) -> Path:
     return path
 
 
+ADMIN_TOKEN = "operator-token-for-the-browser-test"
+
+
 @pytest.fixture(scope="module")
 def running_arena(tmp_path_factory: pytest.TempPathFactory, converted_model: Any) -> Iterator[RunningArena]:
     data_dir = tmp_path_factory.mktemp("browser-app")
@@ -110,6 +113,7 @@ def running_arena(tmp_path_factory: pytest.TempPathFactory, converted_model: Any
         max_new_tokens=MAX_NEW_TOKENS,
         port=free_port(),
         judge_model="",  # no background judge competing for the CPU
+        admin_token=ADMIN_TOKEN,
     )
     arena = build_arena(settings)
     # The theme and CSS the served app gets (create_server), so that the screenshots look like production.
@@ -412,3 +416,25 @@ def test_html_in_messages_and_answers_is_shown_as_text_and_never_runs(
     assert_inert(page, "direct_chat")
     assert_inert(page, "sxs_chat_a")
     shots.take(page, "xss-direct-chat")
+
+
+# ---- 6. the Admin tab ----------------------------------------------------------------------------------------
+
+
+def test_the_admin_tab_opens_only_with_the_token_and_queues_a_job(page: Page, shots: Screenshots) -> None:
+    expect = _expect()
+    open_tab(page, "Admin")
+    message = page.locator("#admin_message")
+    page.locator("#admin_token input").fill("a guess")
+    page.locator("#admin_open").click()
+    expect(message).to_contain_text("Wrong admin token")
+    expect(page.locator("#admin_models")).not_to_contain_text("smollm2-135m-greedy")
+
+    page.locator("#admin_token input").fill(ADMIN_TOKEN)
+    page.locator("#admin_open").click()
+    expect(page.locator("#admin_models")).to_contain_text("smollm2-135m-greedy")
+    page.locator("#admin_run_now").click()  # the first job, leaderboard, is selected
+    expect(message).to_contain_text("Requested leaderboard")
+    # This app was launched without the scheduler, so the request waits for a lease holder to claim it.
+    expect(page.locator("#admin_history")).to_contain_text("requested")
+    shots.take(page, "admin-tab")
