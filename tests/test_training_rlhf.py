@@ -334,3 +334,18 @@ def test_online_rl_with_a_reused_reward_model(
         assert run.registered_model == "smollm2-135m-rlhf-v1"
     else:
         assert run.registered_model is None and "not registered" in messages[-2]
+
+
+def test_a_pairs_file_needs_held_out_pairs_and_readable_ratings(arena_db: tuple[str, Storage], tmp_path: Path) -> None:
+    url, storage = arena_db
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("")
+    before = _snapshot(storage)
+    common = ["--recipe", "cpu-smoke", "--database-url", url, "--out", str(tmp_path / "run"), "--pairs", str(pairs)]
+    messages: list[str] = []
+    assert main(common, echo=messages.append) == 2
+    assert "--pairs needs --eval-pairs" in messages[-1]
+    missing = ["--eval-pairs", str(pairs), "--ratings", str(tmp_path / "no-ratings.json")]
+    assert main([*common, *missing], echo=messages.append) == 2
+    assert messages[-1].startswith("error: ") and "no-ratings.json" in messages[-1]
+    assert _snapshot(storage) == before

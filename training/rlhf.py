@@ -290,6 +290,7 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("--from-votes", action="store_true", help="train on the arena database's votes")
     data.add_argument("--pairs", type=Path, help="JSONL of TRL preference records (held out by --eval-pairs)")
     parser.add_argument("--eval-pairs", type=Path, help="held-out JSONL, required with --pairs")
+    parser.add_argument("--ratings", type=Path, help='with --pairs: JSON {"model name": rating} for the baseline')
     parser.add_argument("--method", choices=POLICY_METHODS, help="override the recipe's policy.method")
     parser.add_argument("--reward-model", type=Path, help="reuse a reward model folder from training.reward")
     parser.add_argument("--like", help="registered contender whose decoding settings the new one copies")
@@ -336,7 +337,9 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
             if args.eval_pairs is None:
                 raise ValueError("--pairs needs --eval-pairs: the gates are measured on held-out pairs")
             train, held_out = read_pairs(args.pairs), read_pairs(args.eval_pairs)
-            prompts, ratings = _unique([r["prompt"] for r in held_out]), None
+            # Without ratings the "higher-rated model wins" baseline is unavailable, which fails the gate.
+            ratings = json.loads(args.ratings.read_text()) if args.ratings else None
+            prompts = _unique([r["prompt"] for r in held_out])
         report = train_policy(
             recipe,
             train,
