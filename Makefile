@@ -49,6 +49,8 @@ bench: install-dev
 	$(PY) -m benchmarks.bench_ratings
 	$(PY) -m benchmarks.bench_training
 	$(PY) -m benchmarks.bench_load
+	$(PY) -m benchmarks.bench_uploads
+	$(PY) -m benchmarks.bench_flood
 
 clean:
 	rm -rf $(VENV) .pytest_cache

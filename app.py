@@ -11,15 +11,18 @@ is one transaction either way), stops the scheduler after its running jobs, and 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from gradio.utils import get_upload_folder
 from sqlalchemy import text
 
 from arena.admin import AdminService
@@ -30,11 +33,16 @@ from arena.jobs import JobLedger
 from arena.judging import JudgeConfig, JudgeRunner
 from arena.logs import configure_logging
 from arena.moderation import moderator_from_settings
+from arena.safety import client_hash
 from arena.scheduler import ArenaScheduler, JobSpec, RetrainConfig, Skip, retrain_job
 from arena.settings import Settings
 from arena.storage import Storage
-from arena.ui import CSS, Identity, build_ui, theme
+from arena.tempfiles import prune
+from arena.ui import CSS, HEAD, Guards, Identity, build_ui, theme
+from arena.upload_audits import UploadAudits
+from arena.web import GenerationGate, QueueMiddleware, StreamListeners, h11_with_head_timeout
 from leaderboard.db import load_battles
+from leaderboard.io import ReadLimits, read_battles
 from leaderboard.judge_audit import audit_judges, render_markdown
 from leaderboard.page import build_page_payload
 from leaderboard.service import LeaderboardService
@@ -60,6 +68,8 @@ class ArenaApp:
     storage: Storage
     pool: BackendPool
     scheduler: ArenaScheduler
+    guards: Guards
+    upload_audits: UploadAudits
 
     def readiness(self) -> dict[str, Any]:
         """What /readyz reports; `ready` only when every check passed."""
@@ -87,6 +97,7 @@ class ArenaApp:
 
     def close(self) -> None:
         self.scheduler.shutdown(wait=True)
+        self.upload_audits.shutdown()
         self.storage.dispose()
 
 
@@ -153,6 +164,8 @@ def build_arena(settings: Settings | None = None) -> ArenaApp:
             identity_words=settings.identity_words,
             rate_limit_messages=settings.rate_limit_messages,
             rate_limit_votes=settings.rate_limit_votes,
+            rate_limit_messages_per_client=settings.rate_limit_messages_per_client,
+            rate_limit_votes_per_client=settings.rate_limit_votes_per_client,
         ),
         moderator=moderator_from_settings(settings),
     )
@@ -177,17 +190,28 @@ def build_arena(settings: Settings | None = None) -> ArenaApp:
         lease_seconds=settings.scheduler_lease_seconds,
         heartbeat_seconds=settings.scheduler_heartbeat_seconds,
     )
-    admin = AdminService(settings.admin_token, storage, ledger, scheduler.job_ids, scheduler.request)
-    identity = Identity(salt=settings.resolved_voter_salt(), trust_proxy_headers=settings.trust_proxy_headers)
+    admin = AdminService(
+        settings.admin_token, storage, ledger, scheduler.job_ids, scheduler.request, settings.admin_max_failures
+    )
+    salt = settings.resolved_voter_salt()
+    identity = Identity(salt=salt)
+    limits = ReadLimits(max_bytes=int(settings.upload_max_mb * 1024 * 1024), max_rows=settings.upload_max_rows)
+    upload_audits = UploadAudits(
+        lambda path, name: render_markdown(audit_judges(read_battles(path, limits=limits, name=name), rounds=200))
+    )
+    guards = Guards(gate=GenerationGate(settings.generations_per_client), listeners=StreamListeners())
     demo = build_ui(
         service,
         identity,
         concurrency=settings.generation_concurrency,
         leaderboard=leaderboard.read,
         judge_audit=lambda: render_markdown(audit_judges(load_battles(storage), self_trained=provenance(storage))),
-        admin_tab=lambda: build_admin_tab(admin),
+        upload_audits=upload_audits,
+        admin_tab=lambda: build_admin_tab(admin, lambda address: client_hash(salt, address)),
+        guards=guards,
+        queue_size=settings.queue_max_size or None,
     )
-    return ArenaApp(settings, demo, storage, pool, scheduler)
+    return ArenaApp(settings, demo, storage, pool, scheduler, guards, upload_audits)
 
 
 def create_app(settings: Settings | None = None) -> gr.Blocks:
@@ -200,6 +224,8 @@ def create_server(arena: ArenaApp) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Uploads a killed process left behind (Gradio cleans only what its own process created).
+        prune(Path(get_upload_folder()))
         arena.start_background()
         try:
             yield
@@ -208,17 +234,54 @@ def create_server(arena: ArenaApp) -> FastAPI:
             arena.close()
 
     server = FastAPI(lifespan=lifespan)
+    # Which Gradio sessions listen to their event stream (queued work for a session that never does is dropped),
+    # and one queue join at a time (so that the queue's limits hold under concurrent joins).
+    server.add_middleware(QueueMiddleware, listeners=arena.guards.listeners)
 
     @server.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok", "time": datetime.now(UTC).isoformat()}
+    def healthz(request: Request) -> dict[str, str]:
+        # `client`: the address the arena sees for this request. Behind a proxy it must be the visitor's, not the
+        # proxy's; if it is the proxy's, name the proxy in ARENA_FORWARDED_ALLOW_IPS.
+        client = request.client.host if request.client else ""
+        return {"status": "ok", "time": datetime.now(UTC).isoformat(), "client": client}
 
     @server.get("/readyz")
     def readyz() -> JSONResponse:
         report = arena.readiness()
         return JSONResponse(report, status_code=200 if report["ready"] else 503)
 
-    return gr.mount_gradio_app(server, arena.demo, path="/", css=CSS, theme=theme(), ssr_mode=False)
+    settings = arena.settings
+    app = gr.mount_gradio_app(
+        server,
+        arena.demo,
+        path="/",
+        css=CSS,
+        head=HEAD,
+        theme=theme(),
+        ssr_mode=False,
+        max_file_size=int(settings.upload_max_mb * 1024 * 1024),
+    )
+    # Gradio checks that a file handed to an event was uploaded, not named by path, only once `has_launched` is
+    # set, which launch() does and mount_gradio_app does not: without this, any server file a client names could
+    # be copied into the cache and downloaded.
+    arena.demo.has_launched = True
+    return app
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves the app: client addresses from trusted proxies only, bounded slow and idle connections."""
+    trusted = settings.forwarded_allow_ips.strip()
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or None,
+        "http": h11_with_head_timeout(settings.http_head_timeout_seconds),
+        "timeout_keep_alive": settings.http_keep_alive_seconds,
+        "limit_concurrency": settings.http_max_connections,
+        "timeout_graceful_shutdown": 30,
+        "log_config": None,
+    }
 
 
 def main() -> None:
@@ -228,11 +291,14 @@ def main() -> None:
     configure_logging(settings.log_format)
     arena = build_arena(settings)
     log.info("Huggy Arena on http://%s:%d (database %s)", settings.host, settings.port, settings.resolved_database_url)
+    if os.environ.get("SPACE_ID") and not settings.forwarded_allow_ips:
+        log.warning(
+            "running on a Hugging Face Space without ARENA_FORWARDED_ALLOW_IPS: every visitor has the proxy's address, "
+            "so they share one set of per-address limits. See README.md, Deploying."
+        )
     # uvicorn handles SIGTERM/SIGINT: it stops accepting, waits for in-flight requests, then runs the lifespan's
     # shutdown (scheduler, database).
-    uvicorn.run(
-        create_server(arena), host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=30
-    )
+    uvicorn.run(create_server(arena), **uvicorn_options(settings))
 
 
 if __name__ == "__main__":

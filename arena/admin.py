@@ -6,12 +6,18 @@ No Gradio here: the tab (arena/admin_ui.py) only calls these methods and shows w
 from __future__ import annotations
 
 import hmac
+import logging
+import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from arena.jobs import JobLedger
+from arena.ratelimit import SlidingWindowLimiter
 from arena.storage import NotFound, Storage
+
+log = logging.getLogger(__name__)
+FAILURE_WINDOW_SECONDS = 900.0
 
 HISTORY_COLUMNS = ["id", "job", "status", "replica", "requested by", "started", "finished", "error", "result"]
 MODEL_COLUMNS = ["name", "enabled", "anonymous", "backend", "weights", "description"]
@@ -23,17 +29,34 @@ class AdminDenied(Exception):
 
 @dataclass
 class AdminService:
-    token: str
+    token: str = field(repr=False)
     storage: Storage
     ledger: JobLedger
     job_ids: Sequence[str]
     request_run: Callable[[str, str], int]  # (job id, requested by) -> run id; the scheduler's `request`
+    max_failures: int = 5  # wrong tokens per client address per 15 minutes
+    failures: SlidingWindowLimiter = field(init=False, repr=False)
 
-    def check(self, token: str | None) -> None:
+    def __post_init__(self) -> None:
+        self.failures = SlidingWindowLimiter(self.max_failures, FAILURE_WINDOW_SECONDS)
+
+    def check(self, token: str | None, *, client: str = "") -> None:
+        """Raise AdminDenied unless `token` is the admin token. A client address that sent `max_failures` wrong
+        tokens within 15 minutes is refused before its token is even compared, so guessing stays slow."""
         if not self.token:
             raise AdminDenied("The Admin tab is off: set ARENA_ADMIN_TOKEN on the server to use it.")
+        if client and (wait := self.failures.wait(client)) > 0:
+            raise AdminDenied(f"Too many wrong tokens from your address: try again in {math.ceil(wait / 60)} min.")
         # Constant-time comparison: the token must not leak one character at a time through response timing.
-        if not token or not hmac.compare_digest(token.encode(), self.token.encode()):
+        if (
+            not isinstance(token, str)
+            or not token
+            or not hmac.compare_digest(token.encode("utf-8", "replace"), self.token.encode())
+        ):
+            if client:
+                self.failures.hit(client)
+            # Never the token itself, right or wrong: logs are read by more people than the token's owner.
+            log.warning("wrong admin token from client %s", client[:12] or "(unknown)")
             raise AdminDenied("Wrong admin token.")
 
     def job_history(self, token: str | None, limit: int = 50) -> list[list[Any]]:

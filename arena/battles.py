@@ -25,7 +25,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from arena.moderation import Moderator
 from arena.ratelimit import SlidingWindowLimiter
-from arena.safety import IdentityMatcher, InputError, clean_message, find_identity_probes, storable
+from arena.safety import IdentityMatcher, InputError, clean_message, clean_text, find_identity_probes, storable
 from arena.sampling import PairSampler, assign_sides, uniform_pair
 from arena.storage import BattleView, DuplicateVote, NewTurn, NotFound, Storage, VoteView
 from models.generation import stream_pair
@@ -116,8 +116,12 @@ def _database_guard(method: Callable[..., Any]) -> Callable[..., Any]:
 
 @dataclass(frozen=True)
 class Caller:
+    """Who is asking, as salted hashes: the browser session, the voter (address + session), and the client
+    address alone (rate limits per address hold however many sessions one client opens)."""
+
     session_id: str
     voter_id: str
+    client_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,9 @@ class ArenaConfig:
     identity_words: tuple[str, ...] = ()
     rate_limit_messages: int = 20  # per voter per minute, regenerations included; 0 = no limit
     rate_limit_votes: int = 30  # per voter per minute; 0 = no limit
+    # Per client address per minute, over all its sessions (several people may share one address).
+    rate_limit_messages_per_client: int = 60
+    rate_limit_votes_per_client: int = 90
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,7 @@ class TurnUpdate:
     notices: tuple[str, ...] = ()
     error_a: str | None = None
     error_b: str | None = None
+    user_message: str = ""  # as cleaned and stored: what the UI shows, never the raw input
 
 
 @dataclass(frozen=True)
@@ -181,14 +189,21 @@ class ArenaService:
     clock: Callable[[], float] = time.monotonic  # of the rate limits
     _busy: set[str] = field(default_factory=set, init=False, repr=False)
     _busy_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    _message_limit: SlidingWindowLimiter = field(init=False, repr=False)
-    _vote_limit: SlidingWindowLimiter = field(init=False, repr=False)
+    _message_limit: tuple[SlidingWindowLimiter, SlidingWindowLimiter] = field(init=False, repr=False)
+    _vote_limit: tuple[SlidingWindowLimiter, SlidingWindowLimiter] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # Per process: see arena/ratelimit.py for why that is enough with several replicas.
-        per_minute = RATE_WINDOW_SECONDS
-        self._message_limit = SlidingWindowLimiter(self.config.rate_limit_messages, per_minute, clock=self.clock)
-        self._vote_limit = SlidingWindowLimiter(self.config.rate_limit_votes, per_minute, clock=self.clock)
+        # Per process: see arena/ratelimit.py for why that is enough with several replicas. Each pair is
+        # (per voter, per client address).
+        config, minute = self.config, RATE_WINDOW_SECONDS
+        self._message_limit = (
+            SlidingWindowLimiter(config.rate_limit_messages, minute, clock=self.clock),
+            SlidingWindowLimiter(config.rate_limit_messages_per_client, minute, clock=self.clock),
+        )
+        self._vote_limit = (
+            SlidingWindowLimiter(config.rate_limit_votes, minute, clock=self.clock),
+            SlidingWindowLimiter(config.rate_limit_votes_per_client, minute, clock=self.clock),
+        )
 
     # ---- contenders -------------------------------------------------------------------------------
     @_database_guard
@@ -267,16 +282,17 @@ class ArenaService:
         """
         self._limit(self._message_limit, caller, "sending messages")
         clean = clean_message(message, max_chars=self.config.max_message_chars)
+        overrides = self._checked_overrides(overrides or {})
         if battle_id:
             battle = self.battle(caller, battle_id)
             self._check_open(battle)
             specs = [self._spec(name) for name in _contender_names(battle)]
-            plan = self._plan_turn(battle, specs, clean.text, overrides or {}, regenerate=False)
+            plan = self._plan_turn(battle, specs, clean.text, overrides, regenerate=False)
             self._moderate(clean.text)
         else:
             # Plan before creating the battle: a refused first message must not leave an empty battle behind.
             specs, swapped = self._choose(mode, models)
-            plan = self._plan_turn(None, specs, clean.text, overrides or {}, regenerate=False)
+            plan = self._plan_turn(None, specs, clean.text, overrides, regenerate=False)
             self._moderate(clean.text)
             battle = self._create(caller, mode, specs, swapped)
         return self._stream_turn(battle, clean.text, clean.notices, plan)
@@ -344,10 +360,39 @@ class ArenaService:
 
     # ---- internals --------------------------------------------------------------------------------
     @staticmethod
-    def _limit(limiter: SlidingWindowLimiter, caller: Caller, doing: str) -> None:
-        wait = limiter.hit(caller.voter_id)
+    def _limit(limiters: tuple[SlidingWindowLimiter, SlidingWindowLimiter], caller: Caller, doing: str) -> None:
+        per_voter, per_client = limiters
+        wait = per_voter.hit(caller.voter_id)
+        if wait <= 0 and caller.client_id:
+            wait = per_client.hit(caller.client_id)
         if wait > 0:
             raise RateLimited(f"You are {doing} too fast; try again in {max(1, math.ceil(wait))} s.")
+
+    def _checked_overrides(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """Direct chat's own settings, within what the server gives; a clear InputError otherwise."""
+        checked: dict[str, Any] = {}
+        if "system_prompt" in overrides:
+            system = clean_text(
+                overrides["system_prompt"],
+                what="system prompt",
+                max_chars=self.config.max_message_chars,
+                required=False,
+            )
+            checked["system_prompt"] = system.text or None
+        bounds = {"temperature": (0.0, 2.0), "top_p": (0.01, 1.0), "max_new_tokens": (1, self.config.max_new_tokens)}
+        for name, (low, high) in bounds.items():
+            value = overrides.get(name)
+            if value is None:
+                continue
+            label = name.replace("_", " ")
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise InputError(f"The {label} must be a number.") from None
+            if not math.isfinite(number) or not low <= number <= high:
+                raise InputError(f"The {label} must be between {low:g} and {high:g} on this server.")
+            checked[name] = int(number) if name == "max_new_tokens" else number
+        return checked
 
     def _moderate(self, text: str) -> None:
         """Refuse flagged text; fail closed: when the moderator cannot answer, the message is refused too."""
@@ -482,7 +527,9 @@ class ArenaService:
                     if chunk.finish_reason is not None:
                         finals[side] = chunk
                         latency[side] = time.monotonic() - started
-                    yield TurnUpdate(battle.id, index, texts[0], texts[1] if two_sided else None)
+                    yield TurnUpdate(
+                        battle.id, index, texts[0], texts[1] if two_sided else None, user_message=user_text
+                    )
                 finished = True
             finally:
                 # Runs on normal end and when the browser goes away mid-stream: what was said is kept.
@@ -502,6 +549,7 @@ class ArenaService:
             notices=notices + final_notices,
             error_a=errors[0],
             error_b=errors[1],
+            user_message=user_text,
         )
 
     def _store_turn(

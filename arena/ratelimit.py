@@ -60,6 +60,16 @@ class SlidingWindowLimiter:
                 self._hits.popitem(last=False)
             return 0.0
 
+    def wait(self, key: str) -> float:
+        """Seconds until `key` may hit again (0.0: now), without recording anything."""
+        if not self.enabled:
+            return 0.0
+        with self._lock:
+            now = self._clock()
+            hits = self._hits.get(key)
+            live = [t for t in hits or () if t > now - self.window]
+            return max(live[0] + self.window - now, 0.0) if len(live) >= self.limit else 0.0
+
     def __len__(self) -> int:
         """Keys currently remembered."""
         with self._lock:

@@ -1,4 +1,6 @@
-"""Input checks and flags: message cleaning, identity leaks and probes, voter hashing, inert display text."""
+"""Input checks and flags: text cleaning, identity leaks and probes, voter hashing.
+
+Showing text safely is arena/display.py's job."""
 
 from __future__ import annotations
 
@@ -23,28 +25,58 @@ class CleanMessage:
     notices: tuple[str, ...] = ()
 
 
-def clean_message(raw: object, *, max_chars: int) -> CleanMessage:
-    """Validate and normalise a user message, or raise InputError with a message for the user."""
+def visible_text(text: str) -> str:
+    """What a reader sees of `text`: NFKC-normalised, without format characters (zero-width spaces and joiners,
+    bidi marks, the BOM: Unicode category Cf). For deciding that a message is empty and for matching words; the
+    stored text keeps those characters (emoji sequences and right-to-left text need them)."""
+    folded = unicodedata.normalize("NFKC", _LONE_SURROGATES.sub("\ufffd", text))
+    return "".join(c for c in folded if unicodedata.category(c) != "Cf")
+
+
+def clean_text(raw: object, *, what: str, max_chars: int, required: bool = True) -> CleanMessage:
+    """Any text a client sends (a message, a system prompt): checked and normalised, or InputError saying why.
+
+    Lone surrogates (which no encoder accepts) become U+FFFD and control characters are removed, each with a
+    notice; the text is NFC-normalised and trimmed, format characters at either end included. A text that has
+    nothing visible left is empty: an error when `required`, else "".
+    """
     if raw is None:
-        raise InputError("Type a message first.")
+        raw = ""
     if not isinstance(raw, str):
-        raise InputError(f"A message must be text, not {type(raw).__name__}.")
+        raise InputError(f"The {what} must be text, not {type(raw).__name__}.")
     notices: list[str] = []
     text = raw
     if _LONE_SURROGATES.search(text):
         text = _LONE_SURROGATES.sub("\ufffd", text)
-        notices.append("Invalid unicode characters were replaced with \ufffd.")
+        notices.append(f"The {what} held invalid characters (unpaired UTF-16 surrogates); each became \ufffd.")
     text, removed = _CONTROL_CHARS.subn("", text)
     if removed:
         notices.append(f"{removed} control character{'s' if removed != 1 else ''} removed.")
-    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").strip()
-    if not text:
-        raise InputError("The message is empty. Type something to ask both models.")
+    text = _trim(unicodedata.normalize("NFC", text).replace("\r\n", "\n"))
+    if not visible_text(text).strip():
+        if required:
+            raise InputError(f"The {what} is empty (invisible characters do not count). Type something to send.")
+        return CleanMessage(text="", notices=tuple(notices))
     if len(text) > max_chars:
-        raise InputError(
-            f"The message is {len(text):,} characters long; the limit is {max_chars:,}. Please shorten it."
-        )
+        raise InputError(f"The {what} is {len(text):,} characters long; the limit is {max_chars:,}. Please shorten it.")
     return CleanMessage(text=text, notices=tuple(notices))
+
+
+def clean_message(raw: object, *, max_chars: int) -> CleanMessage:
+    """Validate and normalise a user message, or raise InputError with a message for the user."""
+    if raw is None:
+        raise InputError("Type a message first.")
+    return clean_text(raw, what="message", max_chars=max_chars)
+
+
+def _trim(text: str) -> str:
+    """Whitespace and format characters off both ends."""
+    start, end = 0, len(text)
+    while start < end and (text[start].isspace() or unicodedata.category(text[start]) == "Cf"):
+        start += 1
+    while end > start and (text[end - 1].isspace() or unicodedata.category(text[end - 1]) == "Cf"):
+        end -= 1
+    return text[start:end]
 
 
 def storable(text: str | None) -> str | None:
@@ -76,13 +108,14 @@ class IdentityMatcher:
         found: list[str] = []
         for text in texts:
             if text:
-                found.extend(m.group(0).lower() for m in self.pattern.finditer(text))
+                # On what a reader sees: "gpt\u200b-4" or a full-width "ＧＰＴ-4" still names the model.
+                found.extend(m.group(0).lower() for m in self.pattern.finditer(visible_text(text)))
         return sorted(set(found))
 
 
 def _fold(text: str) -> str:
     """Case- and accent-insensitive form: "Quién ERES" and "quien eres" compare equal; ’ is an apostrophe."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold().replace("\u2019", "'"))
+    decomposed = unicodedata.normalize("NFKD", visible_text(text).casefold().replace("\u2019", "'"))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
@@ -151,29 +184,11 @@ def voter_hash(salt: str, ip: str | None, session: str | None) -> str:
     return hashlib.sha256(material).hexdigest()
 
 
+def client_hash(salt: str, ip: str | None) -> str:
+    """Salted hash of the client address alone: the key of the per-address rate limits."""
+    return hashlib.sha256(f"{salt}\x1fclient\x1f{ip or '-'}".encode()).hexdigest()
+
+
 def session_hash(salt: str, session: str | None) -> str:
     """Salted hash of the browser session, used to tie a battle to the session that started it."""
     return hashlib.sha256(f"{salt}\x1fsession\x1f{session or '-'}".encode()).hexdigest()
-
-
-_CODE_SPANS = re.compile(r"(```.*?(?:```|$)|`[^`\n]*`)", re.DOTALL)
-# A link target with a scheme that runs or embeds code: inline "](javascript:...)" or a reference definition
-# "[x]: javascript:...", possibly in angle brackets (already escaped to &lt; when this runs).
-_UNSAFE_LINK = re.compile(
-    r"(\]\(\s*(?:&lt;)?|^[ \t]*\[[^\]\n]*\]:[ \t]*(?:&lt;)?)\s*((?:java|vb)script|data)\s*:", re.I | re.M
-)
-
-
-def inert_markdown(text: str) -> str:
-    """Markdown safe to render: HTML outside code is escaped so that it shows as text, never runs.
-
-    Code spans and fenced blocks are left alone: markdown already shows their content literally.
-    """
-    parts = _CODE_SPANS.split(text)
-    for i in range(0, len(parts), 2):  # even indexes are outside code
-        # Escaping '<' is enough to stop any tag; '>' stays so that markdown quotes still work.
-        parts[i] = parts[i].replace("&", "&amp;").replace("<", "&lt;")
-        # The front end's sanitizer drops such links too; this does not depend on how it is configured.
-        # "unsafe-javascript:..." is a harmless relative URL, and the text still shows what was written.
-        parts[i] = _UNSAFE_LINK.sub(lambda m: f"{m.group(1)}unsafe-{m.group(2)}:", parts[i])
-    return "".join(parts)

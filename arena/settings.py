@@ -59,9 +59,23 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 7860
     preload_models: bool = True
-    # Behind a proxy (Spaces, Cloudflare) the client address comes from cf-connecting-ip / x-forwarded-for.
-    trust_proxy_headers: bool = True
+    # The proxies whose X-Forwarded-For uvicorn believes (comma-separated addresses or networks, e.g.
+    # "10.0.0.0/8"); the client is the right-most address not in this list. Empty: no header is believed and the
+    # client is the connection's peer. Never "*": uvicorn then takes the left-most entry, which clients write.
+    forwarded_allow_ips: str = ""
     generation_concurrency: int = Field(4, ge=1)  # Gradio event concurrency for streaming handlers
+    # Waiting requests (all events) before newcomers are told the arena is busy; 0 = unbounded.
+    queue_max_size: int = Field(64, ge=0)
+    # Generation requests one client address may have queued or running at once; 0 = no limit.
+    generations_per_client: int = Field(4, ge=0)
+    # Slow or idle connections (uvicorn): the request head must arrive within this many seconds; idle keep-alive
+    # connections close after keep_alive; past max_connections new requests get 503.
+    http_head_timeout_seconds: float = Field(10.0, gt=0)
+    http_keep_alive_seconds: int = Field(5, ge=1)
+    http_max_connections: int = Field(1000, ge=1)
+    # Judge-audit uploads: checked before parsing; audited one file at a time, one file per person.
+    upload_max_mb: float = Field(50.0, gt=0)
+    upload_max_rows: int = Field(2_000_000, ge=1)
 
     max_conversation_tokens: int = Field(2048, ge=64)
     max_new_tokens: int = Field(256, ge=1)
@@ -70,11 +84,14 @@ class Settings(BaseSettings):
     # the answers sends; per process (see arena/ratelimit.py).
     rate_limit_messages: int = Field(20, ge=0)
     rate_limit_votes: int = Field(30, ge=0)
+    # The same per client address, over all its sessions: room for a few people behind one NAT.
+    rate_limit_messages_per_client: int = Field(60, ge=0)
+    rate_limit_votes_per_client: int = Field(90, ge=0)
     # "openai": check every message with POST /v1/moderations first, failing closed; "" = no moderation.
     moderation: str = Field("", pattern="^(|openai)$")
     moderation_model: str = "omni-moderation-latest"
     moderation_base_url: str = ""  # empty: OPENAI_BASE_URL, else api.openai.com
-    moderation_api_key: str = ""  # empty: OPENAI_API_KEY
+    moderation_api_key: str = Field("", repr=False)  # empty: OPENAI_API_KEY
     moderation_timeout_seconds: float = Field(5.0, gt=0)
     identity_words: Annotated[tuple[str, ...], NoDecode] = DEFAULT_IDENTITY_WORDS
     leaderboard_min_new_votes: int = Field(1, ge=1)  # new votes that make the stored leaderboard stale
@@ -85,7 +102,7 @@ class Settings(BaseSettings):
     judge_scale: str = Field("arena_hard", pattern="^(arena_hard|mt_bench)$")
     judge_interval_seconds: float = Field(60.0, gt=0)
     judge_concurrency: int = Field(2, ge=1)
-    voter_salt: str = ""  # empty: a random salt kept in <data_dir>/voter_salt
+    voter_salt: str = Field("", repr=False)  # empty: a random salt kept in <data_dir>/voter_salt
 
     # The scheduler (arena/scheduler.py): one replica acts, by a lease in the database.
     scheduler_enabled: bool = True
@@ -98,7 +115,9 @@ class Settings(BaseSettings):
     scheduler_lease_seconds: float = Field(30.0, gt=0)
     scheduler_heartbeat_seconds: float = Field(5.0, gt=0)
     # The Admin tab (job history, run now, enable/disable models) is locked unless this token is set.
-    admin_token: str = ""
+    admin_token: str = Field("", repr=False)  # never in a repr or a log line
+    # Wrong tokens one client address may try per 15 minutes before it is told to wait.
+    admin_max_failures: int = Field(5, ge=1)
     log_format: str = Field("text", pattern="^(text|json)$")  # json: one JSON object per line
 
     @field_validator("identity_words", mode="before")

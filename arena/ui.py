@@ -7,19 +7,28 @@ prefixed with "sxs_", direct chat uses /chat and /chat_clear.
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import CancelledError
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from arena.battles import ArenaError, ArenaService, Caller, Mode, TurnUpdate, VoteOutcome
-from arena.safety import InputError, inert_markdown, session_hash, voter_hash
+from arena.display import display_html
+from arena.safety import InputError, client_hash, session_hash, voter_hash
 from arena.storage import BattleView
-from leaderboard.io import read_battles
-from leaderboard.judge_audit import audit_judges, render_markdown
+from arena.upload_audits import AuditRefused, UploadAudits
+from arena.web import GenerationGate, StreamListeners, client_host
+from leaderboard.io import BattlesFileError
 from leaderboard.ui import SnapshotReader, build_leaderboard
+
+log = logging.getLogger(__name__)
 
 ABOUT = """
 ## What is Huggy Arena?
@@ -55,58 +64,104 @@ CSS = """
 #arena_notice, #sxs_notice {min-height: 1.5em}
 """
 
+# Chat messages are sanitised HTML (arena/display.py), and the chat's copy button copies a message's value: this
+# turns such a value back into the text the person sees before it reaches the clipboard. DOMParser builds an
+# inert document (no script runs, no image loads), so the shim adds nothing an answer could abuse.
+HEAD = """<script>
+(() => {
+  const clipboard = navigator.clipboard;
+  if (!clipboard || !clipboard.writeText) return;
+  const write = clipboard.writeText.bind(clipboard);
+  const html = /^\\s*<(p|h[1-6]|ul|ol|pre|blockquote|table|hr)[\\s>]/;
+  const blocks = "p, pre, ul, ol, blockquote, table, h1, h2, h3, h4, h5, h6";
+  clipboard.writeText = (text) => {
+    if (typeof text === "string" && html.test(text)) {
+      const body = new DOMParser().parseFromString(text, "text/html").body;
+      body.querySelectorAll("br").forEach((br) => br.replaceWith("\\n"));
+      body.querySelectorAll(blocks).forEach((block) => block.after("\\n"));
+      body.querySelectorAll("li").forEach((li) => li.prepend("- "));
+      text = body.textContent.replace(/\\n{3,}/g, "\\n\\n").trim();
+    }
+    return write(text);
+  };
+})();
+</script>"""
+
 
 @dataclass(frozen=True)
 class Identity:
-    """How a browser request maps to a Caller: salted hashes of its session and IP."""
+    """How a browser request maps to a Caller: salted hashes of its session and of its address.
+
+    The address is the connection's (`request.client.host`). Behind a proxy, uvicorn's proxy-header support sets
+    it from X-Forwarded-For, and only for the proxies named in ARENA_FORWARDED_ALLOW_IPS (app.py): no header a
+    client sends is read here, so a client cannot become a new voter by inventing an address.
+    """
 
     salt: str
-    trust_proxy_headers: bool = True
 
     def caller(self, request: gr.Request | None) -> Caller:
         session = getattr(request, "session_hash", None) if request else None
+        ip = client_host(request)
         return Caller(
-            session_id=session_hash(self.salt, session), voter_id=voter_hash(self.salt, self._ip(request), session)
+            session_id=session_hash(self.salt, session),
+            voter_id=voter_hash(self.salt, ip, session),
+            client_id=client_hash(self.salt, ip),
         )
 
-    def _ip(self, request: gr.Request | None) -> str | None:
-        if request is None:
-            return None
-        headers = getattr(request, "headers", {}) or {}
-        if self.trust_proxy_headers:
-            # Behind a proxy (Spaces, Cloudflare) the client host is the proxy itself.
-            if ip := headers.get("cf-connecting-ip"):
-                return str(ip).strip()
-            if forwarded := headers.get("x-forwarded-for"):
-                return str(forwarded).split(",")[0].strip()
-        client = getattr(request, "client", None)
-        return getattr(client, "host", None)
+
+@dataclass
+class Guards:
+    """What keeps one client from taking the arena's capacity: see arena/web.py."""
+
+    gate: GenerationGate = field(default_factory=lambda: GenerationGate(0))
+    listeners: StreamListeners = field(default_factory=StreamListeners)
+
+    def admission(self, handler: Callable[..., Any], inputs: int) -> Callable[..., list[Any]]:
+        """A Gradio validator for `handler`, run when a request joins the queue: refuses a client that already
+        has its share of answers waiting. Same signature as the handler, so Gradio passes it the request."""
+
+        @functools.wraps(handler)
+        def validator(*args: Any) -> list[Any]:
+            request = args[-1]
+            refusal = self.gate.refusal(client_host(request))
+            if refusal is None:
+                self.listeners.joined(getattr(request, "session_hash", None))
+            return [gr.validate(refusal is None, refusal or "")] + [gr.validate(True, "")] * (inputs - 1)
+
+        return validator
+
+    def nobody_listens(self, request: gr.Request | None) -> bool:
+        """True when the session that queued this request never opened its event stream: drop the work."""
+        session = getattr(request, "session_hash", None) if request else None
+        if self.listeners.someone_listens(session):
+            return False
+        log.info("dropped a queued generation: its session never opened an event stream")
+        return True
 
 
-def chat_messages(
-    battle: BattleView | None, side: int, pending: TurnUpdate | None = None, user_text: str = ""
-) -> list[dict[str, str]]:
-    """The chat shown on one side: stored turns, then the turn being streamed (made inert for display)."""
+def chat_messages(battle: BattleView | None, side: int, pending: TurnUpdate | None = None) -> list[dict[str, str]]:
+    """The chat shown on one side: stored turns, then the turn being streamed, as sanitised HTML."""
     messages: list[dict[str, str]] = []
     for turn in battle.turns if battle else ():
         if pending is not None and turn.index >= pending.turn:
             break
         answer = turn.answer_a if side == 0 else turn.answer_b
-        messages.append({"role": "user", "content": inert_markdown(turn.user_message)})
-        messages.append({"role": "assistant", "content": inert_markdown(answer or "")})
+        messages.append({"role": "user", "content": display_html(turn.user_message)})
+        messages.append({"role": "assistant", "content": display_html(answer or "")})
     if pending is not None:
         answer = pending.answer_a if side == 0 else (pending.answer_b or "")
         error = pending.error_a if side == 0 else pending.error_b
-        messages.append({"role": "user", "content": inert_markdown(user_text)})
-        shown = inert_markdown(answer) + (f"\n\n**Error:** {inert_markdown(error)}" if error else "")
+        messages.append({"role": "user", "content": display_html(pending.user_message)})
+        # Rendered apart: an answer that leaves a code block open must not swallow the error line.
+        shown = display_html(answer) + (display_html(f"**Error:** {error}") if error else "")
         messages.append({"role": "assistant", "content": shown or "…"})
     return messages
 
 
 def _notice(*lines: str) -> str:
-    """Notices as inert markdown: an error message may quote what a client sent (a model name, say)."""
-    return "\n\n".join(
-        inert_markdown(f"⚠️ {line}" if not line.startswith(("✅", "🏁")) else line) for line in lines if line
+    """Notices as sanitised HTML: an error message may quote what a client sent (a model name, say)."""
+    return display_html(
+        "\n\n".join(f"⚠️ {line}" if not line.startswith(("✅", "🏁", "⏳")) else line for line in lines if line)
     )
 
 
@@ -124,9 +179,11 @@ def _reveal_text(outcome: VoteOutcome) -> str:
 class BattlePanel:
     """The two-chat layout shared by the anonymous Arena tab and the Side-by-side tab."""
 
-    def __init__(self, service: ArenaService, identity: Identity, mode: Mode, prefix: str, concurrency: int) -> None:
+    def __init__(
+        self, service: ArenaService, identity: Identity, mode: Mode, prefix: str, concurrency: int, guards: Guards
+    ) -> None:
         self.service, self.identity, self.mode, self.prefix = service, identity, mode, prefix
-        self.concurrency = concurrency
+        self.concurrency, self.guards = concurrency, guards
         names = [m.name for m in service.contenders()]
         self.pickers: list[gr.Dropdown] = []
         if mode == "side_by_side":
@@ -139,13 +196,9 @@ class BattlePanel:
                     )
         self.battle_id = gr.State(None)
         with gr.Row():
-            self.chat_a = gr.Chatbot(
-                label="Model A", elem_id=f"{prefix}chat_a", height=420, buttons=["copy"], feedback_options=None
-            )
-            self.chat_b = gr.Chatbot(
-                label="Model B", elem_id=f"{prefix}chat_b", height=420, buttons=["copy"], feedback_options=None
-            )
-        self.notice = gr.Markdown(elem_id=f"{prefix}notice")
+            self.chat_a = chatbot("Model A", f"{prefix}chat_a", 420)
+            self.chat_b = chatbot("Model B", f"{prefix}chat_b", 420)
+        self.notice = gr.Markdown(elem_id=f"{prefix}notice", latex_delimiters=[])
         with gr.Row():
             self.vote_buttons = [
                 gr.Button("👈 A is better", interactive=False, elem_id=f"{prefix}vote_a"),
@@ -232,34 +285,37 @@ class BattlePanel:
     def _send(
         self, message: str, battle_id: str | None, models: list[str], request: gr.Request
     ) -> Iterator[tuple[Any, ...]]:
+        if self.guards.nobody_listens(request):
+            return
         caller = self.identity.caller(request)
         try:
             updates = self.service.send(caller, battle_id, message, mode=self.mode, models=models)
         except (ArenaError, InputError) as exc:
             yield self._error_state(caller, battle_id, str(exc), keep_text=True)
             return
-        yield from self._stream(caller, updates, str(message or "").strip(), battle_id)
+        yield from self._stream(caller, updates, battle_id)
 
     def regenerate(self, battle_id: str | None, request: gr.Request) -> Iterator[tuple[Any, ...]]:
+        if self.guards.nobody_listens(request):
+            return
         caller = self.identity.caller(request)
         try:
             updates = self.service.regenerate(caller, battle_id)
-            battle = self.service.battle(caller, battle_id)
         except (ArenaError, InputError) as exc:
             yield self._error_state(caller, battle_id, str(exc))
             return
-        yield from self._stream(caller, updates, battle.turns[-1].user_message, battle_id)
+        yield from self._stream(caller, updates, battle_id)
 
     def _stream(
-        self, caller: Caller, updates: Iterator[TurnUpdate], user_text: str, battle_id: str | None
+        self, caller: Caller, updates: Iterator[TurnUpdate], battle_id: str | None
     ) -> Iterator[tuple[Any, ...]]:
         battle: BattleView | None = None
         try:
             for update in updates:
                 if battle is None or battle.id != update.battle_id:
                     battle = self.service.battle(caller, update.battle_id)
-                chat_a = chat_messages(battle, 0, update, user_text)
-                chat_b = chat_messages(battle, 1, update, user_text)
+                chat_a = chat_messages(battle, 0, update)
+                chat_b = chat_messages(battle, 1, update)
                 if update.done:
                     yield self._turn_state(
                         chat_a,
@@ -383,10 +439,18 @@ class BattlePanel:
         send = self.send_named if self.pickers else self.send
         send_inputs = [self.textbox, self.battle_id, *self.pickers]
         generate = {"concurrency_limit": self.concurrency, "concurrency_id": f"{p}generate"}
-        self.send_button.click(send, send_inputs, self._turn_outputs, api_name=f"{p}send", **generate)
-        self.textbox.submit(send, send_inputs, self._turn_outputs, api_name=False, **generate)
+        admit_send = self.guards.admission(send, len(send_inputs))
+        self.send_button.click(
+            send, send_inputs, self._turn_outputs, api_name=f"{p}send", validator=admit_send, **generate
+        )
+        self.textbox.submit(send, send_inputs, self._turn_outputs, api_name=False, validator=admit_send, **generate)
         self.regenerate_button.click(
-            self.regenerate, [self.battle_id], self._turn_outputs, api_name=f"{p}regenerate", **generate
+            self.regenerate,
+            [self.battle_id],
+            self._turn_outputs,
+            api_name=f"{p}regenerate",
+            validator=self.guards.admission(self.regenerate, 1),
+            **generate,
         )
         winners = ("model_a", "model_b", "tie", "tie (bothbad)")
         for button, winner, name in zip(self.vote_buttons, winners, ("a", "b", "tie", "bothbad"), strict=True):
@@ -405,20 +469,20 @@ class BattlePanel:
 class DirectChat:
     """One named model, with decoding settings and a system prompt of the person's choice."""
 
-    def __init__(self, service: ArenaService, identity: Identity, concurrency: int) -> None:
-        self.service, self.identity = service, identity
+    def __init__(self, service: ArenaService, identity: Identity, concurrency: int, guards: Guards) -> None:
+        self.service, self.identity, self.guards = service, identity, guards
         specs = service.contenders()
         names = [s.name for s in specs]
+        # The slider offers what the server gives, no more: a promise of 1,024 tokens cut to 256 is a lie.
+        most = service.config.max_new_tokens
         self.battle_id = gr.State(None)
         with gr.Row():
             with gr.Column(scale=3):
                 self.model = gr.Dropdown(
                     names, value=names[0] if names else None, label="Model", elem_id="direct_model"
                 )
-                self.chat = gr.Chatbot(
-                    label="Chat", elem_id="direct_chat", height=460, buttons=["copy"], feedback_options=None
-                )
-                self.notice = gr.Markdown(elem_id="direct_notice")
+                self.chat = chatbot("Chat", "direct_chat", 460)
+                self.notice = gr.Markdown(elem_id="direct_notice", latex_delimiters=[])
                 with gr.Row():
                     self.textbox = gr.Textbox(
                         placeholder="Message…", show_label=False, scale=5, elem_id="direct_input", max_lines=8
@@ -434,7 +498,7 @@ class DirectChat:
                 )
                 self.top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="Top-p", elem_id="direct_top_p")
                 self.max_tokens = gr.Slider(
-                    16, 1024, value=256, step=16, label="Max new tokens", elem_id="direct_max_tokens"
+                    1, most, value=min(256, most), step=1, label="Max new tokens", elem_id="direct_max_tokens"
                 )
         inputs = [
             self.textbox,
@@ -446,12 +510,16 @@ class DirectChat:
             self.max_tokens,
         ]
         outputs = [self.chat, self.notice, self.battle_id, self.textbox, self.model]
-        self.send_button.click(
-            self.send, inputs, outputs, api_name="chat", concurrency_id="generate_direct", concurrency_limit=concurrency
-        )
-        self.textbox.submit(
-            self.send, inputs, outputs, api_name=False, concurrency_id="generate_direct", concurrency_limit=concurrency
-        )
+        generate = {
+            "concurrency_id": "generate_direct",
+            "concurrency_limit": concurrency,
+            "validator": guards.admission(self.send, len(inputs)),
+            # Raw values: the service checks each setting and says what the server allows in a sentence (Gradio's
+            # own slider check would answer an API client with a bare HTTP 400).
+            "preprocess": False,
+        }
+        self.send_button.click(self.send, inputs, outputs, api_name="chat", **generate)
+        self.textbox.submit(self.send, inputs, outputs, api_name=False, **generate)
         self.clear_button.click(
             lambda: ([], "", None, "", gr.update(interactive=True)), None, outputs, api_name="chat_clear"
         )
@@ -467,12 +535,15 @@ class DirectChat:
         max_tokens: float,
         request: gr.Request,
     ) -> Iterator[tuple[Any, ...]]:
+        if self.guards.nobody_listens(request):
+            return
         caller = self.identity.caller(request)
+        # As sent: the service checks them (an API client is not bound by the sliders).
         overrides = {
-            "system_prompt": system_prompt or None,
-            "temperature": float(temperature),
-            "top_p": float(top_p),
-            "max_new_tokens": int(max_tokens),
+            "system_prompt": system_prompt,
+            "temperature": temperature,
+            "top_p": top_p,
+            "max_new_tokens": max_tokens,
         }
         try:
             updates = self.service.send(caller, battle_id, message, mode="direct", models=[model], overrides=overrides)
@@ -480,21 +551,25 @@ class DirectChat:
             battle = self._battle(caller, battle_id)
             yield chat_messages(battle, 0), _notice(str(exc)), battle_id, gr.update(), gr.update()
             return
-        text = str(message or "").strip()
         battle: BattleView | None = None
-        for update in updates:
-            if battle is None:
-                battle = self.service.battle(caller, update.battle_id)
-            chat = chat_messages(battle, 0, update, text)
-            notice = _notice(*update.notices) if update.done else ""
-            # A conversation stays with one model: switching models starts a new conversation.
-            yield (
-                chat,
-                notice,
-                update.battle_id,
-                gr.update(value="", interactive=update.done),
-                gr.update(interactive=False),
-            )
+        try:
+            for update in updates:
+                if battle is None:
+                    battle = self.service.battle(caller, update.battle_id)
+                chat = chat_messages(battle, 0, update)
+                notice = _notice(*update.notices) if update.done else ""
+                # A conversation stays with one model: switching models starts a new conversation.
+                yield (
+                    chat,
+                    notice,
+                    update.battle_id,
+                    gr.update(value="", interactive=update.done),
+                    gr.update(interactive=False),
+                )
+        except ArenaError as exc:  # e.g. the database went away mid-answer: say so, keep what was stored
+            current = battle.id if battle else battle_id
+            shown = self._battle(caller, current)
+            yield chat_messages(shown, 0), _notice(str(exc)), current, gr.update(interactive=True), gr.update()
 
     def _battle(self, caller: Caller, battle_id: str | None) -> BattleView | None:
         if not battle_id:
@@ -505,13 +580,38 @@ class DirectChat:
             return None
 
 
+def chatbot(label: str, elem_id: str, height: int) -> gr.Chatbot:
+    """A chat pane that shows the sanitised HTML of arena/display.py as it is: no second markdown pass, and no
+    LaTeX pass either (KaTeX would turn text into markup after the allow-list has been applied). Every component
+    that shows that HTML (notices, reports) sets `latex_delimiters=[]` for the same reason."""
+    return gr.Chatbot(
+        label=label,
+        elem_id=elem_id,
+        height=height,
+        buttons=["copy"],
+        feedback_options=None,
+        render_markdown=False,
+        latex_delimiters=[],
+    )
+
+
 EMPTY_AUDIT = "No judge votes yet."
+AUDIT_POLL_SECONDS = 1.0
 
 
 class JudgeAuditPanel:
-    """The judges' biases against people: on the arena's own votes, or on a battles file someone uploads."""
+    """The judges' biases against people: on the arena's own votes, or on a battles file someone uploads.
 
-    def __init__(self, audit_arena: Callable[[], str]) -> None:
+    An upload is audited by `UploadAudits` off the request path; this panel only queues it and reports progress.
+    A client can hand the upload event any payload, a server path included. Gradio refuses paths outside its
+    upload folder (once the app counts as launched: app.create_server), and `uploaded_file` checks again, so a
+    server file never reaches the cache, from where anyone could download it.
+    """
+
+    def __init__(
+        self, audit_arena: Callable[[], str], uploads: UploadAudits | None, identity: Identity, upload_root: Path
+    ) -> None:
+        self.uploads, self.identity, self.upload_root = uploads, identity, upload_root
         gr.Markdown(
             "How the LLM judges lean (position, length, unique tokens, self-preference) and how often they agree "
             "with people on the same battle turns. Run it on the arena's votes, or upload votes in the "
@@ -519,19 +619,77 @@ class JudgeAuditPanel:
         )
         with gr.Row():
             run = gr.Button("Audit the arena's votes", elem_id="audit_run")
-            upload = gr.File(label="…or audit a battles file", file_types=[".json", ".jsonl", ".csv"])
-        report = gr.Markdown(elem_id="audit_report")
-        run.click(lambda: audit_arena(), None, report, api_name="judge_audit")
-        upload.upload(audit_file, upload, report, api_name=False)
+            upload = gr.File(
+                label="…or audit a battles file", file_types=[".json", ".jsonl", ".csv"], elem_id="audit_upload"
+            )
+        report = gr.Markdown(elem_id="audit_report", latex_delimiters=[])
+        # One at a time: the arena audit reads every vote (until it moves to the stored snapshot).
+        run.click(
+            lambda: display_html(audit_arena()),
+            None,
+            report,
+            api_name="judge_audit",
+            concurrency_id="judge_audit",
+            concurrency_limit=1,
+        )
+        if uploads is not None:
+            upload.upload(
+                self.audit_upload,
+                upload,
+                report,
+                api_name=False,
+                preprocess=False,
+                concurrency_id="audit_upload",
+                concurrency_limit=16,
+            )
+
+    def audit_upload(self, payload: Any, request: gr.Request) -> Iterator[str]:
+        assert self.uploads is not None
+        caller = self.identity.caller(request)
+        try:
+            path, name = uploaded_file(payload, self.upload_root)
+            ticket = self.uploads.submit(caller.client_id or caller.session_id, path, name)
+        except (InputError, AuditRefused) as exc:
+            yield _notice(str(exc))
+            return
+        try:
+            while True:
+                try:
+                    report = ticket.future.result(timeout=AUDIT_POLL_SECONDS)
+                except FutureTimeout:
+                    ahead = self.uploads.ahead_of(ticket)
+                    where = f"{ahead} file{'s' if ahead != 1 else ''} ahead of it" if ahead else "auditing it now"
+                    yield _notice(f"⏳ {name}: {where}…")
+                    continue
+                yield display_html(report)
+                return
+        except GeneratorExit:
+            ticket.future.cancel()  # the person left: a file still waiting is dropped (and deleted)
+            raise
+        except (BattlesFileError, ValueError) as exc:
+            yield _notice(str(exc))
+        except CancelledError:
+            yield _notice("The audit was cancelled.")
+        except Exception:
+            log.exception("the audit of an uploaded file failed")
+            yield _notice(f"{name}: the audit failed on this file. Check that it follows the clean-battle schema.")
 
 
-def audit_file(path: str | None) -> str:
-    if not path:
-        return ""
-    try:
-        return render_markdown(audit_judges(read_battles(Path(path)), rounds=200))
-    except (OSError, ValueError) as exc:
-        return f"⚠️ {exc}"
+def uploaded_file(payload: Any, upload_root: Path) -> tuple[Path, str]:
+    """The server path of a file that arrived through Gradio's upload endpoint, and the name its owner gave it.
+
+    Anything else (a path a client typed, a URL, a file outside the upload folder) is refused without saying
+    where anything is on the server.
+    """
+    path = payload.get("path") if isinstance(payload, dict) else None
+    if not isinstance(path, str) or not path:
+        raise InputError("Upload a battles file (JSON, JSONL or CSV).")
+    resolved = Path(path).resolve()
+    if not resolved.is_relative_to(upload_root.resolve()) or not resolved.is_file():
+        raise InputError("This file did not arrive through the upload button. Upload it again.")
+    name = payload.get("orig_name")
+    shown = Path(name).name if isinstance(name, str) and name.strip() else resolved.name
+    return resolved, shown[:200]
 
 
 def build_ui(
@@ -541,11 +699,17 @@ def build_ui(
     concurrency: int = 4,
     leaderboard: SnapshotReader | None = None,
     judge_audit: Callable[[], str] | None = None,
+    upload_audits: UploadAudits | None = None,
     admin_tab: Callable[[], None] | None = None,
+    guards: Guards | None = None,
+    queue_size: int | None = None,
+    upload_root: Path | None = None,
 ) -> gr.Blocks:
     """The whole app: Arena, Side-by-side, Direct chat, Leaderboard, About; the leaderboard also at /leaderboard."""
     read_leaderboard: SnapshotReader = leaderboard or (lambda: None)
-    with gr.Blocks(title="Huggy Arena") as demo:
+    guards = guards or Guards()
+    # Uploads older than an hour are deleted every ten minutes, and the whole cache when the server stops or starts.
+    with gr.Blocks(title="Huggy Arena", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# 🤗 Huggy Arena\nChat with two anonymous models, vote for the better answer, see who they were.")
         with gr.Tabs():
             with gr.Tab("Arena", id="arena"):
@@ -553,18 +717,23 @@ def build_ui(
                     "Ask anything. Both anonymous models answer; vote after any turn. "
                     "Names are revealed after your vote."
                 )
-                BattlePanel(service, identity, "anonymous", "", concurrency)
+                BattlePanel(service, identity, "anonymous", "", concurrency, guards)
             with gr.Tab("Side-by-side", id="side_by_side"):
                 gr.Markdown(
                     "Pick two models by name. These votes are stored as non-anonymous and do not count in the ratings."
                 )
-                BattlePanel(service, identity, "side_by_side", "sxs_", concurrency)
+                BattlePanel(service, identity, "side_by_side", "sxs_", concurrency, guards)
             with gr.Tab("Direct chat", id="direct"):
-                DirectChat(service, identity, concurrency)
+                DirectChat(service, identity, concurrency, guards)
             with gr.Tab("Leaderboard", id="leaderboard"):
                 build_leaderboard(demo, read_leaderboard, prefix="lb_", api=True)
             with gr.Tab("Judge audit", id="judge_audit"):
-                JudgeAuditPanel(judge_audit or (lambda: EMPTY_AUDIT))
+                JudgeAuditPanel(
+                    judge_audit or (lambda: EMPTY_AUDIT),
+                    upload_audits,
+                    identity,
+                    upload_root or Path(get_upload_folder()),
+                )
             if admin_tab is not None:
                 with gr.Tab("Admin", id="admin"):
                     admin_tab()
@@ -574,5 +743,12 @@ def build_ui(
     with demo.route("Leaderboard", "/leaderboard"):
         gr.Markdown("# 🤗 Huggy Arena leaderboard\nBradley-Terry ratings from anonymous, unflagged votes.")
         build_leaderboard(demo, read_leaderboard, prefix="lbp_", api=False)
-    demo.queue(default_concurrency_limit=concurrency)
+    # A bounded queue: past `queue_size` waiting events a newcomer is told the arena is busy (HTTP 503 and
+    # "This application is currently busy" in the page) instead of waiting behind an unbounded line.
+    demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
+    guards.gate.attach(demo, GENERATION_QUEUES)
     return demo
+
+
+# The concurrency ids of the events that make a model write (arena, side-by-side, direct chat).
+GENERATION_QUEUES = ("generate", "sxs_generate", "generate_direct")

@@ -82,6 +82,9 @@ def _start_app(data_dir: Path, env_extra: dict[str, str], log: Path) -> tuple[su
         **os.environ,
         "ARENA_DATA_DIR": str(data_dir), "ARENA_PORT": str(port), "ARENA_RATE_LIMIT_MESSAGES": "0",
         "ARENA_RATE_LIMIT_VOTES": "0", "ARENA_JUDGE_MODEL": "", "ARENA_GENERATION_CONCURRENCY": "32",
+        # Every simulated person comes from 127.0.0.1: per-address limits would measure the limits, not the app.
+        "ARENA_RATE_LIMIT_MESSAGES_PER_CLIENT": "0", "ARENA_RATE_LIMIT_VOTES_PER_CLIENT": "0",
+        "ARENA_GENERATIONS_PER_CLIENT": "0",
         "ARENA_LOG_FORMAT": "text", **env_extra,
     }  # fmt: skip
     process = subprocess.Popen(  # the app in its own process, as served

@@ -35,7 +35,7 @@ from arena.db.engine import is_memory_sqlite
 from leaderboard.anomaly import ALPHA, MIN_VOTES, AnomalyReport, detect_anomalous_voters, exclude_anomalous
 from leaderboard.categories import category_id
 from leaderboard.db import load_battles
-from leaderboard.io import read_battles
+from leaderboard.io import read_battles, spreadsheet_safe
 from leaderboard.ratings import Anchor, Leaderboard, ValidationReport, compute_leaderboard, validate
 from leaderboard.schema import counted
 
@@ -254,7 +254,7 @@ def write_table(board: Leaderboard, path: Path) -> None:
         return
     frame = board.to_frame()
     frame["flags"] = frame["flags"].map("; ".join)
-    frame.to_csv(path, index=False)
+    spreadsheet_safe(frame).to_csv(path, index=False)
 
 
 def _fail(message: str) -> int:

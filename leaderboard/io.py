@@ -11,14 +11,18 @@
   and an empty text comes back as missing (CSV has one empty cell for both).
 
 Reading always returns a normalized frame (leaderboard.schema.normalize_battles). Every problem with a file
-raises BattlesFileError, whose message starts with the path.
+raises BattlesFileError, whose message starts with the file's name (the path, or the name its uploader gave it:
+a server path is never shown to the person who uploaded the file).
+
+`ReadLimits` bounds the work a file may cause (bytes, rows, nesting), checked before or while parsing; the
+command-line readers pass none, uploads through the web page always do.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,34 +37,57 @@ TEXT_COLUMNS = (*REQUIRED, *(c for c, v in DEFAULTS.items() if v is None or isin
 
 
 class BattlesFileError(BattlesError):
-    """A battles file is missing, unreadable, malformed or lacks a required column."""
+    """A battles file is missing, unreadable, malformed, too big or lacks a required column."""
 
 
-def read_battles(path: str | Path) -> pd.DataFrame:
-    """The battles in `path` (.json, .jsonl or .csv), checked and normalized."""
+@dataclass(frozen=True)
+class ReadLimits:
+    """The most a battles file may hold. Nesting deeper than orjson's 1,024 levels is always refused."""
+
+    max_bytes: int = 50 * 1024 * 1024
+    max_rows: int = 2_000_000
+
+
+def read_battles(path: str | Path, *, limits: ReadLimits | None = None, name: str | None = None) -> pd.DataFrame:
+    """The battles in `path` (.json, .jsonl or .csv), checked and normalized; errors start with `name` (default:
+    the path)."""
     path = Path(path)
-    suffix = _suffix(path)
+    label = name or str(path)
+    suffix = _suffix(path, label)
     if not path.exists():
-        raise BattlesFileError(f"{path}: no such file")
+        raise BattlesFileError(f"{label}: no such file")
     if path.is_dir():
-        raise BattlesFileError(f"{path}: is a directory, not a battles file")
+        raise BattlesFileError(f"{label}: is a directory, not a battles file")
+    if limits is not None and (size := path.stat().st_size) > limits.max_bytes:
+        raise BattlesFileError(f"{label}: the file is {_megabytes(size)}; the limit is {_megabytes(limits.max_bytes)}")
+    max_rows = limits.max_rows if limits is not None else None
     try:
         if suffix == ".csv":
-            frame = _read_csv(path)
+            frame = _read_csv(path, label, max_rows)
         else:
-            records = _read_json(path) if suffix == ".json" else list(_read_jsonl(path))
+            records = _read_json(path, label) if suffix == ".json" else _read_jsonl(path, label, max_rows)
+            _check_rows(len(records), max_rows, label)
             frame = _frame(records)
         return _as_text(normalize_battles(frame))
     except BattlesFileError:
         raise
     except (BattlesError, OSError, UnicodeDecodeError) as exc:
-        raise BattlesFileError(f"{path}: {exc}") from exc
+        raise BattlesFileError(f"{label}: {exc}") from exc
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:,.1f} MB"
+
+
+def _check_rows(rows: int, max_rows: int | None, label: str) -> None:
+    if max_rows is not None and rows > max_rows:
+        raise BattlesFileError(f"{label}: more than {max_rows:,} battles; the limit is {max_rows:,}")
 
 
 def write_battles(frame: pd.DataFrame, path: str | Path) -> None:
     """Write `frame` to `path`, in the format its extension names; missing parent folders are created."""
     path = Path(path)
-    suffix = _suffix(path)
+    suffix = _suffix(path, str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
         frame.to_csv(path, index=False)
@@ -75,31 +102,55 @@ def write_battles(frame: pd.DataFrame, path: str | Path) -> None:
             out.write("[\n" + ",\n".join(lines) + "\n]\n")
 
 
-def _suffix(path: Path) -> str:
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP: CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `frame` whose text cells cannot run as formulas: a leading ' makes a spreadsheet show them as
+    text. Numbers stay numbers (a negative rating difference is not a formula). For tables people open in
+    spreadsheets; battles files keep their text exactly (they are read back by read_battles)."""
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
+            safe[column] = safe[column].map(
+                lambda cell: f"'{cell}" if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS) else cell
+            )
+    return safe
+
+
+def _suffix(path: Path, label: str) -> str:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
-        raise BattlesFileError(f"{path}: unknown battles format {path.suffix or '(no extension)'!r}; use {FORMATS}")
+        raise BattlesFileError(f"{label}: unknown battles format {path.suffix or '(no extension)'!r}; use {FORMATS}")
     return suffix
 
 
-def _read_json(path: Path) -> list[dict[str, Any]]:
+TOO_DEEP = "nested too deeply (a battle needs a few levels, not thousands)"
+
+
+def _read_json(path: Path, label: str) -> list[dict[str, Any]]:
     with path.open(encoding="utf-8") as source:
         try:
             data = json.load(source)
         except json.JSONDecodeError as exc:
             hint = " (one object per line is JSON Lines: name the file .jsonl)" if exc.msg == "Extra data" else ""
             raise BattlesFileError(
-                f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}{hint}"
-            ) from exc
+                f"{label}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}{hint}"
+            ) from None
+        except RecursionError:
+            # The json module's C scanner stops at the interpreter's recursion limit: a bounded, quick failure.
+            raise BattlesFileError(f"{label}: {TOO_DEEP}") from None
     if not isinstance(data, list):
-        raise BattlesFileError(f"{path}: expected a JSON list of battle objects, found a {type(data).__name__}")
+        raise BattlesFileError(f"{label}: expected a JSON list of battle objects, found a {type(data).__name__}")
     for number, item in enumerate(data):
         if not isinstance(item, dict):
-            raise BattlesFileError(f"{path}: item {number} of the list is a {type(item).__name__}, not an object")
+            raise BattlesFileError(f"{label}: item {number} of the list is a {type(item).__name__}, not an object")
     return data
 
 
-def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+def _read_jsonl(path: Path, label: str, max_rows: int | None) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
     with path.open(encoding="utf-8") as source:
         for number, line in enumerate(source, start=1):
             if not line.strip():
@@ -107,13 +158,17 @@ def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
             try:
                 item = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise BattlesFileError(f"{path}: line {number} is not valid JSON ({exc.msg})") from exc
+                raise BattlesFileError(f"{label}: line {number} is not valid JSON ({exc.msg})") from None
+            except RecursionError:
+                raise BattlesFileError(f"{label}: line {number} is {TOO_DEEP}") from None
             if not isinstance(item, dict):
-                raise BattlesFileError(f"{path}: line {number} is a {type(item).__name__}, not an object")
-            yield item
+                raise BattlesFileError(f"{label}: line {number} is a {type(item).__name__}, not an object")
+            records.append(item)
+            _check_rows(len(records), max_rows, label)  # stop reading as soon as the file is over the limit
+    return records
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, label: str, max_rows: int | None) -> pd.DataFrame:
     try:
         header = pd.read_csv(path, nrows=0).columns
         frame = pd.read_csv(
@@ -122,11 +177,14 @@ def _read_csv(path: Path) -> pd.DataFrame:
             # Only an empty cell is missing: a model named "NA" or "None" stays a name.
             keep_default_na=False,
             na_values=[""],
+            # One row past the limit is enough to know the file is over it.
+            nrows=None if max_rows is None else max_rows + 1,
         )
     except pd.errors.EmptyDataError as exc:
-        raise BattlesFileError(f"{path}: empty file (no header row)") from exc
+        raise BattlesFileError(f"{label}: empty file (no header row)") from exc
     except pd.errors.ParserError as exc:
-        raise BattlesFileError(f"{path}: malformed CSV ({' '.join(str(exc).split())})") from exc
+        raise BattlesFileError(f"{label}: malformed CSV ({' '.join(str(exc).split())})") from exc
+    _check_rows(len(frame), max_rows, label)
     # An empty string and a missing value are the same cell in CSV; the text defaults are strings.
     for column, default in DEFAULTS.items():
         if isinstance(default, str) and column in frame.columns:

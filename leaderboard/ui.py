@@ -6,19 +6,28 @@ Endpoint: /leaderboard_view (source, category, style control) -> header, table, 
 
 from __future__ import annotations
 
+import hashlib
+import os
 import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
+from arena.display import display_html
+from arena.tempfiles import prune
 from leaderboard.figures import forest_plot, heatmap
+from leaderboard.io import spreadsheet_safe
 from leaderboard.page import ALL_CATEGORIES, TABLE_COLUMNS, view_key
 
 SnapshotReader = Callable[[], dict[str, Any] | None]
 
 EMPTY = "No leaderboard yet: it appears once votes are recorded. Go to the Arena tab and vote!"
+# CSV downloads: one file per distinct table (named by its content), deleted an hour after it was written.
+DOWNLOADS = Path(tempfile.gettempdir()) / "huggy-arena-downloads"
+DOWNLOAD_MAX_AGE_SECONDS = 3600.0
 
 
 def table_frame(rows: list[dict[str, Any]], descriptions: dict[str, str]) -> pd.DataFrame:
@@ -42,11 +51,33 @@ def table_frame(rows: list[dict[str, Any]], descriptions: dict[str, str]) -> pd.
     return pd.DataFrame(records, columns=list(TABLE_COLUMNS))
 
 
+def download_frame(rows: list[dict[str, Any]], descriptions: dict[str, str]) -> pd.DataFrame:
+    """The table as a spreadsheet gets it: numbers as numbers (the interval as two columns), text made inert."""
+    frame = pd.DataFrame(
+        [
+            {
+                "rank_ub": row["rank_ub"],
+                "model": row["model"],
+                "rating": row["rating"],
+                "lower": row.get("lower"),
+                "upper": row.get("upper"),
+                "votes": row["votes"],
+                "win_rate": row.get("win_rate"),
+                "flags": "; ".join(row.get("flags") or []),
+                "description": descriptions.get(row["model"], ""),
+            }
+            for row in rows
+        ],
+        columns=["rank_ub", "model", "rating", "lower", "upper", "votes", "win_rate", "flags", "description"],
+    )
+    return spreadsheet_safe(frame)
+
+
 def render(payload: dict[str, Any] | None, source: str, category: str, style_control: bool) -> tuple[Any, ...]:
     """Everything the page shows for one choice of source, category and style control."""
     if not payload:
         empty = pd.DataFrame(columns=list(TABLE_COLUMNS))
-        return EMPTY, empty, None, None, None, "", gr.update(value=None, interactive=False)
+        return display_html(EMPTY), empty, None, None, None, "", gr.update(value=None, interactive=False)
     view = payload["views"].get(view_key(source, category, style_control))
     header = _header(payload, source)
     if view is None:
@@ -54,7 +85,8 @@ def render(payload: dict[str, Any] | None, source: str, category: str, style_con
         if style_control:
             message += " (style control needs answer texts or style features)"
         empty = pd.DataFrame(columns=list(TABLE_COLUMNS))
-        return f"{header}\n\n{message}.", empty, None, None, None, "", gr.update(value=None, interactive=False)
+        text = display_html(f"{header}\n\n{message}.")
+        return text, empty, None, None, None, "", gr.update(value=None, interactive=False)
     rows = view["rows"]
     notes = [*view.get("warnings", [])]
     if view.get("message"):
@@ -76,7 +108,16 @@ def render(payload: dict[str, Any] | None, source: str, category: str, style_con
     if source == "human" and payload.get("anomalies", {}).get("text"):
         # Which voters' votes were left out, and why: the ratings above are fitted without them.
         validation = f"{validation}\n\n{payload['anomalies']['text']}".strip()
-    return text, table, forest, win, count, validation, gr.update(value=_csv(table), interactive=not table.empty)
+    download = _csv(download_frame(rows, payload.get("descriptions", {})))
+    return (
+        display_html(text),
+        table,
+        forest,
+        win,
+        count,
+        display_html(validation),
+        gr.update(value=download, interactive=not table.empty),
+    )
 
 
 def _header(payload: dict[str, Any], source: str) -> str:
@@ -87,10 +128,17 @@ def _header(payload: dict[str, Any], source: str) -> str:
     )
 
 
-def _csv(table: pd.DataFrame) -> str:
-    with tempfile.NamedTemporaryFile("w", suffix=".csv", prefix="leaderboard-", delete=False) as handle:
-        table.to_csv(handle, index=False)
-    return handle.name
+def _csv(frame: pd.DataFrame) -> str:
+    """The CSV of `frame` as a file, written once per distinct content: a page read writes nothing new."""
+    text = frame.to_csv(index=False)
+    path = DOWNLOADS / f"leaderboard-{hashlib.sha256(text.encode()).hexdigest()[:20]}.csv"
+    if not path.exists():
+        DOWNLOADS.mkdir(parents=True, exist_ok=True)
+        prune(DOWNLOADS, DOWNLOAD_MAX_AGE_SECONDS, "leaderboard-*")
+        partial = path.with_suffix(f".{os.getpid()}.partial")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)  # atomic: a concurrent reader never gets half a file
+    return str(path)
 
 
 def build_leaderboard(demo: gr.Blocks, read_snapshot: SnapshotReader, *, prefix: str = "lb_", api: bool = True) -> None:
@@ -109,7 +157,7 @@ def build_leaderboard(demo: gr.Blocks, read_snapshot: SnapshotReader, *, prefix:
         )
         style = gr.Checkbox(False, label="Style control (length and markdown)", elem_id=f"{prefix}style", scale=1)
         refresh = gr.Button("Refresh", elem_id=f"{prefix}refresh", scale=1)
-    header = gr.Markdown(elem_id=f"{prefix}header")
+    header = gr.Markdown(elem_id=f"{prefix}header", latex_delimiters=[])
     table = gr.Dataframe(
         elem_id=f"{prefix}table",
         interactive=False,
@@ -125,7 +173,7 @@ def build_leaderboard(demo: gr.Blocks, read_snapshot: SnapshotReader, *, prefix:
             win = gr.Plot(label="Win fraction", elem_id=f"{prefix}win_fraction")
             count = gr.Plot(label="Battle count", elem_id=f"{prefix}battle_count")
     with gr.Accordion("How good is this leaderboard?", open=False):
-        validation = gr.Markdown(elem_id=f"{prefix}validation")
+        validation = gr.Markdown(elem_id=f"{prefix}validation", latex_delimiters=[])
 
     def show(source_value: str, category_value: str, style_value: bool) -> tuple[Any, ...]:
         return render(read_snapshot(), source_value, category_value, bool(style_value))

@@ -121,3 +121,107 @@ def tab_to(page: Any, selector: str, *, backwards: bool = False, max_presses: in
             return presses
     focused = page.evaluate("() => document.activeElement?.outerHTML?.slice(0, 200)")
     raise AssertionError(f"{max_presses} x {key} never reached {selector}; the focus is on {focused}")
+
+
+# ---- script injection: what could run, and whether anything did --------------------------------------------
+
+# Elements that run script, load something or take the focus by themselves: none may come out of text that a
+# person, a model or an uploaded file wrote.
+LIVE_ELEMENTS = "script, img, iframe, object, embed, svg, math, style, base, meta, input, details"
+
+# Live elements and elements with an on* attribute inside `roots` (a CSS selector), as outerHTML excerpts.
+LIVE_MARKUP_IN = """([roots, live]) => {
+    const found = [];
+    for (const root of document.querySelectorAll(roots)) {
+        for (const el of [root, ...root.querySelectorAll("*")]) {
+            const handlers = el.getAttributeNames().filter((name) => name.toLowerCase().startsWith("on"));
+            if (el.matches(live) || handlers.length) found.push(el.outerHTML.slice(0, 300));
+        }
+    }
+    return found;
+}"""
+
+# An href as a browser reads its scheme: lower-cased, without whitespace and control characters.
+_BARE_HREF = (
+    """(el) => (el.getAttribute("href") || "").toLowerCase().replace(/[\\s\\u0000-\\u001f\\u007f-\\u009f]/g, "")"""
+)
+
+# Every element of the page with an href whose scheme could run script (the attribute as written, bared, and
+# for links the protocol the browser resolved), as outerHTML excerpts.
+SCRIPT_LINKS = (
+    """(schemes) => {
+    const bare = """
+    + _BARE_HREF
+    + """;
+    return [...document.querySelectorAll("[href]")]
+        .filter((el) => schemes.some((s) => bare(el).startsWith(s) || (el.protocol || "").toLowerCase() === s))
+        .map((el) => el.outerHTML.slice(0, 300));
+}"""
+)
+
+# Records, from now on, every live element or on* attribute or script link that appears inside `roots`, even
+# for a moment: a streamed answer is rendered once per update, and a half-written tag that ran on the way would
+# leave no trace in the final page. READ_LIVE_MARKUP returns what was seen.
+WATCH_LIVE_MARKUP = (
+    """([roots, live, schemes]) => {
+    window.__liveMarkup = [];
+    const bare = """
+    + _BARE_HREF
+    + """;
+    const scriptLink = (el) => schemes.some((s) => bare(el).startsWith(s));
+    const inspect = (el, parent) => {
+        if (!(el.closest(roots) || (parent && parent.closest && parent.closest(roots)))) return;
+        const handlers = el.getAttributeNames().filter((name) => name.toLowerCase().startsWith("on"));
+        if (el.matches(live) || handlers.length || scriptLink(el)) window.__liveMarkup.push(el.outerHTML.slice(0, 300));
+    };
+    window.__liveObserver = new MutationObserver((records) => {
+        for (const record of records) {
+            if (record.type === "attributes") {
+                inspect(record.target, null);
+                continue;
+            }
+            for (const node of record.addedNodes) {
+                if (node.nodeType !== Node.ELEMENT_NODE) continue;
+                for (const el of [node, ...node.querySelectorAll("*")]) inspect(el, record.target);
+            }
+        }
+    });
+    window.__liveObserver.observe(document.body, { childList: true, subtree: true, attributes: true });
+}"""
+)
+
+# What WATCH_LIVE_MARKUP recorded since the last read, each excerpt once.
+READ_LIVE_MARKUP = """() => [...new Set(window.__liveMarkup.splice(0))]"""
+
+# window.__xss in a frame (the page or an iframe a payload made): undefined unless a payload ran.
+XSS_MARKER = """() => window.__xss === undefined ? null : String(window.__xss)"""
+
+
+def xss_markers(page: Any) -> list[str]:
+    """The values payloads left in window.__xss, in the page and in each of its frames."""
+    found = []
+    for frame in page.frames:
+        try:
+            value = frame.evaluate(XSS_MARKER)
+        except Exception as exc:  # a frame that navigated away or cannot be reached is suspicious in itself
+            value = f"(frame {frame.url!r} unreadable: {exc})"
+        if value is not None:
+            found.append(value)
+    return found
+
+
+def collapse(text: str) -> str:
+    """Whitespace as a reader sees it: runs of it are one space (tabs and newlines included)."""
+    return " ".join(text.split())
+
+
+def record_dialogs(page: Any) -> list[str]:
+    """The messages of the alert/confirm/prompt dialogs the page opens from now on (each dismissed at once)."""
+    seen: list[str] = []
+
+    def dismiss(dialog: Any) -> None:
+        seen.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
+    return seen

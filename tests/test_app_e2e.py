@@ -3,6 +3,7 @@ way a browser session would drive it, then the database checked."""
 
 from __future__ import annotations
 
+import html
 import re
 import socket
 from collections.abc import Iterator
@@ -83,10 +84,10 @@ def test_a_battle_and_a_two_step_vote_end_up_in_the_database_with_their_sides(cl
 
     step_one = client.predict(api_name="/vote_a")
     assert "How much better" in notice_of(step_one)
-    assert "Model A** was" not in notice_of(step_one), "names stay hidden until the strength is given"
+    assert "Model A</strong> was" not in notice_of(step_one), "names stay hidden until the strength is given"
     step_two = client.predict(api_name="/strength_much")
     reveal = notice_of(step_two)
-    shown = dict(re.findall(r"\*\*Model ([AB])\*\* was \*\*([^*]+)\*\*", reveal))
+    shown = dict(re.findall(r"<strong>Model ([AB])</strong> was <strong>([^<]+)</strong>", reveal))
 
     battle = latest_battle(storage)
     assert (shown["A"], shown["B"]) == (battle.model_a, battle.model_b)
@@ -116,9 +117,11 @@ def test_a_vote_before_any_answer_is_refused(client: Client, storage: Storage) -
 
 
 def test_html_in_a_message_is_shown_as_text_not_markup(client: Client) -> None:
-    outputs = client.predict("<script>alert('x')</script><img src=x onerror=alert(1)>", api_name="/send")
-    shown = _text(outputs[0][0])
-    assert "<script" not in shown and "<img" not in shown and "&lt;script>" in shown
+    message = "<script>alert('x')</script><img src=x onerror=alert(1)>"
+    outputs = client.predict(message, api_name="/send")
+    served = str(outputs[0][0]["content"])
+    assert "<script" not in served and "<img" not in served, "no live tag reaches the browser"
+    assert _text(outputs[0][0]) == message, "the person reads what they typed"
 
 
 def test_a_huge_message_is_refused_and_the_app_keeps_serving(client: Client) -> None:
@@ -135,16 +138,30 @@ def test_side_by_side_and_direct_chat_work(client: Client, storage: Storage) -> 
     battle = latest_battle(storage)
     assert battle.mode == "side_by_side" and battle.vote_for(1).excluded_reason  # type: ignore[union-attr]
 
-    chat = client.predict("Hi", "smollm2-135m-greedy", "", 0.0, 1.0, 16, api_name="/chat")
+    chat = client.predict("Hi", "smollm2-135m-greedy", "", 0.0, 1.0, 8, api_name="/chat")
     assert chat[0][-1]["role"] == "assistant" and _text(chat[0][-1])
     assert latest_battle(storage).mode == "direct"
 
 
+def test_direct_chat_never_promises_more_tokens_than_the_server_gives(client: Client, storage: Storage) -> None:
+    slider = next(c for c in client.config["components"] if c.get("props", {}).get("elem_id") == "direct_max_tokens")
+    assert slider["props"]["maximum"] == 8, "the control offers the server's cap, no more"
+    battles_before = count(storage, Battle)
+    for bad, why in ((1024, "between 1 and 8"), (0, "between 1 and 8"), ("lots", "must be a number")):
+        outputs = client.predict("Hi", "smollm2-135m-greedy", "", 0.7, 1.0, bad, api_name="/chat")
+        assert why in notice_of(outputs[1:])
+    for bad_temperature in (-1, 99):
+        outputs = client.predict("Hi", "smollm2-135m-greedy", "", bad_temperature, 1.0, 8, api_name="/chat")
+        assert "temperature must be between 0 and 2" in notice_of(outputs[1:])
+    assert count(storage, Battle) == battles_before, "nothing generated or stored"
+
+
 def _text(message: dict[str, Any]) -> str:
+    """The text a person reads in a chat message (the app sends sanitised HTML)."""
     content = message["content"]
     if isinstance(content, list):  # Gradio 6 sends structured content
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return str(content)
+        content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return html.unescape(re.sub(r"<[^>]+>", "", str(content)))
 
 
 def test_the_leaderboard_shows_a_vote_after_a_refresh(client: Client, storage: Storage) -> None:

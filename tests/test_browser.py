@@ -9,6 +9,8 @@ docs/leaderboard.png, the README's pictures.
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 import socket
 from collections.abc import Iterator
@@ -21,21 +23,30 @@ import yaml
 
 from app import build_arena
 from arena.settings import Settings
-from arena.ui import CSS, theme
+from arena.ui import CSS, HEAD, theme
 from models.registry import DEFAULT_MODELS_FILE
 from tests.browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    LIVE_ELEMENTS,
+    LIVE_MARKUP_IN,
+    READ_LIVE_MARKUP,
+    SCRIPT_LINKS,
     STOP_WATCHING,
+    WATCH_LIVE_MARKUP,
     WATCH_STREAMS,
     Screenshots,
     bot_texts,
     browser_marks,
+    collapse,
     fail_if_missing_in_ci,
+    record_dialogs,
     tab_to,
     user_texts,
+    xss_markers,
 )
 from tests.openai_server import OpenAIServer, Sleep, Text, streamed
+from tests.xss_corpus import PAYLOADS, SCRIPT_SCHEMES, filled
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
@@ -124,6 +135,7 @@ def running_arena(tmp_path_factory: pytest.TempPathFactory, converted_model: Any
         ssr_mode=False,
         quiet=True,
         css=CSS,
+        head=HEAD,
         theme=theme(),
     )
     try:
@@ -340,6 +352,36 @@ def test_direct_chat_answers_and_side_by_side_shows_the_chosen_names(page: Page,
     shots.take(page, "side-by-side-after-vote")
 
 
+def test_the_copy_button_copies_the_text_a_person_reads_not_the_html(
+    browser: Browser, running_arena: RunningArena, shots: Screenshots
+) -> None:
+    expect = _expect()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    try:
+        page.goto(running_arena.url)
+        running_arena.server.add(
+            streamed("Use **bold** & `code`:\n\n```python\nprint('<hi>')\n```\n\n- one\n- two"), model="scripted-a"
+        )
+        open_tab(page, "Direct chat")
+        choose(page, "Model", "scripted-a")
+        settle(page, "direct_chat")
+        page.locator("#direct_input textarea").fill("Format <this>, please.")
+        page.locator("#direct_send").click()
+        expect(page.locator("#direct_chat [data-testid='bot']")).to_contain_text("two")
+        copy = page.locator("#direct_chat button[aria-label*='opy'], #direct_chat button[title*='opy']")
+        expect(copy).to_have_count(2)  # one per message: the person's, then the answer's
+        copied = []
+        for button in (copy.first, copy.last):
+            button.click()
+            copied.append(page.evaluate("navigator.clipboard.readText()"))
+        assert copied == ["Format <this>, please.", "Use bold & code:\n\nprint('<hi>')\n\n- one\n- two"]
+        shots.take(page, "copy-button")
+    finally:
+        context.close()
+
+
 # ---- 4. keyboard only ---------------------------------------------------------------------------------------
 
 
@@ -363,37 +405,143 @@ def test_a_battle_can_be_fought_with_the_keyboard_alone(page: Page, shots: Scree
     shots.take(page, "keyboard-after-vote")
 
 
-# ---- 5. HTML in messages and answers stays text ------------------------------------------------------------
+# ---- 5. script injection: HTML, markdown links and renderers stay text, nothing runs --------------------------
+#
+# The corpus of tests/xss_corpus.py, each payload filled with its own marker (window.__xss=N, or alert(N), N its
+# index in the corpus) so that whatever ran names itself. After each step: no marker set (in the page or a frame
+# a payload made), no dialog, no live element or on* attribute in what was written (even for a moment, while an
+# answer streamed), no link with a script scheme anywhere on the page, and the text still readable.
+
+CHUNK_SIZES = (5, 6, 7)  # characters per streamed piece: half-written tags and links are rendered on the way
+CHUNK_PAUSE = 0.005  # seconds between pieces, so that the page renders the intermediate states
+BATCH_SIZE = 11  # payloads per message: 8 messages for the corpus, far below the 20-a-minute limit
+MESSAGES = "#{chat} [data-testid='bot'], #{chat} [data-testid='user']"  # a pane's messages, not its icons
+REPORT = "#audit_report"
+REPORT_TEXT = "#audit_report [data-testid='markdown']"  # the report, not the component's progress spinner
+AUDIT_TIMEOUT_MS = 60_000
+FILE_NAME_MARKER = 9999  # the uploaded file's own name is a payload too
+WINNERS = ("model_a", "model_b", "tie")
+# Markdown makes a link of these whose target is no URL: the sanitiser drops the target, the label ("click")
+# stays; the script is not on the page at all, not even as text.
+LABEL_ONLY = frozenset({"full-width scheme", "zero-width inside the scheme"})
+# Markdown rewrites these on the way (entities decoded, quote and list markers, a code fence, an escaping
+# backslash, an autolink's brackets): the script they carry is shown as text, not character for character.
+REWRITTEN = frozenset(
+    {
+        "anchor with entity-encoded scheme",
+        "inline link, encoded colon",
+        "inline link, entity scheme",
+        "reference link in a quote",
+        "reference link in a list item",
+        "autolink breakout",
+        "code span opened by an escaped backtick",
+        "escaped backtick, then a real link",
+        "mermaid click",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Injection:
+    name: str  # in the corpus
+    js: str  # what it would run: "window.__xss=7" or "alert(7)", 7 its index in the corpus
+    text: str  # the payload, filled
+
+    @property
+    def has_script(self) -> bool:
+        return "{js}" in PAYLOADS[self.name]  # the data: URL carries its own, fixed script
+
+    def readable_in(self, shown: str, *, as_written: bool = True) -> bool:
+        """Whether a person reading `shown` (innerText) still sees what was written: the payload itself, or
+        (`as_written=False`, e.g. in a table cell or quoted in an error) at least the script it carries."""
+        if self.name in LABEL_ONLY:
+            return True
+        if self.has_script and (self.name in REWRITTEN or not as_written):
+            return re.search(re.escape(self.js) + r"(?!\d)", shown) is not None
+        return collapse(self.text) in collapse(shown)
+
+
+def corpus() -> list[Injection]:
+    """Every payload with a marker, then every payload that runs code with an alert."""
+    names = list(PAYLOADS)
+    marked = [Injection(name, f"window.__xss={n}", filled(f"window.__xss={n}")[name]) for n, name in enumerate(names)]
+    alerts = [Injection(name, f"alert({n})", filled(f"alert({n})")[name]) for n, name in enumerate(names)]
+    return marked + [case for case in alerts if case.has_script]
+
+
+def culprits(values: list[str]) -> list[str]:
+    """Markers (or dialog messages, or excerpts holding them) with the corpus payload each one comes from."""
+    names = list(PAYLOADS)
+    named = []
+    for value in values:
+        numbers = {int(n) for n in re.findall(r"(?:__xss=|alert\()(\d+)", value)} | (
+            {int(value)} if value.isdigit() else set()
+        )
+        who = [names[n] if n < len(names) else "the file name" if n == FILE_NAME_MARKER else "?" for n in numbers]
+        named.append(f"{value} <- {', '.join(sorted(who)) or 'no marker'}")
+    return named
+
+
+def what_ran(page: Page, roots: str, dialogs: list[str]) -> list[str]:
+    """Everything that shows a payload escaped: markers set, dialogs (consumed), live markup in `roots` (now or
+    on the way), links with a script scheme anywhere on the page; each with the payloads it comes from."""
+    page.wait_for_timeout(300)  # a failed load fires onerror asynchronously: give it the chance to run
+    problems = []
+    if markers := xss_markers(page):
+        problems.append(f"window.__xss was set: {culprits(markers)}")
+    if dialogs:
+        problems.append(f"dialogs opened: {culprits(dialogs)}")
+        dialogs.clear()
+    if live := page.evaluate(LIVE_MARKUP_IN, [roots, LIVE_ELEMENTS]):
+        problems.append(f"live elements or on* attributes in {roots}: {culprits(list(dict.fromkeys(live)))}")
+    if seen := page.evaluate(READ_LIVE_MARKUP):
+        problems.append(f"live markup appeared while rendering: {culprits(seen)}")
+    if links := page.evaluate(SCRIPT_LINKS, list(SCRIPT_SCHEMES)):
+        problems.append(f"links with a script scheme: {culprits(links)}")
+    return problems
+
+
+def assert_nothing_ran(page: Page, roots: str, dialogs: list[str]) -> None:
+    problems = what_ran(page, roots, dialogs)
+    assert not problems, "\n".join(problems)
+
+
+def watch_live_markup(page: Page, roots: str) -> None:
+    page.evaluate(WATCH_LIVE_MARKUP, [roots, LIVE_ELEMENTS, list(SCRIPT_SCHEMES)])
+
+
+def chunked(text: str) -> list[Any]:
+    """`text` streamed a few characters at a time (sizes cycling through CHUNK_SIZES), then finished."""
+    events: list[Any] = []
+    start = 0
+    for index in itertools.count():
+        if start >= len(text):
+            break
+        size = CHUNK_SIZES[index % len(CHUNK_SIZES)]
+        events += [Text(text[start : start + size]), Sleep(CHUNK_PAUSE)]
+        start += size
+    return events + streamed()  # streamed() with no pieces: the finish and usage chunks
 
 
 def scripted_html_answer(server: OpenAIServer, model: str) -> None:
     events: list[Any] = []
     for piece in XSS_ANSWER:
         events += [Text(piece), Sleep(0.05)]
-    server.add(events + streamed(), model=model)  # streamed() with no pieces: the finish and usage chunks
+    server.add(events + streamed(), model=model)
 
 
-def assert_inert(page: Page, chat_id: str) -> None:
-    chat = page.locator(f"#{chat_id}")
-    assert chat.locator("[data-testid='bot'] img, [data-testid='user'] img").count() == 0
-    assert chat.locator("[data-testid='bot'] script, [data-testid='user'] script").count() == 0
-    # The href as the browser resolved it, so that " javascript:" or entity-encoded variants count too.
-    protocols = chat.locator("a[href]").evaluate_all("(links) => links.map((a) => a.protocol)")
-    assert "javascript:" not in protocols, protocols
-    assert page.evaluate("() => window.__xss") is None
-
-
-def test_html_in_messages_and_answers_is_shown_as_text_and_never_runs(
+def test_html_in_side_by_side_messages_and_answers_is_shown_as_text_and_never_runs(
     page: Page, running_arena: RunningArena, shots: Screenshots
 ) -> None:
     expect = _expect()
-    server = running_arena.server
+    dialogs = record_dialogs(page)
     open_tab(page, "Side-by-side")
     choose(page, "Model A", "scripted-a")
     choose(page, "Model B", "scripted-b")
     settle(page, "sxs_chat_a", "sxs_input")
+    watch_live_markup(page, f"{MESSAGES.format(chat='sxs_chat_a')}, {MESSAGES.format(chat='sxs_chat_b')}")
     for model in SCRIPTED:
-        scripted_html_answer(server, model)
+        scripted_html_answer(running_arena.server, model)
     page.locator("#sxs_input textarea").fill(XSS_MESSAGE)
     page.locator("#sxs_send").click()
     expect(page.locator("#sxs_vote_a")).to_be_enabled(timeout=UI_TIMEOUT_MS)
@@ -401,21 +549,107 @@ def test_html_in_messages_and_answers_is_shown_as_text_and_never_runs(
         assert user_texts(page, chat_id) == [XSS_MESSAGE]
         [answer] = bot_texts(page, chat_id)
         assert '<img src=x onerror="window.__xss=3">' in answer and "<script>window.__xss=4</script>" in answer
-        assert_inert(page, chat_id)
+        assert_nothing_ran(page, MESSAGES.format(chat=chat_id), dialogs)
     shots.take(page, "xss-side-by-side")
 
+
+def test_every_corpus_payload_in_a_direct_chat_message_and_its_streamed_answer_stays_text_and_never_runs(
+    page: Page, running_arena: RunningArena, shots: Screenshots
+) -> None:
+    expect = _expect()
+    dialogs = record_dialogs(page)
     open_tab(page, "Direct chat")
     choose(page, "Model", "scripted-a")
     settle(page, "direct_chat")
-    scripted_html_answer(server, "scripted-a")
-    page.locator("#direct_input textarea").fill(XSS_MESSAGE)
-    page.locator("#direct_send").click()
-    expect(page.locator("#direct_chat [data-testid='bot']")).to_contain_text("end.")
-    assert user_texts(page, "direct_chat") == [XSS_MESSAGE]
-    page.wait_for_timeout(300)  # a failed <img> fires onerror asynchronously: give it the chance to run
-    assert_inert(page, "direct_chat")
-    assert_inert(page, "sxs_chat_a")
-    shots.take(page, "xss-direct-chat")
+    messages = MESSAGES.format(chat="direct_chat")
+    watch_live_markup(page, messages)
+    cases = corpus()
+    renders, problems = [], []
+    for number, start in enumerate(range(0, len(cases), BATCH_SIZE), 1):
+        batch = cases[start : start + BATCH_SIZE]
+        if number > 1:  # a fresh conversation each time: the answers would soon fill the token cap
+            page.locator("#direct_clear").click()
+            expect(page.locator("#direct_chat [data-testid='user']")).to_have_count(0)
+        message = "\n\n".join(case.text for case in batch)  # a paragraph each
+        end = f"End of batch {number}."
+        running_arena.server.add(chunked(f"{message}\n\n{end}"), model="scripted-a")
+        page.evaluate(WATCH_STREAMS, ["direct_chat"])
+        page.locator("#direct_input textarea").fill(message)
+        page.locator("#direct_send").click()
+        expect(page.locator("#direct_chat [data-testid='bot']")).to_contain_text(end)
+        expect(page.locator("#direct_input textarea")).to_be_editable()
+        renders.append(len(page.evaluate(STOP_WATCHING)["direct_chat"]))
+        # Every batch is looked at, and all that went wrong is reported at the end, payload by payload.
+        problems += [f"batch {number}: {problem}" for problem in what_ran(page, messages, dialogs)]
+        [said], [answered] = user_texts(page, "direct_chat"), bot_texts(page, "direct_chat")
+        for side, shown in (("message", said), ("answer", answered)):
+            if unreadable := [case.name for case in batch if not case.readable_in(shown)]:
+                problems.append(f"batch {number}: no longer shown as text in the {side}: {unreadable}")
+    shots.take(page, "xss-corpus-direct-chat")  # the last batch, before judging: a picture of what went wrong
+    assert not problems, "\n".join(problems)
+    assert min(renders) >= 3, f"the answers were not rendered piece by piece: {renders} states seen per answer"
+
+
+def upload_battles(page: Page, name: str, rows: list[dict[str, Any]]) -> None:
+    body = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    page.locator("#audit_upload input[type='file']").set_input_files(
+        files=[{"name": name, "mimeType": "application/x-ndjson", "buffer": body}]
+    )
+
+
+def test_every_corpus_payload_in_an_uploaded_battles_file_stays_text_in_the_judge_audit_report(
+    page: Page, shots: Screenshots
+) -> None:
+    expect = _expect()
+    dialogs = record_dialogs(page)
+    open_tab(page, "Judge audit")
+    watch_live_markup(page, REPORT_TEXT)
+    cases = corpus()
+    rows = []
+    for turn, case in enumerate(cases):
+        # Every text field is a payload; the report shows the categories and the judges' names.
+        written = {
+            "model_a": f"{case.text} (A)",
+            "model_b": f"{case.text} (B)",
+            "battle_id": f"battle {turn}: {case.text}",
+            "category": case.text,
+            "prompt": case.text,
+            "answer_a": case.text,
+            "answer_b": f"{case.text} and a longer answer",
+            "judge": case.text,
+        }
+        rows.append({**written, "source": "human", "winner": WINNERS[turn % 3]})
+        rows.append({**written, "source": "judge:gpt-4", "winner": WINNERS[(turn + 1) % 3]})
+        if case.js.startswith("window"):
+            rows.append({**written, "source": f"judge:{case.text}", "winner": WINNERS[turn % 3]})
+    upload_battles(page, "battles.jsonl", rows)
+    expect(page.locator(REPORT)).to_contain_text("Judge audit", timeout=AUDIT_TIMEOUT_MS)
+    expect(page.locator(REPORT)).to_contain_text("Agreement with people")
+    shots.take(page, "xss-judge-audit-report")
+    assert_nothing_ran(page, REPORT_TEXT, dialogs)
+    shown = page.locator(REPORT).inner_text()
+    unreadable = [case.name for case in cases if not case.readable_in(shown, as_written=False)]
+    assert unreadable == [], f"no longer shown as text in the report: {unreadable}"
+
+
+def test_a_refused_battles_file_is_quoted_as_text_in_the_judge_audit_notice(page: Page, shots: Screenshots) -> None:
+    expect = _expect()
+    dialogs = record_dialogs(page)
+    open_tab(page, "Judge audit")
+    watch_live_markup(page, REPORT_TEXT)
+    cases = corpus()
+    marked = "\n\n".join(case.text for case in cases if case.js.startswith("window"))
+    alerts = "\n\n".join(case.text for case in cases if case.js.startswith("alert"))
+    # An unknown winner: the refusal quotes it and both model names, i.e. the whole corpus.
+    name = f"<img src=x onerror=window.__xss={FILE_NAME_MARKER}>.jsonl"
+    upload_battles(page, name, [{"model_a": alerts, "model_b": marked, "winner": marked}])
+    expect(page.locator(REPORT)).to_contain_text("unknown winner", timeout=AUDIT_TIMEOUT_MS)
+    shots.take(page, "xss-judge-audit-refused")
+    assert_nothing_ran(page, REPORT_TEXT, dialogs)
+    shown = page.locator(REPORT).inner_text()
+    assert f"<img src=x onerror=window.__xss={FILE_NAME_MARKER}>" in shown, "the file name is shown as written"
+    unreadable = [case.name for case in cases if not case.readable_in(shown, as_written=False)]
+    assert unreadable == [], f"no longer shown as text in the notice: {unreadable}"
 
 
 # ---- 6. the Admin tab ----------------------------------------------------------------------------------------

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from arena.display import display_html
 from arena.storage import Storage
+from leaderboard import ui as leaderboard_ui
 from leaderboard.db import load_battles
 from leaderboard.llmfao import load_llmfao
 from leaderboard.page import build_page_payload, view_key
@@ -84,14 +88,35 @@ def test_the_page_renders_a_view_with_table_figures_and_csv(llmfao_payload: dict
     assert table.iloc[0]["Rank (UB)"] == 1
     assert "OpenAI's GPT-4" in set(table["Description"])
     assert forest is not None and win is not None and count is not None
-    assert pd.read_csv(download["value"]).shape == table.shape
+    csv = pd.read_csv(download["value"])
+    assert len(csv) == len(table) and list(csv["model"]) == list(table["Model"])
+    assert csv["rating"].dtype.kind == "f" and (csv["lower"] <= csv["rating"]).all()
+
+
+def test_the_csv_is_written_once_per_table_and_cells_a_spreadsheet_would_run_are_escaped(
+    llmfao_payload: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(leaderboard_ui, "DOWNLOADS", tmp_path)
+    payload = copy.deepcopy(llmfao_payload)
+    rows = payload["views"][view_key("judge:gpt-4", "all", False)]["rows"]
+    hostile = {'=HYPERLINK("http://x")': "+cmd", "@SUM(A1)": "-2+3", "\tplain": "-1"}
+    for row, name in zip(rows, hostile, strict=False):
+        row["model"] = name
+    payload["descriptions"] = {name: description for name, description in hostile.items()}
+    paths = {render(payload, "judge:gpt-4", "all", False)[-1]["value"] for _ in range(5)}
+    assert len(paths) == 1 and len(list(tmp_path.iterdir())) == 1, "five page reads, one file"
+    csv = pd.read_csv(paths.pop(), keep_default_na=False)
+    for name, description in hostile.items():
+        (row,) = csv[csv["model"] == f"'{name}"].to_dict("records")
+        assert row["description"] == f"'{description}"
+    assert (csv["rating"] > 0).all(), "numbers stay numbers"
 
 
 def test_an_empty_arena_gets_a_friendly_page_not_a_crash() -> None:
     payload = build_page_payload(pd.DataFrame(columns=["model_a", "model_b", "winner"]), {}, 0)
     assert payload["sources"] == ["human"] and payload["views"] == {}
-    assert render(payload, "human", "all", False)[0].endswith("No ratings for this choice.")
-    assert render(None, "human", "all", False)[0] == EMPTY
+    assert "No ratings for this choice." in render(payload, "human", "all", False)[0]
+    assert render(None, "human", "all", False)[0] == display_html(EMPTY)
 
 
 def _vote(storage: Storage, winner: str = "model_a") -> None:

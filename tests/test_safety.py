@@ -1,10 +1,19 @@
-"""Specification of input cleaning, identity-leak detection, voter hashing and inert display text."""
+"""Specification of input cleaning, identity-leak detection and voter hashing (display: tests/test_display.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from arena.safety import IdentityMatcher, InputError, clean_message, inert_markdown, session_hash, voter_hash
+from arena.safety import (
+    IdentityMatcher,
+    InputError,
+    clean_message,
+    clean_text,
+    client_hash,
+    session_hash,
+    visible_text,
+    voter_hash,
+)
 
 
 @pytest.mark.parametrize("raw", ["", "   ", "\n\t \n", None, "\x00\x01"])
@@ -65,21 +74,50 @@ def test_voter_hash_is_stable_salted_and_does_not_contain_the_ip() -> None:
     assert session_hash("salt", "s") != session_hash("salt", "t")
 
 
-def test_html_outside_code_is_escaped_so_it_shows_as_text() -> None:
-    shown = inert_markdown('<script>alert(1)</script><img src=x onerror="alert(2)"> R&D')
-    assert "<script" not in shown and "<img" not in shown
-    assert "&lt;script&gt;" not in shown  # '>' is kept for markdown quotes; '<' alone defuses tags
-    assert shown.startswith("&lt;script>alert(1)&lt;/script>")
-    assert "R&amp;D" in shown
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\ufeff", "\u2060", "\u200e", "\u200f", "\u202a", "\u202e", "\u2066"]
 
 
-def test_code_spans_and_fences_are_left_alone_because_markdown_shows_them_literally() -> None:
-    text = "Use `<div>` here:\n```html\n<script>x()</script>\n```\nand <b>this</b>"
-    shown = inert_markdown(text)
-    assert "`<div>`" in shown
-    assert "```html\n<script>x()</script>\n```" in shown
-    assert shown.endswith("and &lt;b>this&lt;/b>")
+@pytest.mark.parametrize("invisible", INVISIBLE)
+def test_a_message_of_only_invisible_characters_is_empty(invisible: str) -> None:
+    with pytest.raises(InputError, match="empty"):
+        clean_message(invisible * 5 + " \n" + invisible, max_chars=100)
 
 
-def test_an_unclosed_fence_still_counts_as_code() -> None:
-    assert inert_markdown("```\n<i>") == "```\n<i>"
+def test_invisible_characters_around_a_message_are_trimmed_and_inside_it_kept() -> None:
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # an emoji sequence joined by U+200D
+    clean = clean_message(f"\u200b\ufeff {family} is one emoji \u2060", max_chars=100)
+    assert clean.text == f"{family} is one emoji"
+
+
+def test_what_a_reader_sees_is_nfkc_without_format_characters() -> None:
+    assert visible_text("g\u200bp\u200dt-\ufeff4") == "gpt-4"
+    assert visible_text("ＧＰＴ－４") == "GPT-4"
+    assert visible_text("\u200e\u200f") == ""
+
+
+def test_a_lone_surrogate_anywhere_becomes_a_replacement_character_with_a_sentence() -> None:
+    for raw, expected in (("a\ud800b", "a\ufffdb"), ("\udfff\udfff x", "\ufffd\ufffd x"), ("\udc00", "\ufffd")):
+        clean = clean_message(raw, max_chars=100)
+        assert clean.text == expected
+        clean.text.encode("utf-8")  # storable and sendable
+        assert any("surrogate" in notice for notice in clean.notices)
+
+
+def test_an_optional_text_may_be_empty_and_other_types_are_refused() -> None:
+    assert clean_text("\u200b", what="system prompt", max_chars=10, required=False).text == ""
+    assert clean_text(None, what="system prompt", max_chars=10, required=False).text == ""
+    with pytest.raises(InputError, match="system prompt must be text"):
+        clean_text(["x"], what="system prompt", max_chars=10, required=False)
+
+
+def test_identity_words_are_found_through_invisible_and_full_width_characters() -> None:
+    matcher = IdentityMatcher.from_words(["gpt-4", "openai"])
+    assert matcher.find("made by Open\u200bAI") == ["openai"]
+    assert matcher.find("I am ＧＰＴ-4") == ["gpt-4"]
+
+
+def test_the_client_hash_depends_on_the_address_only() -> None:
+    assert client_hash("salt", "203.0.113.7") == client_hash("salt", "203.0.113.7")
+    assert client_hash("salt", "203.0.113.7") != client_hash("salt", "203.0.113.8")
+    assert client_hash("salt", "203.0.113.7") != client_hash("pepper", "203.0.113.7")
+    assert "203.0.113.7" not in client_hash("salt", "203.0.113.7")
