@@ -41,7 +41,7 @@ RUN case "$TORCH_VARIANT" in \
 
 # Convert the embedded GGUF once, here, so that a container starts in seconds and needs no write access to
 # the cache. The conversion writes through a private temporary folder (mode 0700): open it to the runtime user.
-RUN "$VENV/bin/python" -c "from models.embedded import ensure_converted; print(ensure_converted())" \
+RUN "$VENV/bin/python" -c "from models.embedded import ensure_converted; from settings import Settings; print(ensure_converted(Settings().resolved_model_cache_dir))" \
     && chmod -R a+rX "$ARENA_MODEL_CACHE"
 
 ENV PATH="$VENV/bin:$PATH" \

@@ -1,4 +1,4 @@
-"""Huggy Arena: settings -> storage -> registry -> services -> scheduler -> UI. Nothing else lives here.
+"""Huggy Arena: settings -> store -> registry -> services -> scheduler -> UI. Nothing else lives here.
 
 Run it:  make run   (or: .venv/bin/python app.py)
 Configure with ARENA_* environment variables or a YAML file named by ARENA_CONFIG (see README.md).
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,40 +24,30 @@ import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from gradio.utils import get_upload_folder
-from sqlalchemy import text
 
 from arena.admin import AdminService
-from arena.admin_ui import build_admin_tab
 from arena.battles import ArenaConfig, ArenaService
-from arena.db import head_revision
-from arena.jobs import JobLedger
 from arena.judging import JudgeConfig, JudgeRunner
 from arena.logs import configure_logging
 from arena.moderation import moderator_from_settings
 from arena.safety import client_hash
 from arena.scheduler import ArenaScheduler, JobSpec, RetrainConfig, Skip, retrain_job
-from arena.settings import Settings
-from arena.storage import Storage
-from arena.tempfiles import prune
-from arena.ui import CSS, HEAD, Guards, Identity, build_ui, theme
 from arena.upload_audits import UploadAudits
-from arena.web import GenerationGate, QueueMiddleware, StreamListeners, h11_with_head_timeout
-from leaderboard.db import load_battles
 from leaderboard.io import ReadLimits, read_battles
 from leaderboard.judge_audit import audit_judges, render_markdown
 from leaderboard.page import build_page_payload
-from leaderboard.service import LeaderboardService
-from leaderboard.snapshots import SnapshotStore
-from models.embedded import default_cache_dir
+from leaderboard.service import SnapshotService
 from models.pool import BackendPool
 from models.registry import load_model_specs
+from settings import Settings
+from store import Store
+from store.snapshots import JUDGE_AUDIT, LEADERBOARD
+from ui.admin import build_admin_tab
+from ui.arena import CSS, HEAD, Guards, Identity, build_ui, theme
+from ui.tempfiles import prune
+from ui.web import GenerationGate, QueueMiddleware, StreamListeners, h11_with_head_timeout
 
 log = logging.getLogger("huggy_arena")
-
-
-def provenance(storage: Storage) -> dict[str, str]:
-    """Model -> provenance text, for the judge audit's self-preference (a judge named there trained it)."""
-    return {m.name: m.provenance for m in storage.list_models(enabled_only=False) if m.provenance}
 
 
 @dataclass
@@ -65,21 +56,20 @@ class ArenaApp:
 
     settings: Settings
     demo: gr.Blocks
-    storage: Storage
+    store: Store
     pool: BackendPool
     scheduler: ArenaScheduler
     guards: Guards
     upload_audits: UploadAudits
+    leaderboard: SnapshotService
+    judge_audit: SnapshotService
 
     def readiness(self) -> dict[str, Any]:
         """What /readyz reports; `ready` only when every check passed."""
         checks: dict[str, Any] = {}
         try:
-            with self.storage.engine.connect() as connection:
-                revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-            checks["database"] = True
-            checks["migrations"] = revision == head_revision()
-            contenders = self.storage.list_models(anonymous_only=True)
+            checks["database"], checks["migrations"] = self.store.schema_status()
+            contenders = self.store.registry.models(anonymous_only=True)
             checks["contenders"] = len(contenders)
             local = {m.engine_key for m in contenders if m.backend == "local"}
             checks["models_loaded"] = not self.settings.preload_models or local <= set(self.pool.loaded())
@@ -98,17 +88,35 @@ class ArenaApp:
     def close(self) -> None:
         self.scheduler.shutdown(wait=True)
         self.upload_audits.shutdown()
-        self.storage.dispose()
+        self.store.dispose()
+
+
+def backfill_facts(store: Store, raise_errors: bool = True) -> dict[str, Any]:
+    """Store the style and category of rows that lack them (store.backfill). A failure is logged; the scheduled
+    job also reports it in the job history, the start-up run only logs it."""
+    try:
+        report = store.backfill_facts(progress=lambda done, total: log.info("backfilled facts: %d/%d", done, total))
+    except Exception:
+        log.exception("backfilling the facts of old rows failed; the next run resumes where it stopped")
+        if raise_errors:
+            raise
+        return {}
+    if report.battles:
+        log.info("stored the style and category of %d turns in %d battles", report.turns, report.battles)
+    return {"battles": report.battles, "turns": report.turns}
 
 
 def scheduled_jobs(
-    settings: Settings, storage: Storage, leaderboard: LeaderboardService, judge: JudgeRunner | None
+    settings: Settings, store: Store, snapshots: list[SnapshotService], judge: JudgeRunner | None
 ) -> list[JobSpec]:
-    def refresh_leaderboard() -> dict[str, Any]:
-        snapshot = leaderboard.refresh()
-        if snapshot is None:
-            raise Skip("no votes yet")
-        return {"snapshot": snapshot.id, "votes": snapshot.votes_total}
+    def refresher(service: SnapshotService) -> Any:
+        def refresh() -> dict[str, Any]:
+            snapshot = service.refresh()
+            if snapshot is None:
+                raise Skip("no votes yet")
+            return {"snapshot": snapshot.id, "votes": snapshot.votes_total}
+
+        return refresh
 
     def judge_backlog() -> dict[str, Any]:
         assert judge is not None
@@ -118,7 +126,7 @@ def scheduled_jobs(
         return {"judged": report.judged, "votes": report.votes, "parse_failures": report.parse_failures}
 
     def last_rlhf_run() -> datetime | None:
-        runs = storage.list_training_runs("rlhf")
+        runs = store.training_runs.runs("rlhf")
         return runs[-1].started_at if runs else None
 
     retrain = RetrainConfig(
@@ -129,13 +137,18 @@ def scheduled_jobs(
         timeout_seconds=settings.retrain_timeout_seconds,
         model_cache=settings.model_cache_dir,
     )
-    new_votes = storage.count_decisive_votes
+    new_votes = store.votes.count_decisive
+    descriptions = {LEADERBOARD: "recompute the stored leaderboard snapshot", JUDGE_AUDIT: "recompute the judge audit"}
     jobs = [
-        JobSpec("leaderboard", refresh_leaderboard, seconds=settings.leaderboard_refresh_seconds,
-                description="recompute the stored leaderboard snapshot"),
+        JobSpec(service.kind.replace("_", "-"), refresher(service), seconds=settings.leaderboard_refresh_seconds,
+                description=descriptions[service.kind])
+        for service in snapshots
+    ] + [
         JobSpec("retrain", retrain_job(retrain, new_votes, last_rlhf_run), seconds=settings.retrain_check_seconds,
                 description=f"RLHF ({settings.retrain_recipe}) after {settings.retrain_min_new_votes} new votes"),
     ]  # fmt: skip
+    jobs.append(JobSpec("backfill-facts", lambda: backfill_facts(store), seconds=600,
+                        description="store the style and category of rows that lack them"))  # fmt: skip
     if settings.retrain_cron:
         on_schedule = RetrainConfig(**{**retrain.__dict__, "min_new_votes": 1})
         jobs.append(JobSpec("retrain-cron", retrain_job(on_schedule, new_votes, last_rlhf_run),
@@ -146,16 +159,44 @@ def scheduled_jobs(
     return jobs
 
 
+def snapshot_services(settings: Settings, store: Store) -> tuple[SnapshotService, SnapshotService]:
+    """The leaderboard (narrow votes: no answer text) and the judge audit (it measures the texts), each kept as a
+    stored snapshot that pages read; both are refreshed by the scheduler, never by a page read."""
+    leaderboard = SnapshotService(
+        LEADERBOARD,
+        store.snapshots,
+        store.votes.watermark,
+        lambda mark: build_page_payload(store.votes.read(), store.registry.descriptions(), mark.votes_total),
+        min_new_votes=settings.leaderboard_min_new_votes,
+    )
+    judge_audit = SnapshotService(
+        JUDGE_AUDIT,
+        store.snapshots,
+        store.votes.watermark,
+        lambda mark: {
+            "markdown": render_markdown(
+                audit_judges(store.votes.read(texts=True), self_trained=store.registry.provenance())
+            ),
+            "votes_total": mark.votes_total,
+        },
+        min_new_votes=settings.leaderboard_min_new_votes,
+    )
+    return leaderboard, judge_audit
+
+
 def build_arena(settings: Settings | None = None) -> ArenaApp:
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    storage = Storage.from_url(settings.resolved_database_url)
-    storage.sync_models(load_model_specs(settings.models_file))
-    pool = BackendPool(settings.model_cache_dir or default_cache_dir(), device=settings.device)
+    store = Store.open(settings.resolved_database_url)
+    # Rows written before their facts were stored (or by an older replica): filled in the background, so a big
+    # database does not hold up the start; readers see their style as missing until then.
+    threading.Thread(target=backfill_facts, args=(store, False), name="backfill-facts", daemon=True).start()
+    store.registry.sync(load_model_specs(settings.models_file))
+    pool = BackendPool(settings.resolved_model_cache_dir, device=settings.device)
     if settings.preload_models:
-        pool.preload(storage.list_models())
+        pool.preload(store.registry.models())
     service = ArenaService(
-        storage=storage,
+        store=store,
         backend_for=pool.get,
         config=ArenaConfig(
             max_conversation_tokens=settings.max_conversation_tokens,
@@ -169,30 +210,22 @@ def build_arena(settings: Settings | None = None) -> ArenaApp:
         ),
         moderator=moderator_from_settings(settings),
     )
-    leaderboard = LeaderboardService(
-        store=SnapshotStore(storage.engine),
-        load_battles=lambda: load_battles(storage),
-        descriptions=lambda: {m.name: m.description for m in storage.list_models(enabled_only=False)},
-        build_payload=build_page_payload,
-        min_new_votes=settings.leaderboard_min_new_votes,
-    )
-    leaderboard.refresh_in_background()  # at start-up; afterwards on the schedule and when enough votes arrived
+    leaderboard, judge_audit = snapshot_services(settings, store)
+    for snapshot in (leaderboard, judge_audit):
+        snapshot.refresh_in_background()  # at start-up; afterwards on the schedule
     judge = None
     judge_model = settings.resolved_judge_model()
     if judge_model:
         config = JudgeConfig(model=judge_model, name=settings.judge_name, scale=settings.judge_scale)  # type: ignore[arg-type]
-        judge = JudgeRunner(storage, pool.get, config, concurrency=settings.judge_concurrency)
+        judge = JudgeRunner(store, pool.get, config, concurrency=settings.judge_concurrency)
         log.info("judging new battles on the schedule as %s with %s", config.source, judge_model)
-    ledger = JobLedger(storage.engine)
     scheduler = ArenaScheduler(
-        ledger,
-        scheduled_jobs(settings, storage, leaderboard, judge),
+        store.jobs,
+        scheduled_jobs(settings, store, [leaderboard, judge_audit], judge),
         lease_seconds=settings.scheduler_lease_seconds,
         heartbeat_seconds=settings.scheduler_heartbeat_seconds,
     )
-    admin = AdminService(
-        settings.admin_token, storage, ledger, scheduler.job_ids, scheduler.request, settings.admin_max_failures
-    )
+    admin = AdminService(settings.admin_token, store, scheduler.job_ids, scheduler.request, settings.admin_max_failures)
     salt = settings.resolved_voter_salt()
     identity = Identity(salt=salt)
     limits = ReadLimits(max_bytes=int(settings.upload_max_mb * 1024 * 1024), max_rows=settings.upload_max_rows)
@@ -205,13 +238,13 @@ def build_arena(settings: Settings | None = None) -> ArenaApp:
         identity,
         concurrency=settings.generation_concurrency,
         leaderboard=leaderboard.read,
-        judge_audit=lambda: render_markdown(audit_judges(load_battles(storage), self_trained=provenance(storage))),
+        judge_audit=judge_audit.read,
         upload_audits=upload_audits,
         admin_tab=lambda: build_admin_tab(admin, lambda address: client_hash(salt, address)),
         guards=guards,
         queue_size=settings.queue_max_size or None,
     )
-    return ArenaApp(settings, demo, storage, pool, scheduler, guards, upload_audits)
+    return ArenaApp(settings, demo, store, pool, scheduler, guards, upload_audits, leaderboard, judge_audit)
 
 
 def create_app(settings: Settings | None = None) -> gr.Blocks:

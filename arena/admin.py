@@ -1,6 +1,6 @@
 """What the Admin tab may do, behind a token: job history, run a job now, the registry, enable/disable models.
 
-No Gradio here: the tab (arena/admin_ui.py) only calls these methods and shows what they return or raise.
+No Gradio here: the tab (ui/admin.py) only calls these methods and shows what they return or raise.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from arena.jobs import JobLedger
 from arena.ratelimit import SlidingWindowLimiter
-from arena.storage import NotFound, Storage
+from store import NotFound, Store
 
 log = logging.getLogger(__name__)
 FAILURE_WINDOW_SECONDS = 900.0
@@ -30,8 +29,7 @@ class AdminDenied(Exception):
 @dataclass
 class AdminService:
     token: str = field(repr=False)
-    storage: Storage
-    ledger: JobLedger
+    store: Store
     job_ids: Sequence[str]
     request_run: Callable[[str, str], int]  # (job id, requested by) -> run id; the scheduler's `request`
     max_failures: int = 5  # wrong tokens per client address per 15 minutes
@@ -64,12 +62,12 @@ class AdminService:
         return [
             [r.id, r.job, r.status, r.replica or "", r.requested_by or "", _time(r.started_at or r.requested_at),
              _time(r.finished_at), r.error or "", "" if r.result is None else dict(r.result)]
-            for r in self.ledger.history(limit)
+            for r in self.store.jobs.history(limit)
         ]  # fmt: skip
 
     def scheduler_status(self, token: str | None) -> str:
         self.check(token)
-        holder = self.ledger.holder()
+        holder = self.store.jobs.holder()
         if holder is None:
             return "No replica has taken the scheduler lease yet."
         name, expires = holder
@@ -86,7 +84,7 @@ class AdminService:
         self.check(token)
         return [
             [m.name, m.enabled, m.anonymous, m.backend, m.weights, m.description]
-            for m in self.storage.list_models(enabled_only=False)
+            for m in self.store.registry.models(enabled_only=False)
         ]
 
     def set_enabled(self, token: str | None, name: str | None, enabled: bool) -> str:
@@ -94,7 +92,7 @@ class AdminService:
         if not name:
             raise AdminDenied("Pick a model first.")
         try:
-            self.storage.set_model_enabled(name, enabled)
+            self.store.registry.set_enabled(name, enabled)
         except NotFound as exc:
             raise AdminDenied(str(exc)) from exc
         return f"{name} is now {'enabled' if enabled else 'disabled'}."

@@ -1,6 +1,6 @@
 """The battle lifecycle: start, send a turn (both sides stream), regenerate, vote in two steps, reveal.
 
-Plain Python over storage and backends; no Gradio here. Every public method takes the `Caller` (hashed
+Plain Python over the store and backends; no Gradio here. Every public method takes the `Caller` (hashed
 session and voter ids) so that a battle can only be driven by the session that started it.
 
 Abuse guards, all here rather than in the UI so that every client (browser, gradio_client, scripts) meets them,
@@ -21,29 +21,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-
 from arena.moderation import Moderator
 from arena.ratelimit import SlidingWindowLimiter
 from arena.safety import IdentityMatcher, InputError, clean_message, clean_text, find_identity_probes, storable
 from arena.sampling import PairSampler, assign_sides, uniform_pair
-from arena.storage import BattleView, DuplicateVote, NewTurn, NotFound, Storage, VoteView
+from facts.eligibility import LEAK_NOTE, PROBE_NOTE, reasons_of
+from facts.vocabulary import DECISIVE, STRENGTHS, WINNERS
 from models.generation import stream_pair
 from models.registry import ModelSpec
 from models.types import ChatBackend, ChatMessage, GenerationRequest, StreamChunk
+from store import DATABASE_ERRORS, BattleView, DuplicateVote, NewTurn, NotFound, Store, VoteView
 
 Mode = Literal["anonymous", "side_by_side", "direct"]
-Winner = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
-Strength = Literal["slightly", "clearly", "much"]
-DECISIVE = ("model_a", "model_b")
 
 ANONYMOUS_ERROR = "This model failed to answer (the details are withheld: they could reveal which model it is)."
 # Room left for an answer below which a new turn is refused rather than cut to a few tokens.
 MIN_ANSWER_TOKENS = 16
 RATE_WINDOW_SECONDS = 60.0
-# Prefixes of the battle's flag notes; exclusion_reasons tells a probe from a named model by them.
-LEAK_NOTE = "identity words: "
-PROBE_NOTE = "identity probe: "
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +92,7 @@ def _database_guard(method: Callable[..., Any]) -> Callable[..., Any]:
     def guarded_iterator(iterator: Iterator[Any]) -> Iterator[Any]:
         try:
             yield from iterator
-        except (OperationalError, InterfaceError) as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("database unavailable while streaming a turn: %s", exc)
             raise DatabaseUnavailable(DATABASE_DOWN) from exc
 
@@ -106,7 +100,7 @@ def _database_guard(method: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             result = method(*args, **kwargs)
-        except (OperationalError, InterfaceError) as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("database unavailable in %s: %s", method.__name__, exc)
             raise DatabaseUnavailable(DATABASE_DOWN) from exc
         return guarded_iterator(result) if isinstance(result, Iterator) else result
@@ -180,7 +174,7 @@ class TurnPlan:
 
 @dataclass
 class ArenaService:
-    storage: Storage
+    store: Store
     backend_for: BackendLookup
     config: ArenaConfig = field(default_factory=ArenaConfig)
     sampler: PairSampler = uniform_pair
@@ -208,10 +202,10 @@ class ArenaService:
     # ---- contenders -------------------------------------------------------------------------------
     @_database_guard
     def contenders(self, *, anonymous_only: bool = False) -> list[ModelSpec]:
-        return self.storage.list_models(enabled_only=True, anonymous_only=anonymous_only)
+        return self.store.registry.models(enabled_only=True, anonymous_only=anonymous_only)
 
     def _identity_matcher(self) -> IdentityMatcher:
-        names = [spec.name for spec in self.storage.list_models(enabled_only=False)]
+        names = [spec.name for spec in self.store.registry.models(enabled_only=False)]
         return IdentityMatcher.from_words([*self.config.identity_words, *names])
 
     # ---- battles ----------------------------------------------------------------------------------
@@ -241,7 +235,7 @@ class ArenaService:
         return [self._spec(name) for name in chosen], swapped
 
     def _create(self, caller: Caller, mode: Mode, specs: list[ModelSpec], swapped: bool) -> BattleView:
-        return self.storage.create_battle(
+        return self.store.battles.create(
             mode=mode,
             model_a=specs[0].name,
             model_b=specs[1].name if len(specs) > 1 else None,
@@ -258,7 +252,7 @@ class ArenaService:
         if not battle_id:
             raise NothingToVote("There is no conversation yet: send a message first.")
         try:
-            battle = self.storage.get_battle(str(battle_id))
+            battle = self.store.battles.get(str(battle_id))
         except NotFound:
             raise NotYourBattle("This battle does not exist or belongs to another session.") from None
         if battle.session_id != caller.session_id:
@@ -315,7 +309,7 @@ class ArenaService:
     def vote(self, caller: Caller, battle_id: str | None, winner: str) -> VoteOutcome:
         """Step one: which answer is better. Decisive votes then ask how much better before the reveal."""
         self._limit(self._vote_limit, caller, "voting")
-        if winner not in ("model_a", "model_b", "tie", "tie (bothbad)"):
+        if winner not in WINNERS:
             raise ArenaError(f"Unknown vote {winner!r}.")
         battle = self.battle(caller, battle_id)
         if battle.mode == "direct":
@@ -325,19 +319,20 @@ class ArenaService:
             raise NothingToVote("There is nothing to vote on yet: send a message and wait for both answers.")
         if battle.vote_for(battle.last_turn) is not None:
             raise AlreadyVoted("You already voted on this turn.")
-        reasons = exclusion_reasons(battle)
         try:
-            vote = self.storage.record_vote(
+            vote = self.store.battles.record_vote(
                 battle_id=battle.id,
                 turn=battle.last_turn,
                 winner=winner,
                 voter_id=caller.voter_id,
                 source="human",
-                excluded_reason="; ".join(reasons) or None,
             )
         except DuplicateVote:
             raise AlreadyVoted("You already voted on this turn.") from None
-        notices = tuple(f"Your vote is stored but will not count in the ratings: {r}." for r in reasons)
+        # The store decided with the one rule (facts.eligibility) and says why, if the vote does not count.
+        notices = tuple(
+            f"Your vote is stored but will not count in the ratings: {r}." for r in reasons_of(vote.excluded_reason)
+        )
         if winner in DECISIVE:
             return VoteOutcome(vote=vote, needs_strength=True, notices=notices)
         return VoteOutcome(vote=vote, needs_strength=False, revealed=self._reveal(battle), notices=notices)
@@ -345,7 +340,7 @@ class ArenaService:
     @_database_guard
     def set_strength(self, caller: Caller, battle_id: str | None, strength: str) -> VoteOutcome:
         """Step two of a decisive vote: how much better. Then both names are revealed."""
-        if strength not in ("slightly", "clearly", "much"):
+        if strength not in STRENGTHS:
             raise ArenaError(f"Unknown strength {strength!r}.")
         battle = self.battle(caller, battle_id)
         vote = battle.vote_for(battle.last_turn) if battle.last_turn else None
@@ -355,7 +350,7 @@ class ArenaService:
             raise ArenaError("A tie has no strength.")
         if vote.strength is not None:
             raise AlreadyVoted("You already said how much better.")
-        updated = self.storage.set_vote_strength(vote.id, strength)
+        updated = self.store.battles.set_vote_strength(vote.id, strength)
         return VoteOutcome(vote=updated, needs_strength=False, revealed=self._reveal(battle))
 
     # ---- internals --------------------------------------------------------------------------------
@@ -413,7 +408,7 @@ class ArenaService:
 
     def _spec(self, name: str) -> ModelSpec:
         try:
-            spec = self.storage.get_model(name)
+            spec = self.store.registry.get(name)
         except NotFound:
             raise ArenaError(f"Unknown model {name!r}.") from None
         if not spec.enabled:
@@ -443,13 +438,13 @@ class ArenaService:
                 self._busy.discard(battle_id)
 
     def _reveal(self, battle: BattleView) -> tuple[Contender, Contender | None]:
-        self.storage.mark_revealed(battle.id)
+        self.store.battles.mark_revealed(battle.id)
 
         def contender(name: str | None) -> Contender | None:
             if name is None:
                 return None
             try:
-                return Contender(name, self.storage.get_model(name).description)
+                return Contender(name, self.store.registry.get(name).description)
             except NotFound:
                 return Contender(name, "")
 
@@ -608,7 +603,7 @@ class ArenaService:
         if probes:
             notes.append(f"{PROBE_NOTE}{', '.join(probes)}")
         # A probe reuses the identity-leak flag, so everything that keeps leaked battles out keeps these out too.
-        self.storage.add_turn(
+        self.store.battles.add_turn(
             battle.id,
             turn,
             regenerate=regenerate,
@@ -656,24 +651,6 @@ __all__ = [
     "TurnUpdate",
     "VoteOutcome",
 ]
-
-
-def exclusion_reasons(battle: BattleView) -> list[str]:
-    """Why a vote on this battle, from a person or a judge, must not count in ratings (empty: it counts)."""
-    reasons = []
-    if battle.mode != "anonymous":
-        reasons.append("the models were not anonymous")
-    if battle.flag_identity_leak:
-        # Stand-ins for a battle (arena/export.py) may carry no notes: then the flag reads as a named model.
-        notes = str(getattr(battle, "flag_notes", "") or "")
-        probed = PROBE_NOTE in notes
-        if LEAK_NOTE in notes or not probed:
-            reasons.append("a model or vendor was named in the conversation")
-        if probed:
-            reasons.append("a model was asked who it is (identity probe)")
-    if battle.flag_error:
-        reasons.append("a model failed to answer")
-    return reasons
 
 
 def _contender_names(battle: BattleView) -> list[str]:

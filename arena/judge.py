@@ -20,22 +20,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from arena.storage import StorageError
 from leaderboard.judge_audit import audit_judges, render_markdown
+from store import Store, StoreError, StoreUnavailable
 
 
 def _battles(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, str]]:
     """The votes to audit, and model -> provenance for self-preference."""
     if args.db:
-        from arena.storage import Storage
-        from leaderboard.db import load_battles
-
-        storage = Storage.from_url(args.db)
+        store = Store.open_existing(args.db)  # an audit reads: a wrong --db must not create a database
         try:
-            provenance = {m.name: m.provenance for m in storage.list_models(enabled_only=False) if m.provenance}
-            return load_battles(storage), provenance
+            return store.votes.read(texts=True), store.registry.provenance()
         finally:
-            storage.dispose()
+            store.dispose()
     if args.llmfao:
         from leaderboard.llmfao import load_llmfao
 
@@ -60,20 +56,18 @@ def audit(args: argparse.Namespace) -> int:
 
 def backfill(args: argparse.Namespace) -> int:
     from arena.judging import JudgeConfig, JudgeRunner
-    from arena.settings import Settings
-    from arena.storage import Storage
-    from models.embedded import default_cache_dir
     from models.pool import BackendPool
+    from settings import Settings
 
     settings = Settings()
-    storage = Storage.from_url(args.db or settings.resolved_database_url)
+    store = Store.open(args.db or settings.resolved_database_url)
     try:
-        pool = BackendPool(settings.model_cache_dir or default_cache_dir(), device=settings.device)
+        pool = BackendPool(settings.resolved_model_cache_dir, device=settings.device)
         config = JudgeConfig(model=args.judge_model, name=args.name or "", scale=args.scale)
-        runner = JudgeRunner(storage, pool.get, config, concurrency=args.concurrency)
+        runner = JudgeRunner(store, pool.get, config, concurrency=args.concurrency)
         report = runner.run_backlog(args.limit)
     finally:
-        storage.dispose()
+        store.dispose()
     print(
         f"{config.source} ({config.version}): judged {report.judged} turns, {report.votes} votes, "
         f"{report.parse_failures} without a readable verdict, {report.inconsistent} inconsistent across orders, "
@@ -86,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m arena.judge", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     backfill_parser = commands.add_parser("backfill", help="judge battle turns no judge has judged yet")
-    backfill_parser.add_argument("--db", metavar="URL", help="the arena's database (default: ARENA_DATABASE_URL)")
+    backfill_parser.add_argument("--db", metavar="URL", help="the arena's database (default: the settings')")
     backfill_parser.add_argument("--judge-model", default="smollm2-135m-greedy", help="registry model that judges")
     backfill_parser.add_argument("--name", help="judge name in votes (judge:<name>; default: the model's name)")
     backfill_parser.add_argument("--scale", choices=["arena_hard", "mt_bench"], default="arena_hard")
@@ -111,7 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (OSError, ValueError, StorageError) as exc:  # unreadable files, bad data, unknown model: one line
+    except StoreUnavailable as exc:  # no such database, or it does not answer
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError, StoreError) as exc:  # unreadable files, bad data, unknown model: one line
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

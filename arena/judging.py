@@ -12,12 +12,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from arena.battles import exclusion_reasons
 from arena.judge_prompts import BattleTurn, JudgeOutcome, Scale, combine, judge_messages, parse_verdict, prompt_version
-from arena.storage import BattleView, DuplicateVote, NewJudgment, Storage
 from models.generation import stream_pair
 from models.registry import ModelSpec
 from models.types import ChatBackend, ChatMessage, GenerationParams, GenerationRequest, StreamChunk
+from store import BattleView, DuplicateVote, NewJudgment, Store
 
 log = logging.getLogger(__name__)
 ORDERS = ("original", "swapped")
@@ -78,11 +77,6 @@ def judge_turn(backend: ChatBackend, battle: BattleView, turn: int, config: Judg
     return TurnJudgment(battle.id, turn, judgments, combine(verdicts[0], verdicts[1]))  # type: ignore[arg-type]
 
 
-def exclusion(battle: BattleView) -> str | None:
-    """Why a judge vote on this battle must not count in ratings: the same reasons as for a human vote."""
-    return "; ".join(exclusion_reasons(battle)) or None
-
-
 @dataclass(frozen=True)
 class BacklogReport:
     judged: int
@@ -96,7 +90,7 @@ class BacklogReport:
 class JudgeRunner:
     """Judges the backlog of unjudged turns, `concurrency` turns at a time."""
 
-    storage: Storage
+    store: Store
     backend_for: Callable[[ModelSpec], ChatBackend]
     config: JudgeConfig
     concurrency: int = 1
@@ -106,9 +100,9 @@ class JudgeRunner:
         """One pass over at most `limit` unjudged turns. Safe to call from several threads or processes: the
         database's unique constraints make each turn judged once."""
         with self._lock:
-            spec = self.storage.get_model(self.config.model)
+            spec = self.store.registry.get(self.config.model)
             backend = self.backend_for(spec)
-            pending = self.storage.unjudged_turns(
+            pending = self.store.judgments.unjudged_turns(
                 judge=self.config.source, prompt_version=self.config.version, limit=limit
             )
             counts = {"judged": 0, "votes": 0, "parse_failures": 0, "inconsistent": 0, "skipped": 0}
@@ -121,11 +115,12 @@ class JudgeRunner:
     def _judge_one(self, backend: ChatBackend, spec: ModelSpec, battle_id: str, turn: int) -> list[str]:
         """Judge and store one turn; returns the counters it adds to."""
         try:
-            battle = self.storage.get_battle(battle_id)
+            battle = self.store.battles.get(battle_id)
             result = judge_turn(backend, battle, turn, self.config)
             outcome = result.outcome
-            vote = None if outcome.winner is None else (outcome.winner, outcome.strength, exclusion(battle))
-            self.storage.record_judgments(
+            # Whether the vote counts is the store's to decide (facts.eligibility), as for a human vote.
+            vote = None if outcome.winner is None else (outcome.winner, outcome.strength)
+            self.store.judgments.record(
                 battle_id=battle_id,
                 turn=turn,
                 judge=self.config.source,
@@ -145,33 +140,3 @@ class JudgeRunner:
         keys += ["votes"] if vote else ["parse_failures"]
         keys += ["inconsistent"] if outcome.status == "inconsistent" else []
         return keys
-
-
-@dataclass
-class BackgroundJudge:
-    """Runs the runner's backlog every `interval` seconds in a daemon thread until stopped."""
-
-    runner: JudgeRunner
-    interval: float = 60.0
-    limit: int = 20
-    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
-    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="background-judge", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float | None = None) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                report = self.runner.run_backlog(self.limit)
-                if report.judged:
-                    log.info("judge %s: %s", self.runner.config.source, report)
-            except Exception:
-                log.exception("background judging failed; retrying in %.0f s", self.interval)

@@ -7,14 +7,13 @@ refuses the message, exactly like a flagged one, so an outage never lets uncheck
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import openai
 
 if TYPE_CHECKING:
-    from arena.settings import Settings
+    from settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +69,7 @@ def moderator_from_settings(settings: Settings) -> Moderator | None:
     """The moderator the settings ask for (ARENA_MODERATION), or None when moderation is off."""
     if not settings.moderation:
         return None
-    api_key = settings.moderation_api_key or os.environ.get("OPENAI_API_KEY", "")
+    api_key = settings.resolved_moderation_api_key
     if not api_key:
         # Refusing to start beats starting with a moderator that refuses every message.
         raise ValueError("ARENA_MODERATION=openai needs an API key: set OPENAI_API_KEY or ARENA_MODERATION_API_KEY")

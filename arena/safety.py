@@ -1,6 +1,6 @@
 """Input checks and flags: text cleaning, identity leaks and probes, voter hashing.
 
-Showing text safely is arena/display.py's job."""
+Showing text safely is ui/display.py's job."""
 
 from __future__ import annotations
 

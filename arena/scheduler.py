@@ -1,5 +1,5 @@
 """The app's scheduler (APScheduler 3.11): leaderboard snapshots, the judge backlog and retraining, each a job
-with a fixed id, run only on the replica holding the database lease (arena.jobs), recorded in the job history.
+with a fixed id, run only on the replica holding the database lease (store.jobs), recorded in the job history.
 
 Jobs are plain callables returning a small JSON-ready dict (what they produced); the scheduler knows nothing
 about what they do. Retraining runs `python -m training.rlhf` in a subprocess (`retrain_job`), so a training
@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from arena.jobs import JobLedger
+from store.jobs import JobLedger
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def retrain_job(
             raise Skip(f"{new_votes} new decisive votes since the last retrain, {config.min_new_votes} needed")
         out = config.runs_dir / f"rlhf-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         argv = [sys.executable, "-m", "training.rlhf", "--from-votes", "--recipe", config.recipe,
-                "--database-url", config.database_url, "--out", str(out), *config.extra_args]  # fmt: skip
+                "--db", config.database_url, "--out", str(out), *config.extra_args]  # fmt: skip
         if config.model_cache is not None:
             argv += ["--model-cache", str(config.model_cache)]
         out.mkdir(parents=True, exist_ok=True)

@@ -157,10 +157,10 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run_load(url: str, db_url: str, users: int, seconds: float, backend: str) -> Result:
-    from arena.storage import Storage
+    from store import Store
 
-    storage = Storage.from_url(db_url)
-    before = storage.count_votes(source="human")
+    storage = Store.open(db_url)
+    before = storage.votes.count(source="human")
     stats = [UserStats() for _ in range(users)]
     barrier = threading.Barrier(users + 1)
     deadline_holder: list[float] = []
@@ -179,7 +179,7 @@ def run_load(url: str, db_url: str, users: int, seconds: float, backend: str) ->
         thread.join(timeout=seconds + 300)
     elapsed = time.monotonic() - started
     time.sleep(0.5)
-    stored = storage.count_votes(source="human") - before
+    stored = storage.votes.count(source="human") - before
     storage.dispose()
     first = [x for s in stats for x in s.first_token]
     votes = [x for s in stats for x in s.vote]

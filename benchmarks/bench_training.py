@@ -141,8 +141,9 @@ def _ours_dpo(
 
 def measure(repeats: int) -> list[Run]:
     from models.embedded import ensure_converted
+    from settings import Settings
 
-    model = ensure_converted()
+    model = ensure_converted(Settings().resolved_model_cache_dir)
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
         root = Path(tmp)

@@ -1,4 +1,4 @@
-"""Benchmark: concurrent vote writes through Storage.record_vote, on SQLite (file, WAL) and PostgreSQL.
+"""Benchmark: concurrent vote writes through store.battles.record_vote, on SQLite (file, WAL) and PostgreSQL.
 
 Each run writes N votes, one per pre-created battle (one turn each; created in bulk outside the timed part),
 first from one thread (the baseline), then from T threads, each on a fresh database. It checks that no
@@ -32,10 +32,10 @@ from psycopg import sql
 from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 
-from arena.db import Battle, Turn, make_engine, writer
-from arena.db.tables import utcnow
-from arena.storage import Storage
 from benchmarks.report import write_section
+from store import Store
+from store.engine import make_engine, writer
+from store.tables import Battle, Turn, utcnow
 
 SECTION = "## Vote writes (issue 2: benchmark 3)"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -72,7 +72,7 @@ class RunResult:
         return ranked[min(len(ranked) - 1, int(q * len(ranked)))] if ranked else 0.0
 
 
-def create_battles(storage: Storage, count: int) -> list[str]:
+def create_battles(storage: Store, count: int) -> list[str]:
     """`count` anonymous battles with one turn each, inserted in bulk (not timed)."""
     ids = [str(uuid.uuid4()) for _ in range(count)]
     now = utcnow()
@@ -124,7 +124,7 @@ def _turn_row(battle_id: str, now: datetime) -> dict[str, object]:
     }
 
 
-def write_votes(storage: Storage, database: str, battle_ids: list[str], writers: int) -> RunResult:
+def write_votes(storage: Store, database: str, battle_ids: list[str], writers: int) -> RunResult:
     """Record one human vote per battle from `writers` threads released together; the timed part."""
     slices = [battle_ids[i::writers] for i in range(writers)]
     latencies: list[list[float]] = [[] for _ in range(writers)]
@@ -136,7 +136,7 @@ def write_votes(storage: Storage, database: str, battle_ids: list[str], writers:
         for n, battle_id in enumerate(slices[slot]):
             started = time.perf_counter()
             try:
-                storage.record_vote(battle_id=battle_id, turn=1, winner=WINNERS[n % 4], voter_id=f"v{slot}")
+                storage.battles.record_vote(battle_id=battle_id, turn=1, winner=WINNERS[n % 4], voter_id=f"v{slot}")
             except Exception as exc:
                 errors[slot] += 1
                 print(f"  write failed: {exc!r}", file=sys.stderr)
@@ -157,7 +157,7 @@ def write_votes(storage: Storage, database: str, battle_ids: list[str], writers:
         writers=writers,
         votes=len(battle_ids),
         acknowledged=len(flat),
-        stored=storage.count_votes(),
+        stored=storage.votes.count(),
         errors=sum(errors),
         seconds=seconds,
         cpu_seconds=cpu_seconds,
@@ -167,7 +167,7 @@ def write_votes(storage: Storage, database: str, battle_ids: list[str], writers:
 
 def run_one(url: str, database: str, votes: int, writers: int) -> RunResult:
     # One pooled connection per writer, so threads wait for the database, not for the pool.
-    storage = Storage.from_url(url, pool_size=writers, max_overflow=2)
+    storage = Store.open(url, pool_size=writers, max_overflow=2)
     try:
         battle_ids = create_battles(storage, votes)
         result = write_votes(storage, database, battle_ids, writers)
@@ -209,7 +209,8 @@ def markdown(results: list[tuple[RunResult, RunResult]], votes: int, writers: in
         "",
         f"Command: `python -m benchmarks.bench_votes --votes {votes} --threads {writers}`. "
         f"{votes:,} human votes written "
-        "through `Storage.record_vote` (one transaction each: battle lookup, turn check, battle state update, "
+        "through `store.battles.record_vote` (one transaction each: the battle's facts under a row lock, turn check, "
+        "battle state update, "
         f"vote insert), one per battle, on {votes:,} battles with one turn each created beforehand (not timed). "
         f"Baseline: the same number of votes from one thread on a fresh database. {versions}.",
         "",

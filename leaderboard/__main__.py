@@ -7,10 +7,10 @@
 Prints the table and, with --out, writes it: CSV, or JSON as a list of rows (model, rating, lower, upper,
 rank_ub, votes, and the other columns of leaderboard.table.LeaderboardRow). --source takes "human" (the
 default), "judge:<name>", or "all", which pools every source's votes into one fit on purpose. --category
-takes a category id or display name (leaderboard.categories), or any category the battles carry. Mistakes
+takes a category id or display name (facts.categories), or any category the battles carry. Mistakes
 (a bad argument, an unreadable file or database, an unknown source, category or anchor model) end with one
-line on stderr and exit status 2 (usage) or 1 (everything else). No counted votes is not a mistake: the
-table is empty and says why.
+line on stderr and exit status 2 (usage, or a database that is missing or does not answer) or 1 (everything
+else). No counted votes is not a mistake: the table is empty and says why.
 
 Anomalous voters (leaderboard.anomaly: human voters whose votes disagree with everyone else's on the same
 pairs far beyond chance) are excluded by default, as on the leaderboard page, so both show the same ratings;
@@ -30,14 +30,12 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.exc import SQLAlchemyError
 
-from arena.db import parse_database_url
-from arena.db.engine import is_memory_sqlite
+from facts.categories import category_id
+from facts.schema import counted
 from leaderboard.anomaly import ALPHA, MIN_VOTES, AnomalyReport, detect_anomalous_voters, exclude_anomalous
-from leaderboard.categories import category_id
-from leaderboard.db import load_battles
 from leaderboard.io import read_battles, spreadsheet_safe
 from leaderboard.ratings import Anchor, Leaderboard, ValidationReport, compute_leaderboard, validate
-from leaderboard.schema import counted
+from store import Store, StoreUnavailable
 
 CI_METHODS = ("sandwich", "bootstrap", "none")
 OUTPUTS = (".csv", ".json")
@@ -73,7 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(format_validation(validate(battles, **options)))
     except SQLAlchemyError as exc:
         return _fail(f"cannot read the database: {str(exc).splitlines()[0]}")
-    except (CommandError, ValueError, OSError) as exc:  # ValueError: BattlesError, DatabaseURLError, core checks
+    except StoreUnavailable as exc:  # no such database, or it does not answer
+        _fail(str(exc))
+        return 2
+    except (CommandError, ValueError, OSError) as exc:  # ValueError: BattlesError, core checks
         return _fail(str(exc))
     return 0
 
@@ -159,11 +160,11 @@ def _output(text: str) -> Path:
 def _battles(args: argparse.Namespace) -> pd.DataFrame:
     if args.battles is not None:
         return read_battles(args.battles)
-    url = parse_database_url(args.db)
-    # Opening a missing SQLite file would create an empty database (and its folder): say so instead.
-    if url.get_backend_name() == "sqlite" and not is_memory_sqlite(url) and not Path(str(url.database)).is_file():
-        raise CommandError(f"no database file at {url.database}")
-    return load_battles(args.db)
+    store = Store.open_existing(args.db)  # a wrong --db is an error, never a new empty database
+    try:
+        return store.votes.read()
+    finally:
+        store.dispose()
 
 
 def _source(name: str, battles: pd.DataFrame) -> str | None:

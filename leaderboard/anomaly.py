@@ -6,7 +6,7 @@
 
 The method is Chatbot Arena's (Chiang et al. 2024, section 5.1), done offline over all the votes:
 - Who: human votes that count (schema.counted), attributed by the `judge` column, which holds the voter's
-  salted hash (leaderboard.db). Judges are separate sources and never tested; votes without a voter id are
+  salted hash (store.votes). Judges are separate sources and never tested; votes without a voter id are
   history for the others but are not tested.
 - One vote's p-value: outcomes are taken per model, not per side (which model won, or a tie; both tie labels
   are one outcome), because the arena puts models on random sides and "A won" means nothing across votes.
@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leaderboard.schema import counted, normalize_battles
+from facts.schema import counted, normalize_battles
 
 EXCLUDED_REASON = "anomalous voter"
 ALPHA = 0.01

@@ -1,16 +1,16 @@
-"""Battles files: the clean-battle schema (leaderboard.schema) as JSON, JSONL or CSV, chosen by extension.
+"""Battles files: the clean-battle schema (facts.schema) as JSON, JSONL or CSV, chosen by extension.
 
 - ``.json``: a list of objects, one per battle. Chatbot Arena's released ``clean_battle_*.json`` files are
   such lists with the same column names, so they load as they are; two of their fields are mapped when the
   schema's own columns are absent: ``question_id`` becomes ``battle_id``, and ``conv_metadata`` (markdown
   counts and tiktoken lengths) becomes the style columns. Those lengths are tiktoken tokens, not
-  leaderboard.style's count, so do not fit such a file together with battles from another source under
+  facts.style's count, so do not fit such a file together with battles from another source under
   style control.
 - ``.jsonl``: one object per line (blank lines are skipped); an error names the line.
 - ``.csv``: flat columns only; nested values (dicts, lists) are written as their text and come back as text,
   and an empty text comes back as missing (CSV has one empty cell for both).
 
-Reading always returns a normalized frame (leaderboard.schema.normalize_battles). Every problem with a file
+Reading always returns a normalized frame (facts.schema.normalize_battles). Every problem with a file
 raises BattlesFileError, whose message starts with the file's name (the path, or the name its uploader gave it:
 a server path is never shown to the person who uploaded the file).
 
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leaderboard.schema import DEFAULTS, REQUIRED, STYLE_COLUMNS, BattlesError, normalize_battles
+from facts.schema import DEFAULTS, REQUIRED, STYLE_COLUMNS, BattlesError, normalize_battles
 
 FORMATS = (".json", ".jsonl", ".csv")
 # Read as text from CSV whatever they look like: a judge "58" or a battle id "0017" must not become numbers.

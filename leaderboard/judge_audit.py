@@ -3,13 +3,13 @@
     audit_judges(battles, *, judges=None, self_trained=frozenset(), rounds=1000, seed=0) -> AuditReport
     render_markdown(report, *, per_model=False) -> str
 
-Input: a battles frame in the clean-battle schema (leaderboard.schema) holding judge rows (source
+Input: a battles frame in the clean-battle schema (facts.schema) holding judge rows (source
 "judge:<name>") and, for the comparison, human rows (source "human"). Only counted rows enter (anonymous, not
 excluded). Two optional columns describe position-swapped judging: `order` ("original" / "swapped") and
 `pair_id`, which names one judgment so its two orders can be matched (without `pair_id`, battle_id + turn do).
 In every row model_a is the side shown first, so a swapped row names the battle's model_b as its model_a;
 verdicts are therefore compared by the winning model's name, never by position. Lengths are len_a / len_b,
-or the answers' token counts (leaderboard.style.count_tokens) where those are missing.
+or the answers' token counts (facts.style.count_tokens) where those are missing.
 
 What each number is (every one carries a 95% interval and the count it rests on; no data -> NaN, n = 0):
 - Position bias: the share of decisive verdicts that pick the answer shown first (0.5 = no bias). With one
@@ -64,9 +64,9 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
-from leaderboard.categories import CATEGORIES
-from leaderboard.schema import counted, normalize_battles
-from leaderboard.style import count_tokens
+from facts.categories import CATEGORIES
+from facts.schema import counted, normalize_battles
+from facts.style import count_tokens
 
 Z95 = 1.959963984540054
 HUMAN = "human"
@@ -86,7 +86,7 @@ _RIDGE = 1e-3
 # one-sided, zeroing the term extrapolates far outside the data and the LC interval spans 0-100%. A unit normal
 # prior on phi (log-odds per tanh unit) keeps LC near the raw rate unless the data show a length effect.
 _LENGTH_PRIOR_PRECISION = 1.0
-_TOKEN = re.compile(r"\w+|[^\w\s]")  # leaderboard.style's token, so ratio and length count the same units
+_TOKEN = re.compile(r"\w+|[^\w\s]")  # facts.style's token, so ratio and length count the same units
 
 
 @dataclass(frozen=True)

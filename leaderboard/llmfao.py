@@ -22,7 +22,7 @@ Mapping to the clean-battle schema:
 - category comes from the classifier on the prompt text, like the arena's own votes, so per-category
   leaderboards mix both; LLMFAO's own coarse prompt type (reflexion, knowledge, instruct, creativity) stays
   in the extra column prompt_type, with prompt_id and prompt_slug.
-- style columns are computed from the answers with leaderboard.style, as for every other source.
+- style columns are computed from the answers with facts.style, as for every other source.
 
 Command: ``python -m leaderboard.llmfao FOLDER --out battles.jsonl [--source human --source judge:gpt-4]``.
 """
@@ -38,10 +38,10 @@ from types import MappingProxyType
 
 import pandas as pd
 
-from leaderboard.categories import Classifier, classify_prompt
+from facts.categories import Classifier, classify_prompt
+from facts.schema import BattlesError, normalize_battles
+from facts.style import style_features
 from leaderboard.io import FORMATS, write_battles
-from leaderboard.schema import BattlesError, normalize_battles
-from leaderboard.style import style_features
 
 FILES = MappingProxyType(
     {

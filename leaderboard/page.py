@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from facts.categories import CATEGORIES
+from facts.schema import counted, normalize_battles
 from leaderboard.anomaly import detect_anomalous_voters, exclude_anomalous
-from leaderboard.categories import CATEGORIES
-from leaderboard.schema import counted, normalize_battles
 from leaderboard.style_control import StyleFeaturesMissing
 from leaderboard.table import Leaderboard, compute_leaderboard
 from leaderboard.validation import ValidationReport, validate

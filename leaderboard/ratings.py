@@ -31,10 +31,10 @@ What the numbers are
 The rating core is pure numpy/pandas: no UI, database or torch imports.
 """
 
+from facts.schema import BattlesError
 from leaderboard.elo import OnlineElo, online_elo
 from leaderboard.matrices import PairMatrices
 from leaderboard.scale import Anchor
-from leaderboard.schema import BattlesError
 from leaderboard.style_control import StyleCoefficient, StyleFeaturesMissing
 from leaderboard.table import Leaderboard, LeaderboardRow, compute_category_leaderboards, compute_leaderboard
 from leaderboard.validation import MethodScore, ValidationReport, validate

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from leaderboard.schema import COLUMNS, counted, normalize_battles
+from facts.schema import COLUMNS, counted, normalize_battles
 
 
 @dataclass(frozen=True, eq=False)

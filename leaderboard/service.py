@@ -1,6 +1,9 @@
-"""Keeps the stored leaderboard snapshot fresh: recomputed at start-up and once enough new votes arrived.
+"""Keeps a stored snapshot of a computation over the votes fresh: the leaderboard's page payload, the judge
+audit's report. Pages read the latest snapshot and never recompute; the scheduler (and "Run now" in the Admin
+tab) calls `refresh`, which recomputes only when enough new votes arrived, and a refresh that fails keeps the
+previous snapshot.
 
-The scheduler (a later issue) will call `refresh` on a timer; until then the page's reads trigger it.
+No database here: the store's snapshots and votes come in as the small protocols below (app.py wires them).
 """
 
 from __future__ import annotations
@@ -10,66 +13,78 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-import pandas as pd
 
-from leaderboard.snapshots import Snapshot, SnapshotStore
+class Watermark(Protocol):
+    last_vote_id: int
+    votes_total: int
+    excluded_total: int
+
+
+class StoredSnapshot(Protocol):
+    id: int
+    votes_total: int
+    excluded_total: int
+    seconds: float
+    payload: dict[str, Any]
+
+
+class SnapshotKeeper(Protocol):
+    def latest(self, kind: str) -> StoredSnapshot | None: ...
+
+    def save(self, payload: dict[str, Any], watermark: Any, seconds: float, kind: str) -> StoredSnapshot: ...
+
 
 log = logging.getLogger(__name__)
 
-PayloadBuilder = Callable[[pd.DataFrame, dict[str, str], int], dict[str, Any]]
-
 
 @dataclass
-class LeaderboardService:
-    store: SnapshotStore
-    load_battles: Callable[[], pd.DataFrame]
-    descriptions: Callable[[], dict[str, str]]
-    build_payload: PayloadBuilder
+class SnapshotService:
+    kind: str
+    snapshots: SnapshotKeeper
+    watermark: Callable[[], Watermark]
+    # Computes the payload; gets the watermark read before the votes (a vote arriving meanwhile makes the
+    # snapshot stale again, never lost).
+    compute: Callable[[Watermark], dict[str, Any]]
     min_new_votes: int = 1
-    # A reader waits this long for a refresh it started, so a person who just voted sees the vote.
-    read_wait_seconds: float = 3.0
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _worker: threading.Thread | None = field(default=None, init=False, repr=False)
 
-    def is_stale(self, latest: Snapshot | None) -> bool:
-        mark = self.store.watermark()
+    def is_stale(self, latest: StoredSnapshot | None) -> bool:
+        """Enough new votes, the first votes, or a verdict changed (a battle flagged after its votes)."""
+        mark = self.watermark()
         if latest is None:
             return True
-        return mark.votes_total - latest.votes_total >= self.min_new_votes or (
-            mark.votes_total > 0 and latest.votes_total == 0
+        return (
+            mark.votes_total - latest.votes_total >= self.min_new_votes
+            or (mark.votes_total > 0 and latest.votes_total == 0)
+            or mark.excluded_total != latest.excluded_total
         )
 
-    def refresh(self, *, force: bool = False) -> Snapshot | None:
+    def refresh(self, *, force: bool = False) -> StoredSnapshot | None:
         """Recompute and store a snapshot if it is stale (or forced); returns the newest snapshot."""
         with self._lock:
-            latest = self.store.latest()
+            latest = self.snapshots.latest(self.kind)
             if not force and not self.is_stale(latest):
                 return latest
             started = time.perf_counter()
-            mark = self.store.watermark()  # read before the votes: a vote arriving meanwhile makes it stale again
-            battles = self.load_battles()
-            payload = self.build_payload(battles, self.descriptions(), mark.votes_total)
-            snapshot = self.store.save(payload, mark, time.perf_counter() - started)
-            log.info("leaderboard snapshot %d: %d votes in %.2f s", snapshot.id, mark.votes_total, snapshot.seconds)
+            mark = self.watermark()
+            payload = self.compute(mark)
+            snapshot = self.snapshots.save(payload, mark, time.perf_counter() - started, self.kind)
+            log.info("%s snapshot %d: %d votes in %.2f s", self.kind, snapshot.id, mark.votes_total, snapshot.seconds)
             return snapshot
 
     def refresh_in_background(self) -> None:
-        """Start a refresh unless one is running; errors are logged, the old snapshot stays."""
+        """Start a refresh unless one is running (at start-up); errors are logged, the old snapshot stays."""
         if self._worker is not None and self._worker.is_alive():
             return
-        self._worker = threading.Thread(target=self._refresh_logged, name="leaderboard-refresh", daemon=True)
+        self._worker = threading.Thread(target=self._refresh_logged, name=f"{self.kind}-refresh", daemon=True)
         self._worker.start()
 
     def read(self) -> dict[str, Any] | None:
-        """The newest stored payload; refreshes it first (in the background, waiting a little) when enough new
-        votes arrived, so a slow recomputation never blocks the page for long."""
-        latest = self.store.latest()
-        if self.is_stale(latest):
-            self.refresh_in_background()
-            self.wait(self.read_wait_seconds)
-            latest = self.store.latest()
+        """The newest stored payload, as it is: a page read never recomputes."""
+        latest = self.snapshots.latest(self.kind)
         return latest.payload if latest else None
 
     def wait(self, timeout: float | None = None) -> None:
@@ -81,4 +96,4 @@ class LeaderboardService:
         try:
             self.refresh()
         except Exception:
-            log.exception("leaderboard refresh failed; the page keeps the previous snapshot")
+            log.exception("%s refresh failed; pages keep the previous snapshot", self.kind)

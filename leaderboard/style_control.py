@@ -25,13 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from facts.schema import STYLE_COLUMNS, STYLE_FEATURES
 from leaderboard.bradley_terry import MAX_ITERATIONS, PRIOR_PRECISION, TOLERANCE, ConvergenceError, rounding_only
 from leaderboard.elo import vote_scores
 from leaderboard.graph import has_finite_mle
 from leaderboard.intervals import Z95, percentile_bounds, rank_upper_bound, rating_covariance
 from leaderboard.multinomial import map_multinomial_rounds
 from leaderboard.scale import ELO_PER_NAT, Anchor, as_anchor, gauge, to_elo
-from leaderboard.schema import STYLE_COLUMNS, STYLE_FEATURES
 
 _BOOTSTRAP_CELLS = 5_000_000  # rounds x votes per block of bootstrap weights (memory bound)
 
@@ -95,7 +95,7 @@ def style_covariates(battles: pd.DataFrame) -> StyleCovariates:
         raise StyleFeaturesMissing(
             f"style control needs style features on every vote: row {battles.index[first]} "
             f"({row['model_a']!r} vs {row['model_b']!r}) lacks {columns}; {int(lacking.sum())} of {len(battles)} "
-            "votes lack some. Compute them from the answers (leaderboard.style) or turn style control off."
+            "votes lack some. Compute them from the answers (facts.style) or turn style control off."
         )
     raw = _raw_covariates(battles)
     mean, sd = raw.mean(axis=0), raw.std(axis=0)

@@ -4,7 +4,7 @@
                         rounds=1000, seed=0, anchor=None, min_votes=0) -> Leaderboard
     compute_category_leaderboards(battles, *, categories=None, **same options) -> {category: Leaderboard}
 
-battles: a table in the schema of leaderboard/schema.py (unknown winner labels raise schema.BattlesError
+battles: a table in the schema of facts/schema.py (unknown winner labels raise schema.BattlesError
 naming the row). Votes are selected by selection.select_votes, counted per pair (outcomes), rated by
 fit.fit_ratings (Bradley-Terry, ties half, scale 400, base 10, anchor or mean 1000, 95% intervals by ci), and
 replayed as online Elo (elo). style_control=True adds the style-controlled ratings and coefficients

@@ -31,12 +31,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from facts.schema import STYLE_COLUMNS
 from leaderboard.elo import online_elo, vote_scores
 from leaderboard.fit import fit_ratings
 from leaderboard.intervals import Z95
 from leaderboard.outcomes import count_outcomes
 from leaderboard.scale import ELO_PER_NAT, Anchor
-from leaderboard.schema import STYLE_COLUMNS
 from leaderboard.selection import select_votes
 from leaderboard.style_control import fit_style_control, style_logits
 

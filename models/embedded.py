@@ -7,7 +7,6 @@ from __future__ import annotations
 import fcntl
 import importlib.util
 import logging
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -35,9 +34,8 @@ class EmbeddedModelMissing(BackendError):
 
 
 def default_cache_dir() -> Path:
-    """Where converted models live: $ARENA_MODEL_CACHE, else ~/.cache/huggy-arena/models."""
-    configured = os.environ.get("ARENA_MODEL_CACHE")
-    return Path(configured) if configured else Path.home() / ".cache" / "huggy-arena" / "models"
+    """Where converted models live unless the settings name another folder (ARENA_MODEL_CACHE)."""
+    return Path.home() / ".cache" / "huggy-arena" / "models"
 
 
 def gguf_path() -> Path:

@@ -116,13 +116,9 @@ class RegistryFile(BaseModel):
     models: list[ModelSpec]
 
 
-def models_file_from_env() -> Path:
-    return Path(os.environ.get("ARENA_MODELS") or DEFAULT_MODELS_FILE)
-
-
-def load_model_specs(path: str | os.PathLike[str] | None = None) -> list[ModelSpec]:
+def load_model_specs(path: str | os.PathLike[str] = DEFAULT_MODELS_FILE) -> list[ModelSpec]:
     """Read and validate a registry file. Raises RegistryError with the file name and the faulty entry."""
-    file = Path(path) if path is not None else models_file_from_env()
+    file = Path(path)
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:

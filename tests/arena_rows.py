@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from arena.storage import NewTurn, Storage
+from store import NewTurn, Store
 
 
 def voted_battle(
-    storage: Storage,
+    storage: Store,
     winner: str = "model_a",
     *,
     model_a: str = "alpha",
@@ -18,7 +18,7 @@ def voted_battle(
     mode: str = "anonymous",
 ) -> str:
     """A one-turn battle with a human vote on it; returns the battle id."""
-    battle = storage.create_battle(
+    battle = storage.battles.create(
         mode=mode,
         model_a=model_a,
         model_b=model_b,
@@ -28,6 +28,6 @@ def voted_battle(
         session_id="s",
         voter_id=voter_id,
     )
-    storage.add_turn(battle.id, NewTurn(user_message=prompt, answer_a=answer_a, answer_b=answer_b))
-    storage.record_vote(battle_id=battle.id, turn=1, winner=winner, voter_id=voter_id)
+    storage.battles.add_turn(battle.id, NewTurn(user_message=prompt, answer_a=answer_a, answer_b=answer_b))
+    storage.battles.record_vote(battle_id=battle.id, turn=1, winner=winner, voter_id=voter_id)
     return battle.id

@@ -16,7 +16,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from arena.storage import Storage
+from store import Store
 
 if TYPE_CHECKING:  # torch loads in seconds: only the tests that use a model pay for it
     from models.backends.local import LocalEngine
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # torch loads in seconds: only the tests that use a model pay
     from tests.openai_server import OpenAIServer
 
 # =====================================================================================================
-# Database fixtures (arena.db, arena.storage)
+# Database fixtures (store)
 #
 # `db_url` runs a test once on SQLite (a file under tmp_path, so WAL is real) and once on PostgreSQL, where
 # each test gets a fresh schema, named on the connection's search_path and dropped afterwards. Without a
@@ -98,9 +98,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.fixture
-def storage(db_url: str) -> Iterator[Storage]:
+def storage(db_url: str) -> Iterator[Store]:
     """A migrated, empty database behind the data-access layer."""
-    store = Storage.from_url(db_url)
+    store = Store.open(db_url)
     try:
         yield store
     finally:

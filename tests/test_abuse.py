@@ -33,18 +33,17 @@ from arena.battles import (
     NotYourBattle,
     RateLimited,
     TurnUpdate,
-    exclusion_reasons,
 )
-from arena.db.tables import Battle, Turn, Vote
-from arena.export import _excluded_reason
 from arena.moderation import ModerationVerdict, OpenAIModerator, moderator_from_settings
 from arena.ratelimit import SlidingWindowLimiter
 from arena.safety import find_identity_probes
-from arena.settings import Settings
-from arena.storage import BattleView, DuplicateVote, NotFound, Storage
-from arena.ui import _notice, chat_messages
+from facts.eligibility import exclusion_reasons
 from models.registry import ModelSpec
 from models.types import ChatBackend, ChatMessage, GenerationRequest, StreamChunk
+from settings import Settings
+from store import BattleView, DuplicateVote, NotFound, Store
+from store.tables import Battle, Turn, Vote
+from ui.arena import _notice, chat_messages
 
 ALICE = Caller(session_id="session-alice", voter_id="voter-alice")
 BOB = Caller(session_id="session-bob", voter_id="voter-bob")
@@ -98,10 +97,8 @@ class Arena:
     clock: Clock
 
 
-def make_arena(
-    storage: Storage, *, answer: str = "Paris is the capital.", moderator: Any = None, **config: Any
-) -> Arena:
-    storage.sync_models(SPECS)
+def make_arena(storage: Store, *, answer: str = "Paris is the capital.", moderator: Any = None, **config: Any) -> Arena:
+    storage.registry.sync(SPECS)
     backend, clock = StubBackend(answer), Clock()
     lookup: Callable[[ModelSpec], ChatBackend] = lambda spec: backend  # noqa: E731
     settings = {"identity_words": ("openai", "chatgpt", "gpt-4"), **config}
@@ -112,7 +109,7 @@ def make_arena(
 
 
 @pytest.fixture
-def arena(storage: Storage) -> Arena:
+def arena(storage: Store) -> Arena:
     return make_arena(storage)
 
 
@@ -120,7 +117,7 @@ def run(updates: Iterator[TurnUpdate]) -> TurnUpdate:
     return list(updates)[-1]
 
 
-def count(storage: Storage, table: type) -> int:
+def count(storage: Store, table: type) -> int:
     with storage.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
@@ -211,7 +208,7 @@ def test_the_limiter_is_thread_safe_exactly_limit_hits_get_through() -> None:
 
 
 def test_too_many_messages_are_refused_with_the_wait_before_anything_is_generated_or_stored(
-    storage: Storage,
+    storage: Store,
 ) -> None:
     arena = make_arena(storage, rate_limit_messages=3)
     battle_id = chat(arena)
@@ -232,7 +229,7 @@ def test_too_many_messages_are_refused_with_the_wait_before_anything_is_generate
     assert run(arena.service.send(ALICE, battle_id, "And Spain?")).turn == 3, "after the wait Alice goes on"
 
 
-def test_the_limit_follows_the_voter_not_the_session(storage: Storage) -> None:
+def test_the_limit_follows_the_voter_not_the_session(storage: Store) -> None:
     arena = make_arena(storage, rate_limit_messages=2)
     chat(arena, ALICE)
     chat(arena, ALICE_OTHER_TAB)
@@ -240,7 +237,7 @@ def test_the_limit_follows_the_voter_not_the_session(storage: Storage) -> None:
         arena.service.send(ALICE, None, "Hi")
 
 
-def test_too_many_votes_are_refused_and_not_stored(storage: Storage) -> None:
+def test_too_many_votes_are_refused_and_not_stored(storage: Store) -> None:
     arena = make_arena(storage, rate_limit_votes=2)
     battles = [chat(arena) for _ in range(3)]
     arena.service.vote(ALICE, battles[0], "tie")
@@ -248,12 +245,12 @@ def test_too_many_votes_are_refused_and_not_stored(storage: Storage) -> None:
     arena.service.set_strength(ALICE, battles[1], "much")  # step two of one vote, not another vote
     with pytest.raises(RateLimited, match=r"^You are voting too fast; try again in 60 s\.$"):
         arena.service.vote(ALICE, battles[2], "model_b")
-    assert count(storage, Vote) == 2 and storage.get_battle(battles[2]).votes == ()
+    assert count(storage, Vote) == 2 and storage.battles.get(battles[2]).votes == ()
     arena.clock.advance(60)
     assert arena.service.vote(ALICE, battles[2], "model_b").vote.winner == "model_b"
 
 
-def test_a_zero_limit_turns_rate_limiting_off(storage: Storage) -> None:
+def test_a_zero_limit_turns_rate_limiting_off(storage: Store) -> None:
     arena = make_arena(storage, rate_limit_messages=0, rate_limit_votes=0)
     battle_id = chat(arena)
     for _ in range(40):
@@ -285,7 +282,7 @@ def test_rate_limit_settings_default_to_what_a_person_never_hits_and_can_be_turn
 # =====================================================================================================
 
 
-def test_a_replayed_vote_is_refused_through_the_service_and_the_first_is_kept(arena: Arena, storage: Storage) -> None:
+def test_a_replayed_vote_is_refused_through_the_service_and_the_first_is_kept(arena: Arena, storage: Store) -> None:
     battle_id = chat(arena)
     arena.service.vote(ALICE, battle_id, "model_a")
     for winner in ("model_a", "model_b", "tie"):
@@ -298,23 +295,23 @@ def test_a_replayed_vote_is_refused_through_the_service_and_the_first_is_kept(ar
         arena.service.vote(ALICE, battle_id, "model_b")
     with pytest.raises(BattleOver):
         arena.service.send(ALICE, battle_id, "one more turn to vote on again")
-    vote = storage.get_battle(battle_id).vote_for(1)
+    vote = storage.battles.get(battle_id).vote_for(1)
     assert vote is not None and (vote.winner, vote.strength) == ("model_a", "slightly")
     assert count(storage, Vote) == 1
 
 
-def test_a_replayed_vote_is_refused_by_storage_and_nothing_is_written_twice(arena: Arena, storage: Storage) -> None:
+def test_a_replayed_vote_is_refused_by_storage_and_nothing_is_written_twice(arena: Arena, storage: Store) -> None:
     battle_id = chat(arena)
-    first = storage.record_vote(battle_id=battle_id, turn=1, winner="model_a", voter_id=ALICE.voter_id)
+    first = storage.battles.record_vote(battle_id=battle_id, turn=1, winner="model_a", voter_id=ALICE.voter_id)
     for winner, voter in (("model_a", ALICE.voter_id), ("model_b", BOB.voter_id)):
         with pytest.raises(DuplicateVote):
-            storage.record_vote(battle_id=battle_id, turn=1, winner=winner, voter_id=voter)
-    battle = storage.get_battle(battle_id)
+            storage.battles.record_vote(battle_id=battle_id, turn=1, winner=winner, voter_id=voter)
+    battle = storage.battles.get(battle_id)
     assert battle.votes == (first,) and battle.state == "voted"
     assert count(storage, Vote) == 1
 
 
-def test_votes_replayed_at_the_same_moment_store_exactly_one(arena: Arena, storage: Storage) -> None:
+def test_votes_replayed_at_the_same_moment_store_exactly_one(arena: Arena, storage: Store) -> None:
     battle_id = chat(arena)
     outcomes: list[str] = []
     barrier = threading.Barrier(6)
@@ -347,9 +344,7 @@ FORGED_IDS = [
 
 
 @pytest.mark.parametrize("forged", FORGED_IDS, ids=["uuid", "zero-uuid", "sql", "path", "long", "or"])
-def test_forged_battle_ids_are_refused_everywhere_and_store_nothing(
-    arena: Arena, storage: Storage, forged: str
-) -> None:
+def test_forged_battle_ids_are_refused_everywhere_and_store_nothing(arena: Arena, storage: Store, forged: str) -> None:
     chat(arena)
     before = (count(storage, Battle), count(storage, Turn), count(storage, Vote))
     service = arena.service
@@ -363,21 +358,19 @@ def test_forged_battle_ids_are_refused_everywhere_and_store_nothing(
         with pytest.raises(NotYourBattle, match="does not exist or belongs to another session"):
             attempt()
     with pytest.raises(NotFound):
-        storage.record_vote(battle_id=forged, turn=1, winner="model_a", voter_id=ALICE.voter_id)
+        storage.battles.record_vote(battle_id=forged, turn=1, winner="model_a", voter_id=ALICE.voter_id)
     assert (count(storage, Battle), count(storage, Turn), count(storage, Vote)) == before
 
 
-def test_a_vote_for_a_turn_that_does_not_exist_is_refused_by_storage(arena: Arena, storage: Storage) -> None:
+def test_a_vote_for_a_turn_that_does_not_exist_is_refused_by_storage(arena: Arena, storage: Store) -> None:
     battle_id = chat(arena)
     with pytest.raises(ValueError, match="no turn 7"):
-        storage.record_vote(battle_id=battle_id, turn=7, winner="model_a", voter_id=ALICE.voter_id)
-    assert count(storage, Vote) == 0 and storage.get_battle(battle_id).state == "active"
+        storage.battles.record_vote(battle_id=battle_id, turn=7, winner="model_a", voter_id=ALICE.voter_id)
+    assert count(storage, Vote) == 0 and storage.battles.get(battle_id).state == "active"
 
 
 @pytest.mark.parametrize("intruder", [BOB, ALICE_OTHER_TAB], ids=["another-person", "same-voter-other-session"])
-def test_another_sessions_battle_cannot_be_read_voted_or_driven(
-    arena: Arena, storage: Storage, intruder: Caller
-) -> None:
+def test_another_sessions_battle_cannot_be_read_voted_or_driven(arena: Arena, storage: Store, intruder: Caller) -> None:
     battle_id = chat(arena)
     service = arena.service
     for attempt in (
@@ -391,12 +384,12 @@ def test_another_sessions_battle_cannot_be_read_voted_or_driven(
     service.vote(ALICE, battle_id, "model_b")
     with pytest.raises(NotYourBattle):
         service.set_strength(intruder, battle_id, "much")
-    battle = storage.get_battle(battle_id)
+    battle = storage.battles.get(battle_id)
     assert len(battle.turns) == 1 and battle.turns[0].attempt == 0
     assert [(v.voter_id, v.winner, v.strength) for v in battle.votes] == [(ALICE.voter_id, "model_b", None)]
 
 
-def test_no_battle_id_is_nothing_to_vote_on(arena: Arena, storage: Storage) -> None:
+def test_no_battle_id_is_nothing_to_vote_on(arena: Arena, storage: Store) -> None:
     for battle_id in (None, ""):
         with pytest.raises(NothingToVote):
             arena.service.vote(ALICE, battle_id, "model_a")
@@ -463,19 +456,19 @@ def test_ordinary_questions_are_not_probes(harmless: str) -> None:
 
 @pytest.mark.parametrize("probe", ["Who are you?", "¿Quién eres?", "你是谁？"])
 def test_a_probe_flags_the_battle_the_person_is_told_and_the_vote_is_stored_but_excluded(
-    arena: Arena, storage: Storage, probe: str
+    arena: Arena, storage: Store, probe: str
 ) -> None:
     final = run(arena.service.send(ALICE, None, probe))
     assert any("asked the models who they are" in n and "will not count" in n for n in final.notices)
-    battle = storage.get_battle(final.battle_id)
+    battle = storage.battles.get(final.battle_id)
     assert battle.flag_identity_leak and "identity probe: " in battle.flag_notes
     outcome = arena.service.vote(ALICE, final.battle_id, "tie")
     assert outcome.vote.excluded_reason == PROBE_REASON, "its own reason, not the named-model one"
     assert outcome.notices == (f"Your vote is stored but will not count in the ratings: {PROBE_REASON}.",)
-    assert storage.get_battle(final.battle_id).vote_for(1).excluded_reason == PROBE_REASON  # type: ignore[union-attr]
+    assert storage.battles.get(final.battle_id).vote_for(1).excluded_reason == PROBE_REASON  # type: ignore[union-attr]
 
 
-def test_a_probe_in_a_later_turn_excludes_the_vote_too(arena: Arena, storage: Storage) -> None:
+def test_a_probe_in_a_later_turn_excludes_the_vote_too(arena: Arena, storage: Store) -> None:
     battle_id = chat(arena)
     final = run(arena.service.send(ALICE, battle_id, "By the way, what's your name?"))
     assert final.notices
@@ -494,18 +487,14 @@ def test_an_ordinary_battle_still_counts(arena: Arena) -> None:
     assert arena.service.vote(ALICE, final.battle_id, "tie").vote.excluded_reason is None
 
 
-def test_judges_and_exports_see_the_probe_reason_and_old_flags_keep_their_reason(
-    arena: Arena, storage: Storage
+def test_a_judge_vote_gets_the_probe_reason_too_and_a_flag_without_notes_reads_as_a_named_model(
+    arena: Arena, storage: Store
 ) -> None:
-    from arena.judging import exclusion
-
-    battle = storage.get_battle(run(arena.service.send(ALICE, None, "Which model are you?")).battle_id)
-    assert exclusion(battle) == PROBE_REASON
-    # The export's stand-in battle carries only the flags (no notes): a flag reads as a named model there.
-    record = {"excluded_reason": None, "mode": "anonymous", "flag_identity_leak": True, "flag_error": False}
-    assert _excluded_reason(record) == LEAK_REASON
-    flagged_by_hand = storage.flag_battle(chat(arena), identity_leak=True, note="reported by a moderator")
-    assert exclusion_reasons(flagged_by_hand) == [LEAK_REASON]
+    battle_id = run(arena.service.send(ALICE, None, "Which model are you?")).battle_id
+    judged = storage.battles.record_vote(battle_id=battle_id, turn=1, winner="tie", voter_id="j", source="judge:j")
+    assert judged.excluded_reason == PROBE_REASON, "the store applies the one rule to every source"
+    flagged_by_hand = storage.battles.flag(chat(arena), identity_leak=True, note="reported by a moderator")
+    assert exclusion_reasons(flagged_by_hand) == (LEAK_REASON,)
 
 
 # =====================================================================================================
@@ -608,17 +597,17 @@ def moderation_server() -> Iterator[ModerationServer]:
         server.stop()
 
 
-def moderated(storage: Storage, server: ModerationServer, **config: Any) -> Arena:
+def moderated(storage: Store, server: ModerationServer, **config: Any) -> Arena:
     moderator = OpenAIModerator(api_key="sk-test", base_url=server.base_url, timeout=0.5, max_retries=0)
     return make_arena(storage, moderator=moderator, **config)
 
 
 def test_a_message_the_moderator_passes_is_answered_and_stored(
-    storage: Storage, moderation_server: ModerationServer
+    storage: Store, moderation_server: ModerationServer
 ) -> None:
     arena = moderated(storage, moderation_server)
     final = run(arena.service.send(ALICE, None, "What is the capital of France?"))
-    assert storage.get_battle(final.battle_id).turns[0].user_message == "What is the capital of France?"
+    assert storage.battles.get(final.battle_id).turns[0].user_message == "What is the capital of France?"
     assert moderation_server.requests == [
         {
             "authorization": "Bearer sk-test",
@@ -629,7 +618,7 @@ def test_a_message_the_moderator_passes_is_answered_and_stored(
 
 
 def test_a_flagged_message_is_refused_with_a_clear_message_and_nothing_is_generated_or_stored(
-    storage: Storage, moderation_server: ModerationServer
+    storage: Store, moderation_server: ModerationServer
 ) -> None:
     arena = moderated(storage, moderation_server)
     moderation_server.replies.append(Reply(flagged=True, categories=("harassment", "violence")))
@@ -639,7 +628,7 @@ def test_a_flagged_message_is_refused_with_a_clear_message_and_nothing_is_genera
 
 
 def test_a_flagged_message_in_a_running_battle_leaves_the_battle_as_it_was(
-    storage: Storage, moderation_server: ModerationServer
+    storage: Store, moderation_server: ModerationServer
 ) -> None:
     arena = moderated(storage, moderation_server)
     battle_id = chat(arena)
@@ -647,7 +636,7 @@ def test_a_flagged_message_in_a_running_battle_leaves_the_battle_as_it_was(
     moderation_server.replies.append(Reply(flagged=True, categories=("hate",)))
     with pytest.raises(MessageRefused, match="flagged"):
         arena.service.send(ALICE, battle_id, "something hateful")
-    assert arena.backend.calls == calls and len(storage.get_battle(battle_id).turns) == 1
+    assert arena.backend.calls == calls and len(storage.battles.get(battle_id).turns) == 1
     assert arena.service.vote(ALICE, battle_id, "tie").revealed, "the battle can still be voted on"
 
 
@@ -663,7 +652,7 @@ def test_a_flagged_message_in_a_running_battle_leaves_the_battle_as_it_was(
     ids=["500", "429", "timeout", "not-json", "no-results"],
 )
 def test_when_moderation_fails_the_message_is_refused_fail_closed_and_nothing_is_stored(
-    storage: Storage, moderation_server: ModerationServer, reply: Reply
+    storage: Store, moderation_server: ModerationServer, reply: Reply
 ) -> None:
     arena = moderated(storage, moderation_server)
     moderation_server.replies.append(reply)
@@ -674,7 +663,7 @@ def test_when_moderation_fails_the_message_is_refused_fail_closed_and_nothing_is
     assert run(arena.service.send(ALICE, None, "What is the capital of France?")).done, "works once it answers"
 
 
-def test_any_moderator_that_raises_refuses_the_message(storage: Storage) -> None:
+def test_any_moderator_that_raises_refuses_the_message(storage: Store) -> None:
     class Broken:
         def check(self, text: str) -> ModerationVerdict:
             raise KeyError("a bug, not a network error")
@@ -685,7 +674,7 @@ def test_any_moderator_that_raises_refuses_the_message(storage: Storage) -> None
     assert count(storage, Battle) == 0
 
 
-def test_refused_requests_never_reach_the_moderator(storage: Storage, moderation_server: ModerationServer) -> None:
+def test_refused_requests_never_reach_the_moderator(storage: Store, moderation_server: ModerationServer) -> None:
     arena = moderated(storage, moderation_server, rate_limit_messages=1)
     chat(arena)
     with pytest.raises(RateLimited):
@@ -698,7 +687,7 @@ def test_refused_requests_never_reach_the_moderator(storage: Storage, moderation
 
 
 def test_moderation_is_off_by_default_and_openai_needs_a_key(
-    monkeypatch: pytest.MonkeyPatch, moderation_server: ModerationServer, storage: Storage
+    monkeypatch: pytest.MonkeyPatch, moderation_server: ModerationServer, storage: Store
 ) -> None:
     for key in ("ARENA_MODERATION", "ARENA_MODERATION_API_KEY", "ARENA_CONFIG", "OPENAI_API_KEY"):
         monkeypatch.delenv(key, raising=False)
@@ -729,10 +718,10 @@ def _assert_inert(text: str) -> None:
         assert live not in lowered, f"{live!r} would render live in {text!r}"
 
 
-def test_messages_answers_and_errors_reach_the_chat_as_inert_text(storage: Storage) -> None:
+def test_messages_answers_and_errors_reach_the_chat_as_inert_text(storage: Store) -> None:
     arena = make_arena(storage, answer=f"Sure: {XSS}")
     final = run(arena.service.send(ALICE, None, XSS))
-    battle = storage.get_battle(final.battle_id)
+    battle = storage.battles.get(final.battle_id)
     assert battle.turns[0].user_message == XSS, "stored verbatim; made inert only for display"
     stored = [m["content"] for side in (0, 1) for m in chat_messages(battle, side)]
     pending = TurnUpdate(final.battle_id, 2, f"partial {XSS}", XSS, error_a=f"backend said {XSS}", user_message=XSS)
@@ -751,8 +740,8 @@ def test_notices_quoting_client_input_are_inert(arena: Arena) -> None:
     assert "&lt;img src=x" in shown
 
 
-def test_the_stubs_in_this_file_really_answer(storage: Storage) -> None:
+def test_the_stubs_in_this_file_really_answer(storage: Store) -> None:
     # Guards the stubs: a test above passing because a stub never stored anything would prove nothing.
     arena = make_arena(storage)
-    battle: BattleView = storage.get_battle(chat(arena))
+    battle: BattleView = storage.battles.get(chat(arena))
     assert battle.turns[0].answer_a == "Paris is the capital." and battle.turns[0].finish_a == "stop"

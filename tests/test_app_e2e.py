@@ -15,10 +15,10 @@ import pytest
 from gradio_client import Client
 from sqlalchemy import func, select
 
-from app import create_app
-from arena.db.tables import Battle, Vote
-from arena.settings import Settings
-from arena.storage import Storage
+from app import ArenaApp, build_arena
+from settings import Settings
+from store import Store
+from store.tables import Battle, Vote
 
 
 def free_port() -> int:
@@ -28,7 +28,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def running_app(tmp_path_factory: pytest.TempPathFactory, converted_model: Any) -> Iterator[tuple[str, Settings]]:
+def running_app(
+    tmp_path_factory: pytest.TempPathFactory, converted_model: Any
+) -> Iterator[tuple[str, Settings, ArenaApp]]:
     data_dir: Path = tmp_path_factory.mktemp("app-data")
     settings = Settings(
         data_dir=data_dir,
@@ -37,25 +39,27 @@ def running_app(tmp_path_factory: pytest.TempPathFactory, converted_model: Any) 
         port=free_port(),
         judge_model="",  # no background judge competing for the CPU here (tests/test_judging.py covers it)
     )
-    demo: gr.Blocks = create_app(settings)
+    arena = build_arena(settings)
+    demo: gr.Blocks = arena.demo
     demo.launch(
         server_name="127.0.0.1", server_port=settings.port, prevent_thread_lock=True, ssr_mode=False, quiet=True
     )
     try:
-        yield f"http://127.0.0.1:{settings.port}/", settings
+        yield f"http://127.0.0.1:{settings.port}/", settings, arena
     finally:
         demo.close()
+        arena.store.dispose()
 
 
 @pytest.fixture
-def client(running_app: tuple[str, Settings]) -> Client:
+def client(running_app: tuple[str, Settings, ArenaApp]) -> Client:
     """A new browser session."""
     return Client(running_app[0], verbose=False)
 
 
 @pytest.fixture
-def storage(running_app: tuple[str, Settings]) -> Iterator[Storage]:
-    store = Storage.from_url(running_app[1].resolved_database_url)
+def storage(running_app: tuple[str, Settings, ArenaApp]) -> Iterator[Store]:
+    store = Store.open(running_app[1].resolved_database_url)
     yield store
     store.dispose()
 
@@ -64,18 +68,18 @@ def notice_of(outputs: tuple[Any, ...]) -> str:
     return str(next(o for o in outputs if isinstance(o, str) and o.strip()))
 
 
-def count(storage: Storage, table: type) -> int:
+def count(storage: Store, table: type) -> int:
     with storage.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
-def latest_battle(storage: Storage) -> Battle:
+def latest_battle(storage: Store) -> Battle:
     with storage.engine.connect() as conn:
         battle_id = conn.execute(select(Battle.id).order_by(Battle.created_at.desc()).limit(1)).scalar_one()
-    return storage.get_battle(battle_id)  # type: ignore[return-value]
+    return storage.battles.get(battle_id)  # type: ignore[return-value]
 
 
-def test_a_battle_and_a_two_step_vote_end_up_in_the_database_with_their_sides(client: Client, storage: Storage) -> None:
+def test_a_battle_and_a_two_step_vote_end_up_in_the_database_with_their_sides(client: Client, storage: Store) -> None:
     votes_before = count(storage, Vote)
     outputs = client.predict("What is the capital of France?", api_name="/send")
     chat_a, chat_b = outputs[0], outputs[1]
@@ -102,14 +106,14 @@ def test_a_battle_and_a_two_step_vote_end_up_in_the_database_with_their_sides(cl
     assert count(storage, Vote) == votes_before + 1
 
 
-def test_an_empty_message_gets_a_clear_message_and_stores_nothing(client: Client, storage: Storage) -> None:
+def test_an_empty_message_gets_a_clear_message_and_stores_nothing(client: Client, storage: Store) -> None:
     battles_before = count(storage, Battle)
     outputs = client.predict("   ", api_name="/send")
     assert "empty" in notice_of(outputs)
     assert count(storage, Battle) == battles_before
 
 
-def test_a_vote_before_any_answer_is_refused(client: Client, storage: Storage) -> None:
+def test_a_vote_before_any_answer_is_refused(client: Client, storage: Store) -> None:
     votes_before = count(storage, Vote)
     outputs = client.predict(api_name="/vote_tie")
     assert "send a message first" in notice_of(outputs)
@@ -131,7 +135,7 @@ def test_a_huge_message_is_refused_and_the_app_keeps_serving(client: Client) -> 
     assert _text(outputs[0][-1])
 
 
-def test_side_by_side_and_direct_chat_work(client: Client, storage: Storage) -> None:
+def test_side_by_side_and_direct_chat_work(client: Client, storage: Store) -> None:
     outputs = client.predict("Hi", "smollm2-135m-greedy", "smollm2-135m-concise", api_name="/sxs_send")
     assert _text(outputs[0][-1]) and _text(outputs[1][-1])
     client.predict(api_name="/sxs_vote_tie")
@@ -143,7 +147,7 @@ def test_side_by_side_and_direct_chat_work(client: Client, storage: Storage) -> 
     assert latest_battle(storage).mode == "direct"
 
 
-def test_direct_chat_never_promises_more_tokens_than_the_server_gives(client: Client, storage: Storage) -> None:
+def test_direct_chat_never_promises_more_tokens_than_the_server_gives(client: Client, storage: Store) -> None:
     slider = next(c for c in client.config["components"] if c.get("props", {}).get("elem_id") == "direct_max_tokens")
     assert slider["props"]["maximum"] == 8, "the control offers the server's cap, no more"
     battles_before = count(storage, Battle)
@@ -164,24 +168,59 @@ def _text(message: dict[str, Any]) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", str(content)))
 
 
-def test_the_leaderboard_shows_a_vote_after_a_refresh(client: Client, storage: Storage) -> None:
+def test_the_leaderboard_shows_a_vote_after_the_scheduled_refresh_and_a_read_never_recomputes(
+    client: Client, storage: Store, running_app: tuple[str, Settings, ArenaApp]
+) -> None:
+    arena = running_app[2]
+    arena.leaderboard.wait(60)  # the refresh started with the app
+    before = arena.leaderboard.read()
     client.predict("Name a color.", api_name="/send")
     client.predict(api_name="/vote_b")
     client.predict(api_name="/strength_slightly")
     battle = latest_battle(storage)
+    for _ in range(3):
+        client.predict("human", "all", False, api_name="/leaderboard_view")
+    assert arena.leaderboard.read() == before, "page reads did not recompute"
+    arena.leaderboard.refresh()  # what the scheduler's leaderboard job does
     header, table = client.predict("human", "all", False, api_name="/leaderboard_view")[:2]
     assert "votes recorded" in header
     models = {row[1] for row in table["data"]}
     assert {battle.model_a, battle.model_b} <= models
 
 
-def test_the_leaderboard_has_its_own_page(running_app: tuple[str, Settings]) -> None:
+def test_the_leaderboard_has_its_own_page(running_app: tuple[str, Settings, ArenaApp]) -> None:
     import urllib.request
 
     with urllib.request.urlopen(running_app[0] + "leaderboard", timeout=30) as response:
         assert response.status == 200
 
 
-def test_the_judge_audit_tab_answers_even_without_judge_votes(client: Client) -> None:
+def test_the_judge_audit_tab_shows_the_stored_audit_of_the_arenas_votes(
+    client: Client, storage: Store, running_app: tuple[str, Settings, ArenaApp]
+) -> None:
+    arena = running_app[2]
+    arena.judge_audit.wait(60)  # the refresh started with the app
+    client.predict("Name a fruit.", api_name="/send")
+    client.predict(api_name="/vote_a")
+    battle = latest_battle(storage)
+    storage.battles.record_vote(battle_id=battle.id, turn=1, winner="model_a", voter_id="j", source="judge:e2e")
+    assert "judge:e2e" not in client.predict(api_name="/judge_audit"), "a read shows the stored audit, as it was"
+    arena.judge_audit.refresh()  # what the scheduler's judge-audit job does
     report = client.predict(api_name="/judge_audit")
-    assert "Judge audit" in report
+    assert "judge:e2e" in report and f"Computed over {storage.votes.count():,} votes" in html.unescape(report)
+
+
+def test_a_checkpoint_registered_while_the_app_runs_is_served_without_a_restart(
+    client: Client, storage: Store, running_app: tuple[str, Settings, ArenaApp]
+) -> None:
+    """What training does at the end of a run: register the new contender. A running app serves it at once."""
+    from models.registry import ModelSpec
+
+    name = "smollm2-135m-rlhf-v1"
+    storage.registry.register(ModelSpec(name=name, description="registered at run time", anonymous=False))
+    chat = client.predict("Hi", name, "", 0.0, 1.0, 8, api_name="/chat")
+    assert _text(chat[0][-1]) and latest_battle(storage).model_a == name
+    outputs = client.predict("Hi", name, "smollm2-135m-greedy", api_name="/sxs_send")
+    assert _text(outputs[0][-1]) and latest_battle(storage).model_a == name
+    refused = Client(running_app[0], verbose=False).predict("Hi", "no-such-model", "", 0.0, 1.0, 8, api_name="/chat")
+    assert "Unknown model 'no-such-model'" in notice_of(refused[1:])

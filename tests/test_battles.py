@@ -23,12 +23,12 @@ from arena.battles import (
     NotYourBattle,
     TurnUpdate,
 )
-from arena.db.tables import Battle, Turn, Vote
 from arena.safety import InputError
-from arena.storage import Storage
 from models.pool import BackendPool
 from models.registry import DecodingConfig, ModelSpec
 from models.types import ChatBackend, ChatMessage, GenerationRequest, StreamChunk
+from store import Store
+from store.tables import Battle, Turn, Vote
 
 ALICE = Caller(session_id="session-alice", voter_id="voter-alice")
 BOB = Caller(session_id="session-bob", voter_id="voter-bob")
@@ -75,19 +75,19 @@ class FailingBackend:
 
 
 def make_service(
-    storage: Storage,
+    storage: Store,
     pool: BackendPool,
     *,
     backend_for: Callable[[ModelSpec], ChatBackend] | None = None,
     **config: object,
 ) -> ArenaService:
-    storage.sync_models(SPECS)
+    storage.registry.sync(SPECS)
     settings = {"max_new_tokens": 8, "identity_words": ("openai", "chatgpt", "gpt-4"), **config}
     return ArenaService(storage, backend_for or pool.get, ArenaConfig(**settings), rng=random.Random(7))  # type: ignore[arg-type]
 
 
 @pytest.fixture
-def service(storage: Storage, backend_pool: BackendPool) -> ArenaService:
+def service(storage: Store, backend_pool: BackendPool) -> ArenaService:
     return make_service(storage, backend_pool)
 
 
@@ -95,7 +95,7 @@ def run(updates: Iterator[TurnUpdate]) -> list[TurnUpdate]:
     return list(updates)
 
 
-def count(storage: Storage, table: type) -> int:
+def count(storage: Store, table: type) -> int:
     with storage.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
@@ -104,14 +104,14 @@ def count(storage: Storage, table: type) -> int:
 
 
 def test_a_first_message_starts_an_anonymous_battle_and_both_answers_stream_then_are_stored(
-    service: ArenaService, storage: Storage
+    service: ArenaService, storage: Store
 ) -> None:
     updates = run(service.send(ALICE, None, "What is the capital of France?"))
     final = updates[-1]
     assert final.done and all(not u.done for u in updates[:-1])
     assert len(updates) > 2, "answers arrive in pieces, not at once"
     assert final.answer_a and final.answer_b
-    battle = storage.get_battle(final.battle_id)
+    battle = storage.battles.get(final.battle_id)
     assert battle.mode == "anonymous" and battle.session_id == ALICE.session_id
     assert {battle.model_a, battle.model_b} <= {s.name for s in SPECS} and battle.model_a != battle.model_b
     assert [t.index for t in battle.turns] == [1]
@@ -123,10 +123,10 @@ def test_a_first_message_starts_an_anonymous_battle_and_both_answers_stream_then
 
 
 def test_pairs_are_sampled_among_anonymous_models_and_sides_are_randomised(
-    storage: Storage, backend_pool: BackendPool
+    storage: Store, backend_pool: BackendPool
 ) -> None:
     service = make_service(storage, backend_pool)
-    storage.register_model(ModelSpec(name="named-only", anonymous=False))
+    storage.registry.register(ModelSpec(name="named-only", anonymous=False))
     battles = [service.start(ALICE) for _ in range(60)]
     pairs = {(b.model_a, b.model_b) for b in battles}
     assert all("named-only" not in pair for pair in pairs)
@@ -135,24 +135,24 @@ def test_pairs_are_sampled_among_anonymous_models_and_sides_are_randomised(
 
 
 def test_later_turns_carry_the_conversation_and_each_side_sees_its_own_answers(
-    service: ArenaService, storage: Storage
+    service: ArenaService, storage: Store
 ) -> None:
     first = run(service.send(ALICE, None, "Name a fruit."))[-1]
     second = run(service.send(ALICE, first.battle_id, "Name another one."))[-1]
     assert second.turn == 2
-    battle = storage.get_battle(first.battle_id)
+    battle = storage.battles.get(first.battle_id)
     assert [(t.index, t.user_message) for t in battle.turns] == [(1, "Name a fruit."), (2, "Name another one.")]
     # The second prompt includes the first exchange, so it is longer than the first prompt.
     assert battle.turns[1].prompt_tokens_a > battle.turns[0].prompt_tokens_a + battle.turns[0].completion_tokens_a
 
 
 def test_regenerate_answers_the_last_message_again_and_keeps_the_old_answers(
-    service: ArenaService, storage: Storage
+    service: ArenaService, storage: Store
 ) -> None:
     first = run(service.send(ALICE, None, "Say hello."))[-1]
     again = run(service.regenerate(ALICE, first.battle_id))[-1]
     assert again.done and again.turn == 1
-    battle = storage.get_battle(first.battle_id)
+    battle = storage.battles.get(first.battle_id)
     assert [(t.index, t.attempt) for t in battle.turns] == [(1, 1)]
     with storage.engine.connect() as conn:
         rows = conn.execute(select(Turn.attempt, Turn.superseded).where(Turn.battle_id == first.battle_id)).all()
@@ -168,13 +168,13 @@ def test_regenerate_before_any_message_is_refused(service: ArenaService) -> None
 # ---- voting ----------------------------------------------------------------------------------------
 
 
-def test_a_decisive_vote_asks_how_much_better_then_reveals_both_names(service: ArenaService, storage: Storage) -> None:
+def test_a_decisive_vote_asks_how_much_better_then_reveals_both_names(service: ArenaService, storage: Store) -> None:
     final = run(service.send(ALICE, None, "Hi!"))[-1]
     step_one = service.vote(ALICE, final.battle_id, "model_a")
     assert step_one.needs_strength and step_one.revealed is None
-    assert storage.get_battle(final.battle_id).revealed_at is None, "names stay hidden until the strength"
+    assert storage.battles.get(final.battle_id).revealed_at is None, "names stay hidden until the strength"
     step_two = service.set_strength(ALICE, final.battle_id, "much")
-    battle = storage.get_battle(final.battle_id)
+    battle = storage.battles.get(final.battle_id)
     assert step_two.revealed is not None
     assert (step_two.revealed[0].name, step_two.revealed[1].name) == (battle.model_a, battle.model_b)
     assert step_two.revealed[0].description in {"greedy", "sampled", "concise"}
@@ -192,17 +192,17 @@ def test_a_decisive_vote_asks_how_much_better_then_reveals_both_names(service: A
 
 
 @pytest.mark.parametrize("winner", ["tie", "tie (bothbad)"])
-def test_a_tie_is_revealed_at_once_and_has_no_strength(service: ArenaService, storage: Storage, winner: str) -> None:
+def test_a_tie_is_revealed_at_once_and_has_no_strength(service: ArenaService, storage: Store, winner: str) -> None:
     final = run(service.send(ALICE, None, "Hi!"))[-1]
     outcome = service.vote(ALICE, final.battle_id, winner)
     assert not outcome.needs_strength and outcome.revealed is not None
     with pytest.raises(ArenaError, match="tie has no strength"):
         service.set_strength(ALICE, final.battle_id, "much")
-    assert storage.get_battle(final.battle_id).vote_for(1).winner == winner  # type: ignore[union-attr]
+    assert storage.battles.get(final.battle_id).vote_for(1).winner == winner  # type: ignore[union-attr]
 
 
 def test_a_second_vote_on_the_same_turn_is_rejected_and_the_first_is_kept(
-    service: ArenaService, storage: Storage
+    service: ArenaService, storage: Store
 ) -> None:
     final = run(service.send(ALICE, None, "Hi!"))[-1]
     service.vote(ALICE, final.battle_id, "model_b")
@@ -211,7 +211,7 @@ def test_a_second_vote_on_the_same_turn_is_rejected_and_the_first_is_kept(
     service.set_strength(ALICE, final.battle_id, "slightly")
     with pytest.raises(AlreadyVoted):
         service.set_strength(ALICE, final.battle_id, "much")
-    vote = storage.get_battle(final.battle_id).vote_for(1)
+    vote = storage.battles.get(final.battle_id).vote_for(1)
     assert vote is not None and (vote.winner, vote.strength) == ("model_b", "slightly")
     assert count(storage, Vote) == 1
 
@@ -225,7 +225,7 @@ def test_after_the_vote_the_battle_is_over(service: ArenaService) -> None:
         service.regenerate(ALICE, final.battle_id)
 
 
-def test_a_vote_before_any_answer_is_refused_and_nothing_is_stored(service: ArenaService, storage: Storage) -> None:
+def test_a_vote_before_any_answer_is_refused_and_nothing_is_stored(service: ArenaService, storage: Store) -> None:
     with pytest.raises(NothingToVote):
         service.vote(ALICE, None, "model_a")
     battle = service.start(ALICE)
@@ -236,7 +236,7 @@ def test_a_vote_before_any_answer_is_refused_and_nothing_is_stored(service: Aren
     assert count(storage, Vote) == 0
 
 
-def test_another_sessions_battle_and_forged_ids_are_refused_alike(service: ArenaService, storage: Storage) -> None:
+def test_another_sessions_battle_and_forged_ids_are_refused_alike(service: ArenaService, storage: Store) -> None:
     final = run(service.send(ALICE, None, "Hi!"))[-1]
     for battle_id in (final.battle_id, "00000000-0000-0000-0000-000000000000", "'; DROP TABLE votes; --"):
         with pytest.raises(NotYourBattle, match="another session"):
@@ -244,7 +244,7 @@ def test_another_sessions_battle_and_forged_ids_are_refused_alike(service: Arena
         with pytest.raises(NotYourBattle):
             service.send(BOB, battle_id, "hijack")
     assert count(storage, Vote) == 0
-    assert len(storage.get_battle(final.battle_id).turns) == 1
+    assert len(storage.battles.get(final.battle_id).turns) == 1
 
 
 def test_unknown_winner_or_strength_labels_are_refused(service: ArenaService) -> None:
@@ -260,25 +260,25 @@ def test_unknown_winner_or_strength_labels_are_refused(service: ArenaService) ->
 
 
 def test_naming_a_model_flags_the_battle_the_person_is_told_and_the_vote_does_not_count(
-    service: ArenaService, storage: Storage
+    service: ArenaService, storage: Store
 ) -> None:
     final = run(service.send(ALICE, None, "Are you ChatGPT, made by OpenAI?"))[-1]
     assert any("chatgpt" in n and "will not count" in n for n in final.notices)
-    battle = storage.get_battle(final.battle_id)
+    battle = storage.battles.get(final.battle_id)
     assert battle.flag_identity_leak and "openai" in battle.flag_notes
     outcome = service.vote(ALICE, final.battle_id, "tie")
     assert outcome.vote.excluded_reason and "model or vendor" in outcome.vote.excluded_reason
     assert any("will not count" in n for n in outcome.notices)
 
 
-def test_a_contender_naming_itself_is_an_identity_leak(service: ArenaService, storage: Storage) -> None:
+def test_a_contender_naming_itself_is_an_identity_leak(service: ArenaService, storage: Store) -> None:
     final = run(service.send(ALICE, None, "Repeat exactly: tiny-concise"))[-1]
-    battle = storage.get_battle(final.battle_id)
+    battle = storage.battles.get(final.battle_id)
     assert battle.flag_identity_leak, "registered model names count as identity words"
 
 
 def test_a_backend_failing_mid_stream_reaches_the_person_and_flags_the_battle(
-    storage: Storage, backend_pool: BackendPool
+    storage: Store, backend_pool: BackendPool
 ) -> None:
     def backend_for(spec: ModelSpec) -> ChatBackend:
         real = backend_pool.get(spec)
@@ -289,7 +289,7 @@ def test_a_backend_failing_mid_stream_reaches_the_person_and_flags_the_battle(
     final = run(service.send(ALICE, battle.id, "Hello"))[-1]
     assert final.error_b == "connection to the model server was lost" and final.error_a is None
     assert any("failed to answer" in n for n in final.notices)
-    stored = storage.get_battle(battle.id)
+    stored = storage.battles.get(battle.id)
     assert stored.flag_error and stored.state == "error"
     assert stored.turns[0].finish_b == "error" and stored.turns[0].error_b
     outcome = service.vote(ALICE, battle.id, "model_a")
@@ -297,7 +297,7 @@ def test_a_backend_failing_mid_stream_reaches_the_person_and_flags_the_battle(
 
 
 def test_in_an_anonymous_battle_a_backend_error_does_not_reveal_the_model(
-    storage: Storage, backend_pool: BackendPool
+    storage: Store, backend_pool: BackendPool
 ) -> None:
     def backend_for(spec: ModelSpec) -> ChatBackend:
         return FailingBackend(backend_pool.get(spec), message=f"server for {spec.name} returned 500")
@@ -305,7 +305,7 @@ def test_in_an_anonymous_battle_a_backend_error_does_not_reveal_the_model(
     service = make_service(storage, backend_pool, backend_for=backend_for)
     final = run(service.send(ALICE, None, "Hello"))[-1]
     assert final.error_a == final.error_b == ANONYMOUS_ERROR
-    turn = storage.get_battle(final.battle_id).turns[0]
+    turn = storage.battles.get(final.battle_id).turns[0]
     assert turn.error_a and "returned 500" in turn.error_a, "the real message is stored"
 
 
@@ -325,7 +325,7 @@ def test_side_by_side_needs_two_different_known_models(service: ArenaService) ->
 
 
 def test_direct_chat_uses_one_model_with_the_persons_settings_and_has_no_votes(
-    service: ArenaService, storage: Storage
+    service: ArenaService, storage: Store
 ) -> None:
     final = run(
         service.send(
@@ -338,7 +338,7 @@ def test_direct_chat_uses_one_model_with_the_persons_settings_and_has_no_votes(
         )
     )[-1]
     assert final.answer_b is None
-    battle = storage.get_battle(final.battle_id)
+    battle = storage.battles.get(final.battle_id)
     assert battle.mode == "direct" and battle.model_b is None
     assert battle.turns[0].completion_tokens_a <= 4
     with pytest.raises(ArenaError, match="no votes"):
@@ -352,32 +352,32 @@ def test_direct_chat_uses_one_model_with_the_persons_settings_and_has_no_votes(
     ("message", "error"), [("", "empty"), ("   \n ", "empty"), ("x" * 100_000, "100,000 characters")]
 )
 def test_bad_messages_are_refused_before_anything_is_stored(
-    service: ArenaService, storage: Storage, message: str, error: str
+    service: ArenaService, storage: Store, message: str, error: str
 ) -> None:
     with pytest.raises(InputError, match=error):
         service.send(ALICE, None, message)
     assert count(storage, Battle) == 0
 
 
-def test_control_characters_are_removed_and_html_is_stored_verbatim(service: ArenaService, storage: Storage) -> None:
+def test_control_characters_are_removed_and_html_is_stored_verbatim(service: ArenaService, storage: Store) -> None:
     final = run(service.send(ALICE, None, "Hi\x00 <script>alert('x')</script>\x1b"))[-1]
     assert any("control characters removed" in n for n in final.notices)
-    assert storage.get_battle(final.battle_id).turns[0].user_message == "Hi <script>alert('x')</script>"
+    assert storage.battles.get(final.battle_id).turns[0].user_message == "Hi <script>alert('x')</script>"
 
 
 def test_the_conversation_length_guard_refuses_a_turn_with_a_clear_message(
-    storage: Storage, backend_pool: BackendPool
+    storage: Store, backend_pool: BackendPool
 ) -> None:
     service = make_service(storage, backend_pool, max_conversation_tokens=90)
     with pytest.raises(ConversationTooLong, match="limit of 90 tokens"):
         service.send(ALICE, None, "word " * 200)
     assert count(storage, Battle) == 0, "a refused first message leaves no empty battle behind"
     final = run(service.send(ALICE, None, "Hi"))[-1]
-    turns_before = len(storage.get_battle(final.battle_id).turns)
+    turns_before = len(storage.battles.get(final.battle_id).turns)
     with pytest.raises(ConversationTooLong, match="start a new round"):
         for _ in range(10):
             final = run(service.send(ALICE, final.battle_id, "Tell me more, please, with details."))[-1]
-    assert len(storage.get_battle(final.battle_id).turns) > turns_before - 1
+    assert len(storage.battles.get(final.battle_id).turns) > turns_before - 1
     assert service.vote(ALICE, final.battle_id, "tie").revealed, "a long battle can still be voted on"
 
 
@@ -392,15 +392,15 @@ def test_a_vote_while_answers_are_streaming_is_refused(service: ArenaService) ->
     assert service.vote(ALICE, battle.id, "model_a").vote.turn == 2
 
 
-def test_closing_the_stream_early_keeps_what_was_said(service: ArenaService, storage: Storage) -> None:
+def test_closing_the_stream_early_keeps_what_was_said(service: ArenaService, storage: Store) -> None:
     stream = service.send(ALICE, None, "Count to ten.")
     first = next(stream)
     stream.close()  # the browser went away
-    turn = storage.get_battle(first.battle_id).turns[0]
+    turn = storage.battles.get(first.battle_id).turns[0]
     assert turn.user_message == "Count to ten." and "cancelled" in (turn.finish_a, turn.finish_b)
 
 
-def test_concurrent_users_get_their_own_streams(storage: Storage, backend_pool: BackendPool) -> None:
+def test_concurrent_users_get_their_own_streams(storage: Store, backend_pool: BackendPool) -> None:
     service = make_service(storage, backend_pool)
     callers = [Caller(f"s{i}", f"v{i}") for i in range(4)]
     prompts = ["Name a color.", "Name an animal.", "Name a city.", "Name a planet."]
@@ -426,9 +426,9 @@ def test_concurrent_users_get_their_own_streams(storage: Storage, backend_pool: 
         assert (results[prompt].answer_a, results[prompt].answer_b) == (alone[prompt].answer_a, alone[prompt].answer_b)
 
 
-def test_a_disabled_model_is_not_sampled(storage: Storage, backend_pool: BackendPool) -> None:
+def test_a_disabled_model_is_not_sampled(storage: Store, backend_pool: BackendPool) -> None:
     service = make_service(storage, backend_pool)
-    storage.set_model_enabled("tiny-sampled", False)
+    storage.registry.set_enabled("tiny-sampled", False)
     assert all("tiny-sampled" not in (b.model_a, b.model_b) for b in (service.start(ALICE) for _ in range(20)))
     with pytest.raises(ArenaError, match="disabled"):
         service.start(ALICE, "direct", ["tiny-sampled"])

@@ -21,10 +21,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from app import build_arena
-from arena.settings import Settings
-from arena.ui import CSS, HEAD, theme
+from app import ArenaApp, build_arena
 from models.registry import DEFAULT_MODELS_FILE
+from settings import Settings
 from tests.browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -47,6 +46,7 @@ from tests.browser_support import (
 )
 from tests.openai_server import OpenAIServer, Sleep, Text, streamed
 from tests.xss_corpus import PAYLOADS, SCRIPT_SCHEMES, filled
+from ui.arena import CSS, HEAD, theme
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
@@ -83,6 +83,8 @@ def _expect() -> Any:
 class RunningArena:
     url: str
     server: OpenAIServer
+    database_url: str
+    app: ArenaApp
 
 
 def free_port() -> int:
@@ -139,10 +141,10 @@ def running_arena(tmp_path_factory: pytest.TempPathFactory, converted_model: Any
         theme=theme(),
     )
     try:
-        yield RunningArena(f"http://127.0.0.1:{settings.port}/", server)
+        yield RunningArena(f"http://127.0.0.1:{settings.port}/", server, settings.resolved_database_url, arena)
     finally:
         arena.demo.close()
-        arena.storage.dispose()
+        arena.store.dispose()
         server.stop()
 
 
@@ -296,15 +298,12 @@ def test_the_leaderboard_shows_the_vote_after_a_refresh(
     voted_battle: Battle, page: Page, running_arena: RunningArena, shots: Screenshots
 ) -> None:
     expect = _expect()
+    running_arena.app.leaderboard.wait(60)  # the refresh started with the app
+    running_arena.app.leaderboard.refresh()  # what the scheduler's leaderboard job does after new votes
     page.goto(running_arena.url + "leaderboard")
     table = page.locator("#lbp_table")
-    # The vote made the stored snapshot stale; a refresh recomputes it in the background, a later one shows it.
-    for _ in range(30):
-        page.locator("#lbp_refresh").click()
-        settle(page, "lbp_table")
-        if all(name in table.inner_text() for name in voted_battle.names.values()):
-            break
-        page.wait_for_timeout(500)
+    page.locator("#lbp_refresh").click()
+    settle(page, "lbp_table")
     expect(page.locator("#lbp_header")).to_contain_text("votes recorded:")
     for name in voted_battle.names.values():
         expect(table).to_contain_text(name)
@@ -378,6 +377,45 @@ def test_the_copy_button_copies_the_text_a_person_reads_not_the_html(
             copied.append(page.evaluate("navigator.clipboard.readText()"))
         assert copied == ["Format <this>, please.", "Use bold & code:\n\nprint('<hi>')\n\n- one\n- two"]
         shots.take(page, "copy-button")
+    finally:
+        context.close()
+
+
+def test_a_checkpoint_registered_while_the_app_runs_appears_in_the_model_lists(
+    browser: Browser, running_arena: RunningArena, shots: Screenshots
+) -> None:
+    """What a training run does at its end: register the new contender. The next visit offers it, no restart."""
+    from models.registry import ModelSpec
+    from store import Store
+
+    expect = _expect()
+    name = "scripted-checkpoint-v1"
+    store = Store.open(running_arena.database_url)
+    try:
+        store.registry.register(
+            ModelSpec(
+                name=name,
+                backend="openai",
+                anonymous=False,
+                options={"base_url": running_arena.server.base_url, "model": name, "no_api_key": True},
+                description="Registered by a training run while the app was running.",
+            )
+        )
+    finally:
+        store.dispose()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(running_arena.url)
+        open_tab(page, "Side-by-side")
+        choose(page, "Model A", name)
+        open_tab(page, "Direct chat")
+        choose(page, "Model", name)
+        settle(page, "direct_chat")
+        page.locator("#direct_input textarea").fill("Hello, new model.")
+        page.locator("#direct_send").click()
+        expect(page.locator("#direct_chat [data-testid='bot']")).to_contain_text("Hello world")
+        shots.take(page, "checkpoint-in-direct-chat")
     finally:
         context.close()
 

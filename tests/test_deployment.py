@@ -27,7 +27,7 @@ from typing import ClassVar
 import pytest
 import yaml
 
-from arena.settings import Settings
+from settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"

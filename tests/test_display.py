@@ -1,4 +1,4 @@
-"""Specification of what the browser is given: markdown rendered, then cleaned by an allow-list (arena/display.py).
+"""Specification of what the browser is given: markdown rendered, then cleaned by an allow-list (ui/display.py).
 
 The HTML is checked by parsing it, not by looking for strings: every tag must be on the allow-list, every
 attribute allowed for its tag, every link absolute http(s) or mailto. The same payloads run in Chromium in
@@ -12,8 +12,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from arena.display import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, ALLOWED_URL_SCHEMES, display_html
 from tests.xss_corpus import PAYLOADS, filled
+from ui.display import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, ALLOWED_URL_SCHEMES, display_html
 
 REL = {"rel"}  # added by the sanitiser to every link
 

@@ -39,11 +39,16 @@ def test_missing_package_names_the_pip_command(monkeypatch: pytest.MonkeyPatch, 
     assert not (tmp_path / embedded.EMBEDDED_NAME).exists()
 
 
-def test_default_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_cache_folder_is_the_users_unless_the_settings_name_another(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from settings import Settings
+
     monkeypatch.setenv("ARENA_MODEL_CACHE", str(tmp_path))
-    assert embedded.default_cache_dir() == tmp_path
+    assert embedded.default_cache_dir() == Path.home() / ".cache" / "huggy-arena" / "models", "models/ reads no env"
+    assert Settings().resolved_model_cache_dir == tmp_path
     monkeypatch.delenv("ARENA_MODEL_CACHE")
-    assert embedded.default_cache_dir() == Path.home() / ".cache" / "huggy-arena" / "models"
+    assert Settings().resolved_model_cache_dir == embedded.default_cache_dir()
 
 
 def test_loaded_model_is_float32_with_a_fixed_tokenizer(engine: LocalEngine) -> None:

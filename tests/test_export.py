@@ -1,4 +1,4 @@
-"""The dataset export (arena.export), on rows written through the arena's own Storage, SQLite and PostgreSQL."""
+"""The dataset export (store.export), on rows written through the arena's own Store, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -16,12 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-import arena.export as export_module
-from arena.export import ExportError, build_export, main, write_export
-from arena.storage import NewTurn, Storage
-from leaderboard.categories import classify_prompt
+import store.export as export_module
+from facts.categories import classify_prompt
 from models.registry import ModelSpec
-from training.data import load_vote_rows
+from store import NewTurn, Store
+from store.export import ExportError, build_export, main, write_export
 
 REPO = Path(__file__).resolve().parent.parent
 SALT = "pepper-salt-3f9a1c"
@@ -40,16 +39,16 @@ class Arena:
     multi_turn: str  # alpha vs beta: turn 2 regenerated; human model_a "much" and a judge model_b on turn 2
     tie: str
     both_bad: str
-    leaked: str  # excluded_reason stored with the vote
-    error_after_vote: str  # flag_error raised after the vote: excluded_reason empty
-    side_by_side: str  # names shown, no excluded_reason stored
+    leaked: str  # flagged (a model named) before the vote
+    error_after_vote: str  # flagged (a model failed) after the vote: its verdict is rewritten
+    side_by_side: str  # names shown
     secrets: tuple[str, ...]
     started: float
     finished: float
 
 
 def _battle(
-    storage: Storage,
+    storage: Store,
     who: str,
     turns: list[tuple[str, str, str]],
     *,
@@ -57,7 +56,7 @@ def _battle(
     model_b: str = "beta",
     mode: str = "anonymous",
 ) -> str:
-    battle = storage.create_battle(
+    battle = storage.battles.create(
         mode=mode,
         model_a=model_a,
         model_b=model_b,
@@ -68,23 +67,25 @@ def _battle(
         voter_id=_hash(f"voter {who}"),
     )
     for user, answer_a, answer_b in turns:
-        storage.add_turn(battle.id, NewTurn(user_message=user, answer_a=answer_a, answer_b=answer_b))
+        storage.battles.add_turn(battle.id, NewTurn(user_message=user, answer_a=answer_a, answer_b=answer_b))
     return battle.id
 
 
-def _vote(storage: Storage, battle_id: str, who: str, winner: str, *, turn: int = 1, **options: Any) -> int:
-    return storage.record_vote(
+def _vote(storage: Store, battle_id: str, who: str, winner: str, *, turn: int = 1, **options: Any) -> int:
+    return storage.battles.record_vote(
         battle_id=battle_id, turn=turn, winner=winner, voter_id=_hash(f"voter {who}"), **options
     ).id
 
 
-def _write_arena(storage: Storage) -> Arena:
+def _write_arena(storage: Store) -> Arena:
     started = time.time()
     multi = _battle(storage, "ann", [("What is a monad?", "a1", "b1"), ("Shorter, please.", "a2-OLD", "b2-OLD")])
-    storage.add_turn(multi, NewTurn(user_message="Shorter, please.", answer_a="a2", answer_b="b2"), regenerate=True)
+    storage.battles.add_turn(
+        multi, NewTurn(user_message="Shorter, please.", answer_a="a2", answer_b="b2"), regenerate=True
+    )
     vote_id = _vote(storage, multi, "ann", "model_a", turn=2)
-    storage.set_vote_strength(vote_id, "much")
-    storage.record_vote(battle_id=multi, turn=2, winner="model_b", voter_id=JUDGE_REGISTRY_MODEL, source=JUDGE)
+    storage.battles.set_vote_strength(vote_id, "much")
+    storage.battles.record_vote(battle_id=multi, turn=2, winner="model_b", voter_id=JUDGE_REGISTRY_MODEL, source=JUDGE)
 
     tie = _battle(storage, "bob", [("Write a haiku about rain.", "drops", "puddles")], model_a="gamma")
     _vote(storage, tie, "bob", "tie")
@@ -92,11 +93,11 @@ def _write_arena(storage: Storage) -> Arena:
     _vote(storage, both_bad, "cy", "tie (bothbad)")
 
     leaked = _battle(storage, "dee", [("Who made you?", "I am alpha", "no idea")])
-    storage.flag_battle(leaked, identity_leak=True)
-    _vote(storage, leaked, "dee", "model_b", excluded_reason="a model or vendor was named in the conversation")
+    storage.battles.flag(leaked, identity_leak=True, note="identity words: alpha")
+    _vote(storage, leaked, "dee", "model_b")
     error_after_vote = _battle(storage, "eve", [("2+2?", "4", "5")])
     _vote(storage, error_after_vote, "eve", "model_a")
-    storage.flag_battle(error_after_vote, error=True)
+    storage.battles.flag(error_after_vote, error=True)
     side_by_side = _battle(storage, "fay", [("Tell me a joke.", "joke a", "joke b")], mode="side_by_side")
     _vote(storage, side_by_side, "fay", "model_a")
 
@@ -111,7 +112,7 @@ def _write_arena(storage: Storage) -> Arena:
 
 
 @pytest.fixture
-def arena(storage: Storage) -> Arena:
+def arena(storage: Store) -> Arena:
     return _write_arena(storage)
 
 
@@ -229,7 +230,7 @@ def test_flagged_votes_are_out_by_default_and_in_with_their_reason(arena: Arena,
         arena.tie: (True, None),
         arena.both_bad: (True, None),
         arena.leaked: (True, "a model or vendor was named in the conversation"),
-        # No reason was stored with these votes: the battle's mode and flags now supply it.
+        # Flagged after the vote: the verdict stored with the vote was rewritten with the flag.
         arena.error_after_vote: (True, "a model failed to answer"),
         arena.side_by_side: (False, "the models were not anonymous"),
     }
@@ -261,7 +262,7 @@ def test_source_selects_human_a_judge_or_all(arena: Arena, db_url: str, tmp_path
 def test_the_cli_exits_0_and_prints_one_summary_line(arena: Arena, db_url: str, tmp_path: Path) -> None:
     out = tmp_path / "export"
     result = subprocess.run(
-        [sys.executable, "-m", "arena.export", "--db", db_url, "--out", str(out), "--format", "parquet"],
+        [sys.executable, "-m", "store.export", "--db", db_url, "--out", str(out), "--format", "parquet"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -274,10 +275,10 @@ def test_the_cli_exits_0_and_prints_one_summary_line(arena: Arena, db_url: str, 
 
 
 def test_the_card_describes_the_data_and_carries_the_license(
-    arena: Arena, storage: Storage, db_url: str, tmp_path: Path
+    arena: Arena, storage: Store, db_url: str, tmp_path: Path
 ) -> None:
-    storage.register_model(ModelSpec(name="alpha", description="A tiny\nmodel | for tests"))
-    storage.register_model(ModelSpec(name="delta", description="never battled"))
+    storage.registry.register(ModelSpec(name="alpha", description="A tiny\nmodel | for tests"))
+    storage.registry.register(ModelSpec(name="delta", description="never battled"))
     code, lines = _export(db_url, tmp_path / "default")
     assert code == 0, lines
     card = (tmp_path / "default" / "README.md").read_text(encoding="utf-8")
@@ -302,7 +303,7 @@ def test_the_card_describes_the_data_and_carries_the_license(
     assert not (tmp_path / "bad").exists()
 
 
-def test_the_card_types_columns_that_are_all_null(storage: Storage, db_url: str, tmp_path: Path) -> None:
+def test_the_card_types_columns_that_are_all_null(storage: Store, db_url: str, tmp_path: Path) -> None:
     # Only a tie: strength is null in every row, which the JSON loader alone would type as null.
     battle_id = _battle(storage, "gus", [("Name a colour.", "red", "blue")])
     _vote(storage, battle_id, "gus", "tie")
@@ -316,7 +317,7 @@ def test_the_card_types_columns_that_are_all_null(storage: Storage, db_url: str,
 
 
 def test_an_empty_database_is_exit_2_and_leaves_an_earlier_export_alone(
-    storage: Storage, db_url: str, tmp_path: Path
+    storage: Store, db_url: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "export"
     code, lines = _export(db_url, out)
@@ -326,7 +327,7 @@ def test_an_empty_database_is_exit_2_and_leaves_an_earlier_export_alone(
     _write_arena(storage)
     assert _export(db_url, out)[0] == 0
     before = {f.name: f.read_bytes() for f in out.iterdir()}
-    empty = Storage.from_url(f"sqlite:///{tmp_path / 'empty.db'}")
+    empty = Store.open(f"sqlite:///{tmp_path / 'empty.db'}")
     empty.dispose()
     code, lines = _export(f"sqlite:///{tmp_path / 'empty.db'}", out)
     assert code == 2 and "no votes yet" in lines[0]
@@ -359,10 +360,10 @@ def test_a_bad_format_is_refused_with_the_choices(tmp_path: Path, capsys: pytest
 
 
 def test_writes_replace_files_whole_and_switching_format_leaves_one_copy(
-    storage: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    storage: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _write_arena(storage)
-    export = build_export(load_vote_rows(storage))
+    export = build_export(storage.votes.read(conversations=True))
     out = tmp_path / "export"
     with pytest.raises(ExportError, match="unknown format 'csv'"):
         write_export(export, out, fmt="csv")

@@ -41,12 +41,12 @@ from arena.battles import (
     DatabaseUnavailable,
     TurnUpdate,
 )
-from arena.db.tables import Battle, Turn, Vote
-from arena.storage import Storage
 from benchmarks.bench_load import _answer_text, _start_app, _stub_models
 from models.pool import BackendPool
 from models.registry import ModelSpec
 from models.types import ChatBackend
+from store import Store
+from store.tables import Battle, Turn, Vote
 from tests.openai_server import Cut, Event, OpenAIServer, Sleep, Text, streamed
 
 REPO = Path(__file__).resolve().parent.parent
@@ -116,7 +116,7 @@ def fixed_pairs(pairs: list[tuple[str, str]]) -> Callable[[Sequence[str], random
     return sample
 
 
-def table_counts(storage: Storage) -> dict[str, int]:
+def table_counts(storage: Store) -> dict[str, int]:
     with storage.engine.connect() as conn:
         return {
             t.__tablename__: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
@@ -126,12 +126,12 @@ def table_counts(storage: Storage) -> dict[str, int]:
 
 @pytest.mark.parametrize("fault", BACKEND_FAULTS, ids=[f.name for f in BACKEND_FAULTS])
 def test_a_failing_backend_is_told_to_the_person_flags_the_battle_and_the_next_battle_is_served(
-    storage: Storage, openai_server: OpenAIServer, fault: BackendFault
+    storage: Store, openai_server: OpenAIServer, fault: BackendFault
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}/v1"  # a port just freed: nothing listens there
     flaky = remote("flaky", dead if fault.script is None else openai_server.base_url)
     steady, other = remote("steady", openai_server.base_url), remote("other", openai_server.base_url)
-    storage.sync_models([flaky, steady, other])
+    storage.registry.sync([flaky, steady, other])
     if fault.script is not None:
         openai_server.add(fault.script, model="flaky")
     pool = BackendPool()
@@ -153,7 +153,7 @@ def test_a_failing_backend_is_told_to_the_person_flags_the_battle_and_the_next_b
         updates: list[TurnUpdate] = list(service.send(ALICE, None, "What is two plus two?"))
         waited = time.monotonic() - began
         final = updates[-1]
-        battle = storage.get_battle(final.battle_id)
+        battle = storage.battles.get(final.battle_id)
         flaky_side = 0 if battle.model_a == "flaky" else 1
 
         # The person: a plain sentence on the failed side (no model name: the battle is anonymous), and a notice.
@@ -179,7 +179,7 @@ def test_a_failing_backend_is_told_to_the_person_flags_the_battle_and_the_next_b
         assert outcome.vote.excluded_reason == "a model failed to answer"
         assert any("will not count" in n for n in outcome.notices)
         service.set_strength(ALICE, battle.id, "much")
-        stored = storage.get_battle(battle.id)
+        stored = storage.battles.get(battle.id)
         assert stored.state == "error" and stored.flag_error
         vote = stored.vote_for(1)
         assert vote is not None and vote.excluded_reason == "a model failed to answer" and vote.strength == "much"
@@ -376,7 +376,7 @@ class Integrity:
     stored_unacknowledged: int
 
 
-def check_integrity(storage: Storage, voters: Voters) -> Integrity:
+def check_integrity(storage: Store, voters: Voters) -> Integrity:
     with storage.engine.connect() as conn:
         rows = conn.execute(
             select(Turn.user_message, Vote.strength)
@@ -483,7 +483,7 @@ def test_a_postgres_restart_during_voting_loses_no_vote_and_the_app_recovers_by_
     env = app_env(tmp_path, stub_server, ARENA_DATABASE_URL=postgres_schema_url)
     process, url = _start_app(tmp_path / "data", env, tmp_path / "app.log")
     voters = Voters(url)
-    storage = Storage.from_url(postgres_schema_url)
+    storage = Store.open(postgres_schema_url)
     try:
         voters.start()
         wait_until(lambda: len(voters.acknowledged) >= 8, 60, "votes before the restart")
@@ -500,7 +500,7 @@ def test_a_postgres_restart_during_voting_loses_no_vote_and_the_app_recovers_by_
         assert ready(url), "/readyz is not 200 after the restart"
         integrity = check_integrity(storage, voters)
         one_battle_and_vote(url, "After the restart: what is one plus one?")
-        after = storage.count_votes(source="human")
+        after = storage.votes.count(source="human")
     finally:
         voters.stop.set()
         stop_app(process)
@@ -562,7 +562,7 @@ def test_an_app_killed_mid_vote_keeps_every_acknowledged_vote_and_serves_after_a
         with sqlite3.connect(database) as conn:
             integrity_check = [row[0] for row in conn.execute("PRAGMA integrity_check")]
             foreign_key_problems = conn.execute("PRAGMA foreign_key_check").fetchall()
-        storage = Storage.from_url(f"sqlite:///{database}")
+        storage = Store.open(f"sqlite:///{database}")
         try:
             integrity = check_integrity(storage, voters)
         finally:
@@ -572,9 +572,9 @@ def test_an_app_killed_mid_vote_keeps_every_acknowledged_vote_and_serves_after_a
         restarted, url = _start_app(data, env, tmp_path / "app-restarted.log")
         serving = time.monotonic()
         one_battle_and_vote(url, "After the kill: what is one plus one?")
-        storage = Storage.from_url(f"sqlite:///{database}")
+        storage = Store.open(f"sqlite:///{database}")
         try:
-            after = storage.count_votes(source="human")
+            after = storage.votes.count(source="human")
         finally:
             storage.dispose()
     finally:
@@ -611,9 +611,9 @@ def test_an_app_killed_mid_vote_keeps_every_acknowledged_vote_and_serves_after_a
 
 
 def test_a_database_outage_is_a_sentence_for_the_person_not_the_drivers_error(
-    storage: Storage, openai_server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+    storage: Store, openai_server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    storage.sync_models([remote(name, openai_server.base_url) for name in ("left", "right")])
+    storage.registry.sync([remote(name, openai_server.base_url) for name in ("left", "right")])
     service = ArenaService(storage, BackendPool().get, ArenaConfig(max_new_tokens=8), rng=random.Random(0))
     updates = list(service.send(ALICE, None, "Hello?"))
     battle_id = updates[-1].battle_id
@@ -622,15 +622,15 @@ def test_a_database_outage_is_a_sentence_for_the_person_not_the_drivers_error(
     def down(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("SELECT ...", {}, Exception(driver_text))
 
-    monkeypatch.setattr(storage, "record_vote", down)
+    monkeypatch.setattr(storage.battles, "record_vote", down)
     with pytest.raises(DatabaseUnavailable) as refused:
         service.vote(ALICE, battle_id, "model_a")
     assert str(refused.value) == DATABASE_DOWN and "10.0.0.7" not in str(refused.value)
 
-    monkeypatch.setattr(storage, "add_turn", down)  # fails at the end of a streamed turn, while it is consumed
+    monkeypatch.setattr(storage.battles, "add_turn", down)  # fails at the end of a streamed turn, while it is consumed
     with pytest.raises(DatabaseUnavailable, match="not answering"):
         list(service.send(ALICE, battle_id, "And now?"))
 
-    monkeypatch.setattr(storage, "list_models", down)  # fails before anything starts
+    monkeypatch.setattr(storage.registry, "models", down)  # fails before anything starts
     with pytest.raises(DatabaseUnavailable):
         service.send(ALICE, None, "A new battle")

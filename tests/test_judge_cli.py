@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from arena.judge import main
-from arena.storage import Storage
+from store import Store
 from tests.arena_rows import voted_battle
 from tests.shared_data import require_llmfao
 
@@ -22,13 +22,28 @@ def test_the_audit_of_the_llmfao_judges_against_the_crowd(tmp_path: Path, capsys
     assert "| judge:gpt-4 | 1,831 |" in text and "| judge:gpt-3.5 | 1,831 |" in text
 
 
-def test_the_audit_of_an_arena_without_judge_votes_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_audit_of_the_arena_reads_its_counted_votes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'arena.db'}"
-    storage = Storage.from_url(url)
-    voted_battle(storage)
-    storage.dispose()
+    store = Store.open(url)
+    battles = [voted_battle(store, winner, prompt=f"Question {i}?") for i, winner in enumerate(["model_a"] * 4)]
+    for battle_id, verdict in zip(battles, ["model_a", "model_a", "model_b", "model_a"], strict=True):
+        store.battles.record_vote(battle_id=battle_id, turn=1, winner=verdict, voter_id="j", source="judge:j")
+    store.battles.flag(battles[3], error=True)  # its votes leave every reader, the audit included
+    store.dispose()
+
     assert main(["audit", "--db", url, "--rounds", "20"]) == 0
-    assert "Judge audit" in capsys.readouterr().out
+    report = capsys.readouterr().out
+    assert "| judge:j | 3 |" in report, "three counted verdicts; the flagged battle's is out"
+    assert "no judge verdicts" not in report and "no human votes" not in report
+
+
+def test_an_arena_without_judge_votes_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'arena.db'}"
+    store = Store.open(url)
+    voted_battle(store)
+    store.dispose()
+    assert main(["audit", "--db", url, "--rounds", "20"]) == 0
+    assert "no judge verdicts: nothing to audit" in capsys.readouterr().out
 
 
 def test_an_unreadable_battles_file_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

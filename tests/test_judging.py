@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from arena.db import Judgment, Vote
-from arena.judging import JudgeConfig, JudgeRunner, exclusion
-from arena.storage import Storage
+from arena.judging import JudgeConfig, JudgeRunner
 from models.pool import BackendPool
 from models.registry import DecodingConfig, ModelSpec
+from store import Store
+from store.tables import Judgment, Vote
 from tests.arena_rows import voted_battle
 from tests.openai_server import OpenAIServer, Status, streamed
 
@@ -17,18 +17,18 @@ JUDGE = ModelSpec(name="tiny-judge", generation=DecodingConfig(temperature=0.0),
 
 
 @pytest.fixture
-def runner(storage: Storage, backend_pool: BackendPool) -> JudgeRunner:
-    storage.register_model(JUDGE)
+def runner(storage: Store, backend_pool: BackendPool) -> JudgeRunner:
+    storage.registry.register(JUDGE)
     return JudgeRunner(storage, backend_pool.get, JudgeConfig(model="tiny-judge", max_new_tokens=24))
 
 
-def judgments(storage: Storage) -> list[Judgment]:
+def judgments(storage: Store) -> list[Judgment]:
     with storage.engine.connect() as conn:
         return list(conn.execute(select(Judgment).order_by(Judgment.id)))
 
 
 def test_each_turn_is_judged_in_both_orders_once_per_judge_and_prompt_version(
-    runner: JudgeRunner, storage: Storage
+    runner: JudgeRunner, storage: Store
 ) -> None:
     battle_id = voted_battle(storage, prompt="What is 2 + 2?", answer_a="2 + 2 = 4.", answer_b="It is 5.")
     report = runner.run_backlog()
@@ -42,7 +42,7 @@ def test_each_turn_is_judged_in_both_orders_once_per_judge_and_prompt_version(
 
 
 def test_a_judge_vote_exists_exactly_when_both_orders_gave_a_readable_verdict(
-    runner: JudgeRunner, storage: Storage
+    runner: JudgeRunner, storage: Store
 ) -> None:
     voted_battle(storage)
     runner.run_backlog()
@@ -55,7 +55,7 @@ def test_a_judge_vote_exists_exactly_when_both_orders_gave_a_readable_verdict(
         assert judge_votes == []
 
 
-def test_a_new_prompt_version_or_judge_name_judges_again(runner: JudgeRunner, storage: Storage) -> None:
+def test_a_new_prompt_version_or_judge_name_judges_again(runner: JudgeRunner, storage: Store) -> None:
     voted_battle(storage)
     runner.run_backlog()
     mt_bench = JudgeConfig(model="tiny-judge", scale="mt_bench", max_new_tokens=8)
@@ -66,34 +66,41 @@ def test_a_new_prompt_version_or_judge_name_judges_again(runner: JudgeRunner, st
     assert len(judgments(storage)) == 6
 
 
-def test_judge_votes_on_flagged_or_named_battles_do_not_count(storage: Storage) -> None:
-    battle_id = voted_battle(storage, mode="side_by_side")
-    assert exclusion(storage.get_battle(battle_id)) == "the models were not anonymous"
-    assert exclusion(storage.get_battle(voted_battle(storage))) is None
+def test_judge_votes_on_flagged_or_named_battles_do_not_count(storage: Store) -> None:
+    def judge(battle_id: str) -> str | None:
+        vote = storage.judgments.record(
+            battle_id=battle_id, turn=1, judge="judge:j", judge_model="j", prompt_version="v", scale="mt_bench",
+            judgments=[], outcome="consistent", vote=("model_a", None),
+        )  # fmt: skip
+        assert vote is not None
+        return vote.excluded_reason
+
+    assert judge(voted_battle(storage, mode="side_by_side")) == "the models were not anonymous"
+    assert judge(voted_battle(storage)) is None
 
 
 # ---- a GPT-4-class judge behind the OpenAI protocol (a real HTTP server on 127.0.0.1) ----------------------
 
 
 @pytest.fixture
-def remote_judge(storage: Storage, openai_server: OpenAIServer, backend_pool: BackendPool) -> JudgeRunner:
+def remote_judge(storage: Store, openai_server: OpenAIServer, backend_pool: BackendPool) -> JudgeRunner:
     spec = ModelSpec(
         name="gpt-4o-judge",
         backend="openai",
         options={"base_url": openai_server.base_url, "model": "gpt-4o", "no_api_key": True},
         anonymous=False,
     )
-    storage.register_model(spec)
+    storage.registry.register(spec)
     return JudgeRunner(storage, backend_pool.get, JudgeConfig(model="gpt-4o-judge", name="gpt-4o"))
 
 
-def judge_votes(storage: Storage) -> list[Vote]:
+def judge_votes(storage: Store) -> list[Vote]:
     with storage.engine.connect() as conn:
         return list(conn.execute(select(Vote).where(Vote.source == "judge:gpt-4o")))
 
 
 def test_both_orders_agreeing_give_a_vote_with_the_verdicts_strength(
-    remote_judge: JudgeRunner, storage: Storage, openai_server: OpenAIServer
+    remote_judge: JudgeRunner, storage: Store, openai_server: OpenAIServer
 ) -> None:
     # The two calls run concurrently, so either may get either reply; the two replies agree once un-swapped.
     openai_server.add(streamed("B is wrong. ", "Verdict: [[A>>B]]"), streamed("Verdict: [[B>>A]]"))
@@ -110,7 +117,7 @@ def test_both_orders_agreeing_give_a_vote_with_the_verdicts_strength(
 
 
 def test_orders_that_disagree_give_a_tie_marked_inconsistent(
-    remote_judge: JudgeRunner, storage: Storage, openai_server: OpenAIServer
+    remote_judge: JudgeRunner, storage: Store, openai_server: OpenAIServer
 ) -> None:
     openai_server.add(streamed("[[A>B]]"), streamed("[[A>B]]"))  # always the first answer: pure position bias
     voted_battle(storage)
@@ -123,7 +130,7 @@ def test_orders_that_disagree_give_a_tie_marked_inconsistent(
 
 
 def test_a_judge_server_error_stores_the_failure_and_no_vote(
-    remote_judge: JudgeRunner, storage: Storage, openai_server: OpenAIServer
+    remote_judge: JudgeRunner, storage: Store, openai_server: OpenAIServer
 ) -> None:
     openai_server.add([Status(400)], [Status(400)])
     voted_battle(storage)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from facts.schema import counted
 from leaderboard.anomaly import (
     EXCLUDED_REASON,
     AnomalyReport,
@@ -17,7 +18,6 @@ from leaderboard.anomaly import (
     exclude_anomalous,
 )
 from leaderboard.ratings import compute_leaderboard
-from leaderboard.schema import counted
 from leaderboard.synthetic import simulate_battles
 
 TRUTH = {f"m{i}": 900.0 + 50.0 * i for i in range(10)}

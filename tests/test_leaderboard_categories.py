@@ -1,4 +1,4 @@
-"""Specification of leaderboard.categories: the rule-based prompt classifier and the category names."""
+"""Specification of facts.categories: the rule-based prompt classifier and the category names."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from leaderboard.categories import CATEGORIES, category_id, classify_prompt
+from facts.categories import CATEGORIES, category_id, classify_prompt
 from tests.shared_data import require_llmfao
 
 EXAMPLES = {

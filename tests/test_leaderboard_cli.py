@@ -12,10 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from arena.storage import Storage
+from facts.style import style_features
 from leaderboard.__main__ import main
 from leaderboard.io import write_battles
-from leaderboard.style import style_features
+from store import Store
 from tests.arena_rows import voted_battle
 from tests.shared_data import require_llmfao
 
@@ -213,7 +213,7 @@ def test_no_counted_votes_is_an_empty_table_not_an_error(tmp_path: Path, capsys:
 
 def test_reads_the_arena_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'arena.db'}"
-    storage = Storage.from_url(url)
+    storage = Store.open(url)
     try:
         for number in range(6):
             voted_battle(storage, "model_a" if number < 4 else "model_b", voter_id=f"v{number}")
@@ -232,10 +232,10 @@ def test_a_missing_database_file_is_an_error_and_is_not_created(
 ) -> None:
     path = tmp_path / "nowhere" / "arena.db"
     code, _, err = run(["--db", f"sqlite:///{path}"], capsys)
-    assert code == 1 and "no database file" in one_line_error(err)
+    assert code == 2 and "no database file" in one_line_error(err)
     assert not path.parent.exists()
     code, _, err = run(["--db", "mysql://localhost/arena"], capsys)
-    assert code == 1 and "unsupported database URL" in one_line_error(err)
+    assert code == 2 and "unsupported database URL" in one_line_error(err)
 
 
 def test_the_llmfao_import_and_the_leaderboard_as_commands(tmp_path: Path) -> None:

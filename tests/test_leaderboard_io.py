@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from facts.schema import COLUMNS, normalize_battles
 from leaderboard.io import BattlesFileError, read_battles, write_battles
-from leaderboard.schema import COLUMNS, normalize_battles
 
 FORMATS = ("json", "jsonl", "csv")
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from leaderboard.categories import classify_prompt
+from facts.categories import classify_prompt
+from facts.style import style_features
 from leaderboard.io import read_battles
 from leaderboard.llmfao import LLMFAOError, load_llmfao, main
-from leaderboard.style import style_features
 from tests.shared_data import LLMFAO
 
 LLMFAO_PRESENT = (LLMFAO / "crowd-comparisons.csv").exists()

@@ -9,17 +9,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from arena.display import display_html
-from arena.storage import Storage
-from leaderboard import ui as leaderboard_ui
-from leaderboard.db import load_battles
 from leaderboard.llmfao import load_llmfao
 from leaderboard.page import build_page_payload, view_key
-from leaderboard.service import LeaderboardService
-from leaderboard.snapshots import KEEP_SNAPSHOTS, SnapshotStore, VoteWatermark
-from leaderboard.ui import EMPTY, render
+from leaderboard.service import SnapshotService
+from store import Store, VoteWatermark
+from store.snapshots import JUDGE_AUDIT, KEEP_SNAPSHOTS, LEADERBOARD
 from tests.arena_rows import voted_battle
 from tests.shared_data import require_llmfao
+from ui import leaderboard as leaderboard_ui
+from ui.display import display_html
+from ui.leaderboard import EMPTY, render
 
 
 @pytest.fixture(scope="module")
@@ -119,50 +118,85 @@ def test_an_empty_arena_gets_a_friendly_page_not_a_crash() -> None:
     assert render(None, "human", "all", False)[0] == display_html(EMPTY)
 
 
-def _vote(storage: Storage, winner: str = "model_a") -> None:
+def _vote(storage: Store, winner: str = "model_a") -> None:
     voted_battle(storage, winner, prompt="Write a poem about rain.", answer_a="Rain **falls**.", answer_b="Drip.")
 
 
-def test_snapshots_are_stored_read_back_and_pruned(storage: Storage) -> None:
-    store = SnapshotStore(storage.engine)
-    assert store.latest() is None and store.watermark() == VoteWatermark(0, 0)
+def test_snapshots_are_stored_read_back_and_pruned_per_kind(storage: Store) -> None:
+    snapshots = storage.snapshots
+    assert snapshots.latest() is None and storage.votes.watermark() == VoteWatermark(0, 0)
     for i in range(KEEP_SNAPSHOTS + 3):
-        store.save({"i": i}, VoteWatermark(i, i), 0.1)
-    latest = store.latest()
+        snapshots.save({"i": i}, VoteWatermark(i, i), 0.1)
+    snapshots.save({"audit": True}, VoteWatermark(9, 9), 0.1, kind=JUDGE_AUDIT)
+    latest = snapshots.latest()
     assert (
         latest is not None and latest.payload == {"i": KEEP_SNAPSHOTS + 2} and latest.votes_total == KEEP_SNAPSHOTS + 2
     )
+    assert snapshots.latest(JUDGE_AUDIT).payload == {"audit": True}  # type: ignore[union-attr]
     with storage.engine.connect() as conn:
         from sqlalchemy import func, select
 
-        from arena.db import LeaderboardSnapshot
+        from store.tables import LeaderboardSnapshot
 
-        assert conn.execute(select(func.count()).select_from(LeaderboardSnapshot)).scalar_one() == KEEP_SNAPSHOTS
+        assert conn.execute(select(func.count()).select_from(LeaderboardSnapshot)).scalar_one() == KEEP_SNAPSHOTS + 1
 
 
-def test_the_snapshot_is_recomputed_when_enough_new_votes_arrived(storage: Storage) -> None:
+def test_the_snapshot_is_recomputed_on_refresh_when_enough_new_votes_arrived_and_never_on_a_read(
+    storage: Store,
+) -> None:
     builds: list[int] = []
 
-    def build(battles: pd.DataFrame, descriptions: dict[str, str], votes_total: int) -> dict:
-        builds.append(votes_total)
-        return build_page_payload(battles, descriptions, votes_total)
+    def build(mark: VoteWatermark) -> dict:
+        builds.append(mark.votes_total)
+        return build_page_payload(storage.votes.read(), {}, mark.votes_total)
 
-    service = LeaderboardService(
-        store=SnapshotStore(storage.engine),
-        load_battles=lambda: load_battles(storage),
-        descriptions=dict,
-        build_payload=build,
-        min_new_votes=2,
-    )
-    first = service.read()  # nothing stored yet: computed now
-    assert first is not None and first["votes_total"] == 0
+    service = SnapshotService(LEADERBOARD, storage.snapshots, storage.votes.watermark, build, min_new_votes=2)
+    assert service.read() is None, "nothing stored yet, and a read computes nothing"
+    assert service.refresh().votes_total == 0  # type: ignore[union-attr]
     _vote(storage)
-    assert service.read()["votes_total"] == 1, "the first votes show up at once"
+    for _ in range(5):
+        assert service.read()["votes_total"] == 0, "a page read never recomputes"  # type: ignore[index]
+    assert service.refresh().votes_total == 1, "the first votes count at once"  # type: ignore[union-attr]
     _vote(storage, "model_b")
-    assert service.read()["votes_total"] == 1, "one new vote is below the threshold of 2"
+    assert service.refresh().votes_total == 1, "one new vote is below the threshold of 2"  # type: ignore[union-attr]
     _vote(storage, "tie")
+    service.refresh()
     payload = service.read()
-    assert payload["votes_total"] == 3 and builds == [0, 1, 3]
+    assert payload is not None and payload["votes_total"] == 3 and builds == [0, 1, 3]
     rows = payload["views"][view_key("human", None, False)]["rows"]
     assert {r["model"] for r in rows} == {"alpha", "beta"}
-    assert service.refresh(force=True).votes_total == 3 and builds[-1] == 3
+    assert service.refresh(force=True).votes_total == 3 and builds[-1] == 3  # type: ignore[union-attr]
+
+
+def test_a_battle_flagged_after_the_snapshot_makes_it_stale_without_a_new_vote(storage: Store) -> None:
+    service = SnapshotService(
+        LEADERBOARD,
+        storage.snapshots,
+        storage.votes.watermark,
+        lambda mark: build_page_payload(storage.votes.read(), {}, mark.votes_total),
+        min_new_votes=100,
+    )
+    battle_id = voted_battle(storage, "model_a")
+    first = service.refresh()
+    assert first is not None and service.refresh() is not None and service.refresh().id == first.id  # type: ignore[union-attr]
+    storage.battles.flag(battle_id, error=True)
+    second = service.refresh()
+    assert second is not None and second.id != first.id
+    assert second.payload["counted"] == {}, "the flagged vote left the ratings at the next refresh"
+
+
+def test_a_refresh_that_fails_keeps_the_previous_snapshot(storage: Store) -> None:
+    calls: list[int] = []
+
+    def build(mark: VoteWatermark) -> dict:
+        calls.append(mark.votes_total)
+        if len(calls) > 1:
+            raise RuntimeError("the fit diverged")
+        return {"votes_total": mark.votes_total}
+
+    service = SnapshotService(LEADERBOARD, storage.snapshots, storage.votes.watermark, build)
+    service.refresh()
+    _vote(storage)
+    service.refresh_in_background()
+    service.wait(30)
+    assert calls == [0, 1] and service.read() == {"votes_total": 0}

@@ -1,10 +1,10 @@
-"""Specification of leaderboard.style: the style-control covariates, counted as Chatbot Arena counts them."""
+"""Specification of facts.style: the style-control covariates, counted as Chatbot Arena counts them."""
 
 from __future__ import annotations
 
 import pytest
 
-from leaderboard.style import StyleFeatures, conversation_features, count_tokens, style_features
+from facts.style import StyleFeatures, conversation_features, count_tokens, style_features
 
 
 @pytest.mark.parametrize(

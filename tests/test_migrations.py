@@ -15,8 +15,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import CheckConstraint, Engine, UniqueConstraint, event, inspect, text
 
-from arena.db import Base, DatabaseURLError, current_revision, head_revision, make_engine, migrate, writer
-from arena.db.migrate import alembic_config
+from store.engine import DatabaseURLError, make_engine, writer
+from store.migrate import alembic_config, current_revision, head_revision, migrate
+from store.tables import Base
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TABLES = {
@@ -213,3 +214,108 @@ def test_url_errors_do_not_echo_passwords() -> None:
     with pytest.raises(DatabaseURLError) as info:
         make_engine("mysql://user:hunter2@host/db")
     assert "hunter2" not in str(info.value)
+
+
+def test_the_alembic_command_line_migrates_the_database_the_app_opens(tmp_path: Path) -> None:
+    """No ARENA_DATABASE_URL: the settings' data folder, from the environment or from the ARENA_CONFIG file."""
+    from_env, from_file = tmp_path / "env-data", tmp_path / "file-data"
+    config = tmp_path / "arena.yaml"
+    config.write_text(f"data_dir: {from_file}\n")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")}
+    for env, folder in (({"ARENA_DATA_DIR": str(from_env)}, from_env), ({"ARENA_CONFIG": str(config)}, from_file)):
+        result = subprocess.run(
+            [sys.executable, "-m", "alembic", "upgrade", "head"],
+            cwd=REPO_ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        engine = make_engine(f"sqlite:///{folder / 'arena.db'}")
+        try:
+            assert current_revision(engine) == head_revision()
+        finally:
+            engine.dispose()
+
+
+def test_votes_from_before_the_facts_get_the_rules_verdict_and_their_facts_by_a_resumable_backfill(
+    db_engine: Engine,
+) -> None:
+    from facts.categories import classify_prompt
+    from facts.style import style_features
+    from store import Store
+    from store.backfill import backfill_facts, pending_battles
+
+    with writer(db_engine).begin() as connection:
+        command.upgrade(alembic_config(connection), "0005")
+    rows = [  # (battle, mode, error flag, leak flag, notes, stored reason before the rule existed)
+        ("clean", "anonymous", False, False, "", None),
+        ("flagged-after-vote", "anonymous", True, False, "", None),
+        ("probe", "anonymous", False, True, "identity probe: who are you", "a model or vendor was named"),
+        ("shown", "side_by_side", False, False, "", None),
+    ]  # fmt: skip
+    with writer(db_engine).begin() as connection:
+        for number, (battle, mode, error, leak, notes, reason) in enumerate(rows):
+            connection.execute(
+                text(
+                    "INSERT INTO battles (id, mode, model_a, model_b, swapped, params_a, params_b, session_id, "
+                    "voter_id, state, flag_error, flag_identity_leak, flag_length_limit, flag_notes, tokens_a, "
+                    "tokens_b, created_at, updated_at) VALUES (:id, :mode, 'alpha', 'beta', false, '{}', '{}', 's', "
+                    "'v', 'voted', :error, :leak, false, :notes, 0, 0, :now, :now)"
+                ),
+                {
+                    "id": battle,
+                    "mode": mode,
+                    "error": error,
+                    "leak": leak,
+                    "notes": notes,
+                    "now": f"2026-11-0{number + 1}",
+                },
+            )
+            for index, (message, answer_a, answer_b) in enumerate(
+                [(f"Write a poem about {battle}.", "# Title\n- a\n- b", "**bold** text"), ("Shorter.", "ok", "- x")],
+                start=1,
+            ):
+                connection.execute(
+                    text(
+                        'INSERT INTO turns (battle_id, "index", attempt, superseded, user_message, answer_a, '
+                        "answer_b, prompt_tokens_a, prompt_tokens_b, completion_tokens_a, completion_tokens_b, "
+                        "created_at) VALUES (:b, :i, 0, false, :m, :a, :bb, 0, 0, 0, 0, :now)"
+                    ),
+                    {"b": battle, "i": index, "m": message, "a": answer_a, "bb": answer_b, "now": "2026-11-01"},
+                )
+            connection.execute(
+                text(
+                    "INSERT INTO votes (battle_id, turn, winner, voter_id, source, excluded_reason, created_at) "
+                    "VALUES (:b, 2, 'model_a', 'v', 'human', :reason, :now)"
+                ),
+                {"b": battle, "reason": reason, "now": "2026-11-02"},
+            )
+    migrate(db_engine)
+    store = Store(db_engine)
+    reasons = dict(store.votes.read()[["battle_id", "excluded_reason"]].itertuples(index=False))
+    assert reasons == {
+        "clean": None,
+        "flagged-after-vote": "a model failed to answer",
+        "probe": "a model was asked who it is (identity probe)",
+        "shown": "the models were not anonymous",
+    }, "every stored verdict is the one rule's"
+    assert pending_battles(store.db) == 4
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_one(done: int, total: int) -> None:
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        backfill_facts(store.db, batch_size=1, progress=stop_after_one)
+    assert pending_battles(store.db) == 3, "the first batch was committed before the stop"
+    report = backfill_facts(store.db, batch_size=2)
+    assert (report.battles, pending_battles(store.db)) == (3, 0)
+    assert backfill_facts(store.db).battles == 0, "nothing left: a second run does nothing"
+
+    row = store.votes.read().set_index("battle_id").loc["clean"]
+    expected = {
+        **(style_features("# Title\n- a\n- b") + style_features("ok")).columns("a"),
+        **(style_features("**bold** text") + style_features("- x")).columns("b"),
+    }
+    assert {column: row[column] for column in expected} == expected
+    assert row["category"] == classify_prompt("Write a poem about clean.")

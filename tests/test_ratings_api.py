@@ -77,7 +77,7 @@ def test_the_rating_core_imports_no_ui_database_or_torch() -> None:
     code = (
         "import sys, leaderboard.ratings, leaderboard.synthetic;"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
-        "{'torch', 'sqlalchemy', 'gradio', 'arena', 'scipy', 'sklearn'} or m in {'leaderboard.ui', 'leaderboard.db'});"
+        "{'torch', 'sqlalchemy', 'gradio', 'arena', 'scipy', 'sklearn'} or m in {'ui.leaderboard', 'store.votes'});"
         "print(bad); sys.exit(1 if bad else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

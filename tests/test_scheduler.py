@@ -15,12 +15,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from arena.admin import AdminDenied, AdminService
-from arena.db import make_engine
-from arena.jobs import JobLedger
 from arena.scheduler import ArenaScheduler, JobSpec, RetrainConfig, Skip, retrain_job
-from arena.settings import Settings
-from arena.storage import Storage
 from models.registry import load_model_specs
+from settings import Settings
+from store import Store
+from store.engine import make_engine
 from tests.conftest import ConvertedModel
 
 
@@ -48,16 +47,16 @@ class Recorder:
 
 
 def scheduler(
-    storage: Storage, replica: str, jobs: list[JobSpec], lease: float = 1.0, heartbeat: float = 0.2
+    storage: Store, replica: str, jobs: list[JobSpec], lease: float = 1.0, heartbeat: float = 0.2
 ) -> ArenaScheduler:
-    return ArenaScheduler(JobLedger(storage.engine), jobs, replica=replica, lease_seconds=lease,
+    return ArenaScheduler(storage.jobs, jobs, replica=replica, lease_seconds=lease,
                           heartbeat_seconds=heartbeat)  # fmt: skip
 
 
 @pytest.fixture
-def second_storage(db_url: str) -> Iterator[Storage]:
+def second_storage(db_url: str) -> Iterator[Store]:
     """Another connection pool on the same database: what a second app replica has."""
-    store = Storage.from_url(db_url)
+    store = Store.open(db_url)
     try:
         yield store
     finally:
@@ -69,8 +68,8 @@ def second_storage(db_url: str) -> Iterator[Storage]:
 # =====================================================================================================
 
 
-def test_one_holder_at_a_time_and_handover_after_expiry_or_release(storage: Storage) -> None:
-    ledger = JobLedger(storage.engine)
+def test_one_holder_at_a_time_and_handover_after_expiry_or_release(storage: Store) -> None:
+    ledger = storage.jobs
     assert ledger.acquire("a", ttl_seconds=0.5)
     assert not ledger.acquire("b", ttl_seconds=0.5)
     assert ledger.acquire("a", ttl_seconds=0.5)  # renewal
@@ -82,8 +81,8 @@ def test_one_holder_at_a_time_and_handover_after_expiry_or_release(storage: Stor
     assert ledger.acquire("a", ttl_seconds=30)
 
 
-def test_concurrent_first_acquisitions_elect_exactly_one(storage: Storage, second_storage: Storage) -> None:
-    ledgers = [JobLedger(storage.engine), JobLedger(second_storage.engine)] * 4
+def test_concurrent_first_acquisitions_elect_exactly_one(storage: Store, second_storage: Store) -> None:
+    ledgers = [storage.jobs, second_storage.jobs] * 4
     results: list[bool] = [False] * len(ledgers)
     barrier = threading.Barrier(len(ledgers))
 
@@ -104,7 +103,7 @@ def test_concurrent_first_acquisitions_elect_exactly_one(storage: Storage, secon
 # =====================================================================================================
 
 
-def test_jobs_fire_on_their_interval_and_every_run_is_in_the_history(storage: Storage) -> None:
+def test_jobs_fire_on_their_interval_and_every_run_is_in_the_history(storage: Store) -> None:
     runs: list[tuple[str, float, float]] = []
 
     def failing() -> dict[str, str]:
@@ -124,7 +123,7 @@ def test_jobs_fire_on_their_interval_and_every_run_is_in_the_history(storage: St
         wait_until(lambda: len(runs) >= 3)
     finally:
         arena_scheduler.shutdown()
-    history = JobLedger(storage.engine).history(200)
+    history = storage.jobs.history(200)
     by_job = {job: [r for r in history if r.job == job] for job in ("record", "failing", "idle")}
     assert all(r.status == "succeeded" and r.result["by"] == "a" for r in by_job["record"])  # type: ignore[index]
     assert all(r.started_at and r.finished_at and r.finished_at >= r.started_at for r in by_job["record"])
@@ -133,13 +132,11 @@ def test_jobs_fire_on_their_interval_and_every_run_is_in_the_history(storage: St
     assert by_job["idle"] and all(r.status == "skipped" and r.error == "nothing to do" for r in by_job["idle"])
     # Shut down cleanly: nothing is left running, and the lease is given up.
     assert not [r for r in history if r.status == "running"]
-    holder = JobLedger(storage.engine).holder()
+    holder = storage.jobs.holder()
     assert holder is not None and holder[1] < datetime.now(UTC)
 
 
-def test_two_replicas_never_run_the_same_job_and_a_dead_one_hands_over(
-    storage: Storage, second_storage: Storage
-) -> None:
+def test_two_replicas_never_run_the_same_job_and_a_dead_one_hands_over(storage: Store, second_storage: Store) -> None:
     runs: list[tuple[str, float, float]] = []
     first = scheduler(storage, "first", [JobSpec("job", Recorder("first", runs), seconds=0.2)])
     second = scheduler(second_storage, "second", [JobSpec("job", Recorder("second", runs), seconds=0.2)])
@@ -163,16 +160,16 @@ def test_two_replicas_never_run_the_same_job_and_a_dead_one_hands_over(
         second.shutdown()
 
 
-def test_run_now_from_any_replica_is_run_once_by_the_lease_holder(storage: Storage, second_storage: Storage) -> None:
+def test_run_now_from_any_replica_is_run_once_by_the_lease_holder(storage: Store, second_storage: Store) -> None:
     runs: list[tuple[str, float, float]] = []
     leader = scheduler(storage, "leader", [JobSpec("on-demand", Recorder("leader", runs))])  # no timer
     follower = scheduler(second_storage, "follower", [JobSpec("on-demand", Recorder("follower", runs))])
     leader.start()
-    wait_until(lambda: JobLedger(storage.engine).holder() is not None)
+    wait_until(lambda: storage.jobs.holder() is not None)
     follower.start()
     try:
         run_id = follower.request("on-demand", "admin")  # the click landed on the follower
-        ledger = JobLedger(storage.engine)
+        ledger = storage.jobs
         wait_until(lambda: ledger.history(10)[0].status == "succeeded")
         (run,) = [r for r in ledger.history(10) if r.id == run_id]
         assert (run.replica, run.requested_by, run.status) == ("leader", "admin", "succeeded")
@@ -191,19 +188,19 @@ def test_run_now_from_any_replica_is_run_once_by_the_lease_holder(storage: Stora
 # =====================================================================================================
 
 
-def test_retrain_waits_for_enough_new_decisive_votes(storage: Storage, tmp_path: Path) -> None:
+def test_retrain_waits_for_enough_new_decisive_votes(storage: Store, tmp_path: Path) -> None:
     from tests.test_training_rlhf import write_votes
 
-    storage.sync_models(load_model_specs())
+    storage.registry.sync(load_model_specs())
     config = RetrainConfig(database_url="unused", runs_dir=tmp_path, min_new_votes=5)
-    job = retrain_job(config, storage.count_decisive_votes, lambda: None)
+    job = retrain_job(config, storage.votes.count_decisive, lambda: None)
     write_votes(storage, 4)
     write_votes(storage, 3, seed=1, winner="tie")  # ties do not count
     with pytest.raises(Skip, match="4 new decisive votes since the last retrain, 5 needed"):
         job()
     assert not list(tmp_path.iterdir())  # nothing started
     later = datetime.now(UTC)
-    assert storage.count_decisive_votes(since=later) == 0
+    assert storage.votes.count_decisive(since=later) == 0
 
 
 @pytest.mark.slow
@@ -211,19 +208,19 @@ def test_the_retrain_job_trains_and_a_new_contender_enters(tmp_path: Path, conve
     from tests.test_training_rlhf import write_votes
 
     url = f"sqlite:///{tmp_path / 'arena.db'}"
-    storage = Storage.from_url(url)
+    storage = Store.open(url)
     try:
-        storage.sync_models(load_model_specs())
+        storage.registry.sync(load_model_specs())
         write_votes(storage, 40)
         config = RetrainConfig(database_url=url, runs_dir=tmp_path / "runs", recipe="cpu-smoke", min_new_votes=30,
                                model_cache=converted_model.cache_dir)  # fmt: skip
-        last_run = lambda: runs[-1].started_at if (runs := storage.list_training_runs("rlhf")) else None  # noqa: E731
-        job = retrain_job(config, storage.count_decisive_votes, last_run)
+        last_run = lambda: runs[-1].started_at if (runs := storage.training_runs.runs("rlhf")) else None  # noqa: E731
+        job = retrain_job(config, storage.votes.count_decisive, last_run)
         arena_scheduler = scheduler(storage, "trainer", [JobSpec("retrain", job)], lease=30, heartbeat=0.5)
         arena_scheduler.start()
         try:
             run_id = arena_scheduler.request("retrain")
-            ledger = JobLedger(storage.engine)
+            ledger = storage.jobs
             finished = ("succeeded", "failed", "skipped")
             wait_until(lambda: next(r for r in ledger.history(5) if r.id == run_id).status in finished, 600)
             (run,) = [r for r in ledger.history(5) if r.id == run_id]
@@ -231,7 +228,7 @@ def test_the_retrain_job_trains_and_a_new_contender_enters(tmp_path: Path, conve
             arena_scheduler.shutdown()
         assert run.status == "succeeded", run.error
         assert run.result is not None and run.result["registered_model"] == "smollm2-135m-rlhf-v1"
-        anonymous = [m.name for m in storage.list_models(anonymous_only=True)]
+        anonymous = [m.name for m in storage.registry.models(anonymous_only=True)]
         assert "smollm2-135m-rlhf-v1" in anonymous
         # The run's votes are now "old": the trigger waits for new ones.
         with pytest.raises(Skip, match="0 new decisive votes"):
@@ -245,16 +242,16 @@ def test_the_retrain_job_trains_and_a_new_contender_enters(tmp_path: Path, conve
 # =====================================================================================================
 
 
-def test_admin_needs_the_configured_token(storage: Storage) -> None:
-    storage.sync_models(load_model_specs())
-    ledger = JobLedger(storage.engine)
+def test_admin_needs_the_configured_token(storage: Store) -> None:
+    storage.registry.sync(load_model_specs())
+    ledger = storage.jobs
     requested: list[tuple[str, str]] = []
-    admin = AdminService("s3cret", storage, ledger, ["leaderboard"], lambda job, who: requested.append((job, who)) or 7)
+    admin = AdminService("s3cret", storage, ["leaderboard"], lambda job, who: requested.append((job, who)) or 7)
     for token in (None, "", "wrong", "s3cret "):
         with pytest.raises(AdminDenied, match="Wrong admin token"):
             admin.job_history(token)
     with pytest.raises(AdminDenied, match="set ARENA_ADMIN_TOKEN"):
-        AdminService("", storage, ledger, [], lambda job, who: 0).models("anything")
+        AdminService("", storage, [], lambda job, who: 0).models("anything")
 
     assert "Requested leaderboard (run 7)" in admin.run_now("s3cret", "leaderboard")
     assert requested == [("leaderboard", "admin")]
@@ -262,7 +259,7 @@ def test_admin_needs_the_configured_token(storage: Storage) -> None:
         admin.run_now("s3cret", "rm -rf")
     name = admin.models("s3cret")[0][0]
     assert admin.set_enabled("s3cret", name, False) == f"{name} is now disabled."
-    assert storage.get_model(name).enabled is False
+    assert storage.registry.get(name).enabled is False
     with pytest.raises(AdminDenied, match="no model named"):
         admin.set_enabled("s3cret", "ghost", True)
     run_id = ledger.start("leaderboard", "r1")
@@ -285,7 +282,7 @@ def test_health_readiness_and_clean_shutdown(tmp_path: Path, converted_model: Co
         scheduler_lease_seconds=1.0, retrain_check_seconds=3600,
     )  # fmt: skip
     arena = build_arena(settings)
-    ledger = JobLedger(arena.storage.engine)
+    ledger = arena.store.jobs
     with TestClient(create_server(arena)) as client:
         assert client.get("/healthz").json()["status"] == "ok"
         ready = client.get("/readyz")
@@ -295,7 +292,7 @@ def test_health_readiness_and_clean_shutdown(tmp_path: Path, converted_model: Co
         wait_until(lambda: any(r.job == "leaderboard" and r.status == "succeeded" for r in ledger.history(20)))
         assert client.get("/").status_code == 200
 
-        with arena.storage.engine.begin() as connection:  # an older schema: not ready to serve
+        with arena.store.engine.begin() as connection:  # an older schema: not ready to serve
             connection.execute(text("UPDATE alembic_version SET version_num = '0004'"))
         not_ready = client.get("/readyz")
         assert not_ready.status_code == 503 and not_ready.json()["migrations"] is False
@@ -303,7 +300,7 @@ def test_health_readiness_and_clean_shutdown(tmp_path: Path, converted_model: Co
     assert arena.scheduler._scheduler is None
     engine = make_engine(settings.resolved_database_url)  # the database as it was left, not migrated again
     try:
-        holder = JobLedger(engine).holder()
+        holder = Store(engine).jobs.holder()
         assert holder is not None and holder[1] < datetime.now(UTC)
     finally:
         engine.dispose()
@@ -354,8 +351,8 @@ def test_two_app_processes_share_the_jobs_and_shut_down_cleanly(
         }  # fmt: skip
         log = (tmp_path / f"replica-{i}.log").open("w")  # a file, not a pipe: a full pipe would stall the app
         processes.append(subprocess.Popen([sys.executable, "app.py"], cwd=repo, env=env, stdout=log, stderr=log))
-    storage = Storage.from_url(postgres_schema_url)
-    ledger = JobLedger(storage.engine)
+    storage = Store.open(postgres_schema_url)
+    ledger = storage.jobs
     try:
         wait_until(lambda: all(_ready(port) for port in ports), timeout=120)
         wait_until(lambda: len(ledger.history(500, job="leaderboard")) >= 6, timeout=30)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from arena.settings import DEFAULT_IDENTITY_WORDS, Settings
+from settings import DEFAULT_IDENTITY_WORDS, Settings
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Votes -> preference pairs (training.data), on rows written through the arena's own Storage, and on LLMFAO."""
+"""Votes -> preference pairs (training.data), on rows written through the arena's own Store, and on LLMFAO."""
 
 from __future__ import annotations
 
@@ -7,22 +7,20 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from arena.storage import NewTurn, Storage
 from leaderboard.llmfao import load_llmfao
+from store import NewTurn, Store
 from tests.arena_rows import voted_battle
 from tests.shared_data import require_llmfao
 from training.data import (
     Margins,
     PreferencePair,
     from_battles_frame,
-    load_vote_rows,
     to_trl_records,
-    to_trl_unpaired_records,
 )
 
 
-def _battle(storage: Storage, turns: list[tuple[str, str, str]], *, mode: str = "anonymous") -> str:
-    battle = storage.create_battle(
+def _battle(storage: Store, turns: list[tuple[str, str, str]], *, mode: str = "anonymous") -> str:
+    battle = storage.battles.create(
         mode=mode,
         model_a="alpha",
         model_b="beta",
@@ -33,15 +31,15 @@ def _battle(storage: Storage, turns: list[tuple[str, str, str]], *, mode: str = 
         voter_id="v",
     )
     for user, answer_a, answer_b in turns:
-        storage.add_turn(battle.id, NewTurn(user_message=user, answer_a=answer_a, answer_b=answer_b))
+        storage.battles.add_turn(battle.id, NewTurn(user_message=user, answer_a=answer_a, answer_b=answer_b))
     return battle.id
 
 
-def _data(storage: Storage, **options) -> object:
-    return from_battles_frame(load_vote_rows(storage), eval_fraction=0.0, **options)
+def _data(storage: Store, **options) -> object:
+    return from_battles_frame(storage.votes.read(conversations=True), eval_fraction=0.0, **options)
 
 
-def test_single_turn_vote_becomes_a_pair(storage: Storage) -> None:
+def test_single_turn_vote_becomes_a_pair(storage: Store) -> None:
     battle_id = voted_battle(storage, "model_b", prompt="Say hi.", answer_a="yo", answer_b="Hello!")
     data = _data(storage)
     assert data.train == (
@@ -61,12 +59,12 @@ def test_single_turn_vote_becomes_a_pair(storage: Storage) -> None:
     assert data.report["pair"] == 1
 
 
-def test_multi_turn_uses_the_chosen_sides_history_and_current_attempts(storage: Storage) -> None:
+def test_multi_turn_uses_the_chosen_sides_history_and_current_attempts(storage: Store) -> None:
     battle_id = _battle(storage, [("Q1", "a1", "b1"), ("Q2", "a2-old", "b2-old")])
-    storage.add_turn(battle_id, NewTurn(user_message="Q2", answer_a="a2", answer_b="b2"), regenerate=True)
-    storage.add_turn(battle_id, NewTurn(user_message="Q3", answer_a="a3", answer_b="b3"))
-    storage.record_vote(battle_id=battle_id, turn=3, winner="model_b", voter_id="v")
-    storage.record_vote(battle_id=battle_id, turn=2, winner="model_a", voter_id="v")
+    storage.battles.add_turn(battle_id, NewTurn(user_message="Q2", answer_a="a2", answer_b="b2"), regenerate=True)
+    storage.battles.add_turn(battle_id, NewTurn(user_message="Q3", answer_a="a3", answer_b="b3"))
+    storage.battles.record_vote(battle_id=battle_id, turn=3, winner="model_b", voter_id="v")
+    storage.battles.record_vote(battle_id=battle_id, turn=2, winner="model_a", voter_id="v")
     pairs = {p.turn: p for p in _data(storage).train}
     assert pairs[3].prompt_messages == (
         {"role": "user", "content": "Q1"},
@@ -80,50 +78,49 @@ def test_multi_turn_uses_the_chosen_sides_history_and_current_attempts(storage: 
     assert (pairs[2].chosen, pairs[2].rejected) == ("a2", "b2")  # the regenerated attempt, not the old one
 
 
-def test_strengths_become_margins(storage: Storage) -> None:
+def test_strengths_become_margins(storage: Store) -> None:
     for strength in ("slightly", "clearly", "much", None):
         battle_id = _battle(storage, [(f"prompt {strength}", "x", "y")])
-        storage.record_vote(battle_id=battle_id, turn=1, winner="model_a", voter_id="v", strength=strength)
+        storage.battles.record_vote(battle_id=battle_id, turn=1, winner="model_a", voter_id="v", strength=strength)
     margins = {p.prompt_messages[0]["content"]: p.margin for p in _data(storage).train}
     assert margins == {"prompt slightly": 0.5, "prompt clearly": 1.0, "prompt much": 2.0, "prompt None": 1.0}
     custom = _data(storage, margins=Margins(slightly=1, clearly=2, much=3, unrated=0.25)).train
     assert sorted(p.margin for p in custom) == [0.25, 1, 2, 3]
 
 
-def test_ties_and_both_bad_go_to_evaluation_only(storage: Storage) -> None:
+def test_ties_and_both_bad_go_to_evaluation_only(storage: Store) -> None:
     voted_battle(storage, "model_a", prompt="p1")
     voted_battle(storage, "tie", prompt="p2", answer_a="t1", answer_b="t2")
     voted_battle(storage, "tie (bothbad)", prompt="p3", answer_a="bad1", answer_b="bad2")
     data = _data(storage)
     assert [p.prompt_messages[0]["content"] for p in data.train] == ["p1"]
     assert sorted((t.both_bad, t.answer_a) for t in data.ties) == [(False, "t1"), (True, "bad1")]
-    assert data.unpaired_negatives == ()
     assert (data.report["tie"], data.report["both_bad"]) == (1, 1)
-    negatives = _data(storage, bothbad_as_negatives=True).unpaired_negatives
-    assert sorted(n.completion for n in negatives) == ["bad1", "bad2"]
-    records = to_trl_unpaired_records(negatives)
-    assert {r["label"] for r in records} == {False}
-    assert records[0]["prompt"] == [{"role": "user", "content": "p3"}]
 
 
-def test_flagged_votes_are_excluded_and_counted(storage: Storage) -> None:
+def test_flagged_votes_are_excluded_and_counted(storage: Store) -> None:
     voted_battle(storage, "model_a", prompt="good")
     voted_battle(storage, "model_a", prompt="shown names", mode="side_by_side")
     errored = _battle(storage, [("errored", "x", "y")])
-    storage.flag_battle(errored, error=True)
-    storage.record_vote(battle_id=errored, turn=1, winner="model_a", voter_id="v")
+    storage.battles.flag(errored, error=True)
+    storage.battles.record_vote(battle_id=errored, turn=1, winner="model_a", voter_id="v")
     leaked = _battle(storage, [("leaked", "I am alpha", "y")])
-    storage.record_vote(battle_id=leaked, turn=1, winner="model_a", voter_id="v", excluded_reason="identity leak")
+    storage.battles.record_vote(battle_id=leaked, turn=1, winner="model_a", voter_id="v")
+    storage.battles.flag(leaked, identity_leak=True, note="identity words: alpha")  # after the vote
     data = _data(storage)
     assert [p.prompt_messages[0]["content"] for p in data.train] == ["good"]
-    assert (data.report["not_anonymous"], data.report["error"], data.report["excluded"]) == (1, 1, 1)
+    assert {key: n for key, n in data.report.items() if key.startswith("excluded")} == {
+        "excluded: the models were not anonymous": 1,
+        "excluded: a model failed to answer": 1,
+        "excluded: a model or vendor was named in the conversation": 1,
+    }
 
 
-def test_source_selection(storage: Storage) -> None:
+def test_source_selection(storage: Store) -> None:
     battle_id = voted_battle(storage, "model_a", prompt="p", answer_a="A", answer_b="B")
-    storage.record_vote(battle_id=battle_id, turn=1, winner="model_b", voter_id="j", source="judge:gpt")
+    storage.battles.record_vote(battle_id=battle_id, turn=1, winner="model_b", voter_id="j", source="judge:gpt")
     other = voted_battle(storage, "model_a", prompt="q", answer_a="C", answer_b="D")
-    storage.record_vote(battle_id=other, turn=1, winner="model_a", voter_id="j", source="judge:gpt")
+    storage.battles.record_vote(battle_id=other, turn=1, winner="model_a", voter_id="j", source="judge:gpt")
 
     human = _data(storage)
     assert {(p.chosen, p.source) for p in human.train} == {("A", "human"), ("C", "human")}
@@ -140,7 +137,7 @@ def test_source_selection(storage: Storage) -> None:
             _data(storage, sources=unknown)
 
 
-def test_a_contested_pair_follows_the_majority_and_an_even_split_is_dropped(storage: Storage) -> None:
+def test_a_contested_pair_follows_the_majority_and_an_even_split_is_dropped(storage: Store) -> None:
     for voter, winner in (("v1", "model_a"), ("v2", "model_a"), ("v3", "model_b")):
         voted_battle(storage, winner, prompt="q", answer_a="A", answer_b="B", voter_id=voter)
     for voter, winner in (("v4", "model_a"), ("v5", "model_b")):
@@ -150,23 +147,23 @@ def test_a_contested_pair_follows_the_majority_and_an_even_split_is_dropped(stor
     assert (data.report["outvoted"], data.report["conflicting"], data.report["duplicate"]) == (1, 2, 1)
 
 
-def test_duplicates_merge_with_averaged_margin(storage: Storage) -> None:
+def test_duplicates_merge_with_averaged_margin(storage: Store) -> None:
     for strength in ("slightly", "much"):
         battle_id = _battle(storage, [("same", "good", "bad")])
-        storage.record_vote(battle_id=battle_id, turn=1, winner="model_a", voter_id="v", strength=strength)
+        storage.battles.record_vote(battle_id=battle_id, turn=1, winner="model_a", voter_id="v", strength=strength)
     data = _data(storage)
     assert [(p.chosen, p.rejected, p.margin) for p in data.train] == [("good", "bad", 1.25)]
     assert data.report["duplicate"] == 1
 
 
-def test_clear_errors(storage: Storage) -> None:
+def test_clear_errors(storage: Store) -> None:
     voted_battle(storage, "tie", prompt="p")
     with pytest.raises(ValueError, match="no decisive votes"):
         _data(storage)
     with pytest.raises(ValueError, match="too few votes"):
         _data(storage, min_votes=5)
     with pytest.raises(ValueError, match="eval_fraction"):
-        from_battles_frame(load_vote_rows(storage), eval_fraction=1.5)
+        from_battles_frame(storage.votes.read(conversations=True), eval_fraction=1.5)
 
 
 def _frame(prompts: list[str]) -> pd.DataFrame:
@@ -199,9 +196,9 @@ def test_split_by_prompt_is_deterministic_and_disjoint() -> None:
     )
 
 
-def test_trl_records_are_conversational_preference_rows(storage: Storage) -> None:
+def test_trl_records_are_conversational_preference_rows(storage: Store) -> None:
     battle_id = _battle(storage, [("Q1", "a1", "b1"), ("Q2", "a2", "b2")])
-    storage.record_vote(battle_id=battle_id, turn=2, winner="model_a", voter_id="v", strength="much")
+    storage.battles.record_vote(battle_id=battle_id, turn=2, winner="model_a", voter_id="v", strength="much")
     (record,) = to_trl_records(_data(storage).train)
     assert record == {
         "prompt": [

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import case, select, update
 
 from arena.battles import ArenaService, Caller
-from arena.db import Turn, Vote
-from arena.storage import Conflict, NewTrainingRun, Storage
 from models.pool import BackendPool
 from models.registry import ModelSpec, load_model_specs
+from store import Conflict, NewTrainingRun, Store
+from store.tables import Turn, Vote
 from tests.arena_rows import voted_battle
 from tests.conftest import ConvertedModel
 from training.from_votes import NotEnoughVotes, load_vote_dataset
@@ -38,8 +38,8 @@ RAMBLING = (
 )
 
 
-def write_votes(storage: Storage, count: int, *, seed: int = 0, winner: str | None = None) -> None:
-    names = [m.name for m in storage.list_models(anonymous_only=True)]
+def write_votes(storage: Store, count: int, *, seed: int = 0, winner: str | None = None) -> None:
+    names = [m.name for m in storage.registry.models(anonymous_only=True)]
     rng = random.Random(seed)
     for i in range(count):
         n = rng.randint(2, 999)
@@ -59,19 +59,19 @@ def write_votes(storage: Storage, count: int, *, seed: int = 0, winner: str | No
 
 
 @pytest.fixture
-def arena_db(tmp_path: Path) -> Iterator[tuple[str, Storage]]:
+def arena_db(tmp_path: Path) -> Iterator[tuple[str, Store]]:
     """A SQLite arena database with the shipped contenders registered, as the app leaves it."""
     url = f"sqlite:///{tmp_path / 'arena.db'}"
-    storage = Storage.from_url(url)
-    storage.sync_models(load_model_specs())
+    storage = Store.open(url)
+    storage.registry.sync(load_model_specs())
     try:
         yield url, storage
     finally:
         storage.dispose()
 
 
-def _snapshot(storage: Storage) -> tuple[list[str], int]:
-    return [m.name for m in storage.list_models(enabled_only=False)], len(storage.list_training_runs())
+def _snapshot(storage: Store) -> tuple[list[str], int]:
+    return [m.name for m in storage.registry.models(enabled_only=False)], len(storage.training_runs.runs())
 
 
 # =====================================================================================================
@@ -116,7 +116,7 @@ def test_data_section_needs_a_held_out_split() -> None:
 
 
 def test_vote_dataset_splits_by_prompt_and_rates_models_on_training_votes_only(
-    arena_db: tuple[str, Storage],
+    arena_db: tuple[str, Store],
 ) -> None:
     _, storage = arena_db
     write_votes(storage, 40)
@@ -139,7 +139,7 @@ def test_vote_dataset_splits_by_prompt_and_rates_models_on_training_votes_only(
     assert again.eval_records != dataset.eval_records
 
 
-def test_too_few_votes_and_no_decisive_votes_are_clear_errors(arena_db: tuple[str, Storage]) -> None:
+def test_too_few_votes_and_no_decisive_votes_are_clear_errors(arena_db: tuple[str, Store]) -> None:
     _, storage = arena_db
     with pytest.raises(NotEnoughVotes, match="no votes yet"):
         load_vote_dataset(storage, DataRecipe())
@@ -162,28 +162,28 @@ def _run(kind: str = "rlhf") -> NewTrainingRun:
     )
 
 
-def test_registration_is_versioned_and_atomic(storage: Storage) -> None:
+def test_registration_is_versioned_and_atomic(storage: Store) -> None:
     spec = ModelSpec(name="placeholder", weights="/ckpt", description="d")
-    first = storage.record_training_run(_run(), spec, version_prefix="tuned")
-    second = storage.record_training_run(_run(), spec, version_prefix="tuned")
+    first = storage.training_runs.record(_run(), spec, version_prefix="tuned")
+    second = storage.training_runs.record(_run(), spec, version_prefix="tuned")
     assert (first.registered_model, second.registered_model) == ("tuned-v1", "tuned-v2")
-    storage.set_model_enabled("tuned-v2", False)
+    storage.registry.set_enabled("tuned-v2", False)
     # A disabled version still holds its number: a name never comes back with other weights.
-    assert storage.record_training_run(_run(), spec, version_prefix="tuned").registered_model == "tuned-v3"
-    assert storage.get_model("tuned-v3").anonymous is True
+    assert storage.training_runs.record(_run(), spec, version_prefix="tuned").registered_model == "tuned-v3"
+    assert storage.registry.get("tuned-v3").anonymous is True
 
     # Name taken: neither the model nor the run's row is written.
     before = _snapshot(storage)
     with pytest.raises(Conflict, match="already registered"):
-        storage.record_training_run(_run(), ModelSpec(name="tuned-v1", weights="/other"))
+        storage.training_runs.record(_run(), ModelSpec(name="tuned-v1", weights="/other"))
     assert _snapshot(storage) == before
 
-    unregistered = storage.record_training_run(_run("reward"))
+    unregistered = storage.training_runs.record(_run("reward"))
     assert unregistered.registered_model is None
-    assert [r.kind for r in storage.list_training_runs()] == ["rlhf", "rlhf", "rlhf", "reward"]
-    assert storage.list_training_runs("reward")[0].report == {"a": 1}
+    assert [r.kind for r in storage.training_runs.runs()] == ["rlhf", "rlhf", "rlhf", "reward"]
+    assert storage.training_runs.runs("reward")[0].report == {"a": 1}
     with pytest.raises(ValueError, match="unknown training kind"):
-        storage.record_training_run(_run("ppo"))
+        storage.training_runs.record(_run("ppo"))
 
 
 # =====================================================================================================
@@ -203,7 +203,7 @@ def test_registration_is_versioned_and_atomic(storage: Storage) -> None:
     ],
 )
 def test_bad_requests_fail_before_training(
-    arena_db: tuple[str, Storage], tmp_path: Path, extra: list[str], votes: int, message: str
+    arena_db: tuple[str, Store], tmp_path: Path, extra: list[str], votes: int, message: str
 ) -> None:
     url, storage = arena_db
     write_votes(storage, votes)
@@ -215,7 +215,7 @@ def test_bad_requests_fail_before_training(
     assert _snapshot(storage) == before
 
 
-def test_recipe_with_unknown_keys_or_no_policy_section(arena_db: tuple[str, Storage], tmp_path: Path) -> None:
+def test_recipe_with_unknown_keys_or_no_policy_section(arena_db: tuple[str, Store], tmp_path: Path) -> None:
     url, _ = arena_db
     typo, rm_only = tmp_path / "typo.yaml", tmp_path / "rm-only.yaml"
     typo.write_text("name: typo\npolicy:\n  methd: dpo\n")
@@ -234,7 +234,7 @@ def test_recipe_with_unknown_keys_or_no_policy_section(arena_db: tuple[str, Stor
 
 @pytest.mark.slow
 def test_votes_train_a_policy_that_enters_the_arena(
-    arena_db: tuple[str, Storage], tmp_path: Path, converted_model: ConvertedModel
+    arena_db: tuple[str, Store], tmp_path: Path, converted_model: ConvertedModel
 ) -> None:
     url, storage = arena_db
     write_votes(storage, 40)
@@ -270,11 +270,11 @@ def test_votes_train_a_policy_that_enters_the_arena(
     name = report["registered_model"]
     assert name == "smollm2-135m-rlhf-v1"
     assert any(name in m for m in messages)
-    spec = storage.get_model(name)
+    spec = storage.registry.get(name)
     assert (spec.anonymous, spec.enabled, spec.backend) == (True, True, "local")
     assert spec.weights == str(merged.resolve())
-    assert spec.generation == storage.get_model("smollm2-135m-greedy").generation  # decodes like its base
-    (run,) = storage.list_training_runs("rlhf")
+    assert spec.generation == storage.registry.get("smollm2-135m-greedy").generation  # decodes like its base
+    (run,) = storage.training_runs.runs("rlhf")
     assert (run.registered_model, run.method, run.gate_passed) == (name, "dpo", True)
     assert run.report["evaluation"] == report["evaluation"]
 
@@ -301,12 +301,12 @@ def test_votes_train_a_policy_that_enters_the_arena(
     assert (again["registered_model"], again["already_registered_as"]) == (None, name)
     assert "already served as smollm2-135m-rlhf-v1" in messages[-2]
     assert {p.name: p.stat().st_mtime_ns for p in merged.iterdir()} == served
-    assert len(storage.list_training_runs("rlhf")) == 2
+    assert len(storage.training_runs.runs("rlhf")) == 2
 
 
 @pytest.mark.slow
 def test_online_rl_with_a_reused_reward_model(
-    arena_db: tuple[str, Storage], tmp_path: Path, converted_model: ConvertedModel
+    arena_db: tuple[str, Store], tmp_path: Path, converted_model: ConvertedModel
 ) -> None:
     """GRPO samples answers to the training prompts and scores them with the reward model, with a KL term."""
     url, storage = arena_db
@@ -316,7 +316,7 @@ def test_online_rl_with_a_reused_reward_model(
     from training.reward import main as reward_main
 
     assert reward_main([*common, "--out", str(tmp_path / "rm")]) == 0
-    (rm_run,) = storage.list_training_runs("reward")
+    (rm_run,) = storage.training_runs.runs("reward")
     assert rm_run.report["evaluation"]["accuracy"] is not None
     assert rm_run.report["votes"]["sources"] == ["human"]
 
@@ -327,7 +327,7 @@ def test_online_rl_with_a_reused_reward_model(
     report = json.loads((out / "report.json").read_text())
     assert (report["method"], report["beta"], report["reward_model_trained"]) == ("grpo", 0.1, False)
     assert report["training"]["global_step"] == 6
-    (run,) = storage.list_training_runs("rlhf")
+    (run,) = storage.training_runs.runs("rlhf")
     assert run.method == "grpo"
     # Registered exactly when both gates passed; kept (and said so) otherwise.
     if report["evaluation"]["gates"]["passed"]:
@@ -336,7 +336,7 @@ def test_online_rl_with_a_reused_reward_model(
         assert run.registered_model is None and "not registered" in messages[-2]
 
 
-def test_a_pairs_file_needs_held_out_pairs_and_readable_ratings(arena_db: tuple[str, Storage], tmp_path: Path) -> None:
+def test_a_pairs_file_needs_held_out_pairs_and_readable_ratings(arena_db: tuple[str, Store], tmp_path: Path) -> None:
     url, storage = arena_db
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text("")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from arena.storage import Storage
+from store import Store
 from tests.conftest import ConvertedModel
 from training.recipes import load_recipe
 from training.sft import (
@@ -213,7 +213,7 @@ REFUSALS = (
 
 
 @pytest.mark.parametrize("case", REFUSALS)
-def test_refusals_exit_2_and_store_nothing(tmp_path: Path, storage: Storage, db_url: str, case: str) -> None:
+def test_refusals_exit_2_and_store_nothing(tmp_path: Path, storage: Store, db_url: str, case: str) -> None:
     cases = _refusal_cases(tmp_path)
     assert set(cases) == set(REFUSALS)
     argv, expected = cases[case]
@@ -223,8 +223,8 @@ def test_refusals_exit_2_and_store_nothing(tmp_path: Path, storage: Storage, db_
     assert code == 2
     assert len(messages) == 1 and messages[0].startswith("error: "), messages
     assert expected in messages[0]
-    assert storage.list_models(enabled_only=False) == []
-    assert storage.list_training_runs() == []
+    assert storage.registry.models(enabled_only=False) == []
+    assert storage.training_runs.runs() == []
     assert not out.exists()  # refused before any stage ran
 
 
@@ -252,7 +252,7 @@ def _untrained_reward_adapter(folder: Path, out: Path) -> Path:
 
 @pytest.mark.slow
 def test_sft_run_registers_resumes_and_records(
-    tmp_path: Path, converted_model: ConvertedModel, storage: Storage, db_url: str
+    tmp_path: Path, converted_model: ConvertedModel, storage: Store, db_url: str
 ) -> None:
     from training.checkpoints import verify_checkpoint
 
@@ -281,10 +281,10 @@ def test_sft_run_registers_resumes_and_records(
     assert verify_checkpoint(out / "merged-step3").strip()  # serves through the arena's engine
 
     assert messages[-2] == "registered smollm2-135m-sft-v1: it enters anonymous battles now"
-    (model,) = storage.list_models(enabled_only=False)
+    (model,) = storage.registry.models(enabled_only=False)
     assert (model.name, model.anonymous, model.enabled, model.backend) == ("smollm2-135m-sft-v1", True, True, "local")
     assert model.weights == str((out / "merged-step3").resolve())
-    (run,) = storage.list_training_runs()
+    (run,) = storage.training_runs.runs()
     assert (run.kind, run.method, run.recipe, run.registered_model) == ("sft", "sft", "cpu-smoke", model.name)
     assert run.gate_passed is True
     assert run.report["evaluation"]["tuned"]["loss"] == evaluation["tuned"]["loss"]
@@ -303,10 +303,10 @@ def test_sft_run_registers_resumes_and_records(
     assert comparison["prompts"] == min(2, report["data"]["eval_records"])
     assert resumed["gate"]["passed"] == comparison["gate"]["passed"]
     assert resumed["registration"]["registered_model"] is None
-    assert [m.name for m in storage.list_models(enabled_only=False)] == [model.name]
+    assert [m.name for m in storage.registry.models(enabled_only=False)] == [model.name]
 
     # Without --register the run is recorded and nothing is registered.
     assert main(base, echo=messages.append) == 0, messages
-    runs = storage.list_training_runs()
+    runs = storage.training_runs.runs()
     assert [(r.kind, r.registered_model) for r in runs] == [("sft", model.name), ("sft", None), ("sft", None)]
-    assert [m.name for m in storage.list_models(enabled_only=False)] == [model.name]
+    assert [m.name for m in storage.registry.models(enabled_only=False)] == [model.name]

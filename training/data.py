@@ -1,9 +1,9 @@
 """Votes -> preference data for reward models and DPO: pairs (prompt, chosen, rejected, margin), split by prompt.
 
 Two steps, kept apart so the conversion is testable on any frame:
-- loading: `load_vote_rows(storage)` is `leaderboard.db.load_battles` (one row per vote) plus each side's
-  conversation up to the voted turn, read with one more set-based query on the current turns;
-  `leaderboard.llmfao.load_llmfao` gives external votes with texts in the same schema.
+- loading: the arena's votes come from the one votes reader, `store.votes.read(conversations=True)` (one row
+  per vote, each side's conversation up to the voted turn, the stored verdict); `leaderboard.llmfao.load_llmfao`
+  gives external votes with texts in the same schema.
 - conversion: `from_battles_frame(frame, ...)` is pure and works on either frame.
 
 Decisions (each one a knob or a documented default):
@@ -16,11 +16,10 @@ Decisions (each one a knob or a documented default):
   without a strength (strength not asked yet, LLMFAO, judge verdicts) gets `Margins.unrated`, 1.0, i.e. a
   plain "clearly better".
 - Ties and both-bad carry no preference: they never become pairs and come back in `ties` for evaluation
-  (a reward model should score the two close; both-bad ones should score low). With
-  `bothbad_as_negatives=True` each both-bad answer also comes back as an unpaired negative (KTO-style
-  label False); nothing exists to pair them against, so they are never invented into pairs.
-- Flagged votes are dropped and counted: non-anonymous battles (names were shown), battles with a backend
-  error, votes with an excluded_reason (identity leak and so on), and rows missing a text.
+  (a reward model should score the two close; both-bad ones should score low).
+- Votes that do not count are dropped and counted by their reason: the stored verdict (facts.eligibility:
+  names shown, a model named or asked who it is, a model that failed to answer), or for a file from
+  elsewhere its `anony` flag; rows missing a text are dropped as "missing_text".
 - Duplicates. Same prompt messages + same chosen + same rejected -> one pair, the margins averaged.
   Conflicting duplicates (A>B and B>A on the same prompt) are settled by majority: the direction with more
   votes is kept (the minority's votes are counted as "outvoted"), and an even split is dropped, all its votes
@@ -42,16 +41,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
 
-from arena.db import Turn, Vote
-from arena.storage import HUMAN, JUDGE_PREFIX, Storage
-from leaderboard.db import load_battles
+from facts.eligibility import NOT_ANONYMOUS
+from facts.vocabulary import BOTH_BAD, DECISIVE, HUMAN, is_source
 
 ALL_SOURCES = "all"
-DECISIVE = ("model_a", "model_b")
-TIE = "tie"
-BOTH_BAD = "tie (bothbad)"
 
 Message = dict[str, str]
 
@@ -103,75 +97,14 @@ class TiedPair:
 
 
 @dataclass(frozen=True)
-class UnpairedExample:
-    """One answer with a verdict on its own (KTO-style); here only both-bad answers, so `desirable` is False."""
-
-    prompt_messages: tuple[Message, ...]
-    completion: str
-    desirable: bool
-    source: str
-    battle_id: str | None
-    turn: int | None
-
-
-@dataclass(frozen=True)
 class PreferenceData:
     train: tuple[PreferencePair, ...]
     eval: tuple[PreferencePair, ...]
     ties: tuple[TiedPair, ...]
-    unpaired_negatives: tuple[UnpairedExample, ...]
     # Votes of the selected sources by what became of them: "pair" (before dedup), "tie", "both_bad",
-    # "not_anonymous", "error", "excluded", "missing_text", "duplicate", "conflicting", "outvoted"; plus "other_source"
-    # for rows of sources not selected.
+    # "excluded: <verdict>" (the stored facts.eligibility verdict), "missing_text", "duplicate", "conflicting",
+    # "outvoted"; plus "other_source" for rows of sources not selected.
     report: Mapping[str, int] = field(default_factory=dict)
-
-
-# --- loading ---------------------------------------------------------------------------------------------
-
-_CURRENT_TURNS = (
-    select(Turn.battle_id, Turn.index, Turn.user_message, Turn.answer_a, Turn.answer_b)
-    .where(Turn.superseded.is_(False), Turn.battle_id.in_(select(Vote.battle_id).distinct()))
-    .order_by(Turn.battle_id, Turn.index)
-)
-
-
-def load_vote_rows(storage: Storage) -> pd.DataFrame:
-    """Every vote as `load_battles` gives it, plus `messages_a` / `messages_b`: each side's conversation as chat
-    messages up to and including the voted turn's user message (current attempts only).
-
-    Two queries from load_battles and one here, whatever the number of votes. The turns are read after the
-    votes, so every voted turn is there; a turn regenerated in between (only possible without a human vote
-    on it) shows its new attempt, the same known gap load_battles documents.
-    """
-    votes = load_battles(storage)
-    with storage.engine.connect() as connection:
-        turns = connection.execute(_CURRENT_TURNS).all()
-    by_battle: dict[str, list[tuple[int, str, str, str | None]]] = {}
-    for battle_id, index, user_message, answer_a, answer_b in turns:
-        by_battle.setdefault(battle_id, []).append((index, user_message, answer_a, answer_b))
-    messages_a: list[tuple[Message, ...] | None] = []
-    messages_b: list[tuple[Message, ...] | None] = []
-    for battle_id, turn in zip(votes["battle_id"], votes["turn"], strict=True):
-        history = [t for t in by_battle.get(battle_id, []) if t[0] <= turn]
-        if not history or history[-1][0] != turn:
-            messages_a.append(None)
-            messages_b.append(None)
-            continue
-        messages_a.append(_conversation(history, side=2))
-        messages_b.append(_conversation(history, side=3))
-    rows = votes.copy()
-    rows["messages_a"] = pd.Series(messages_a, index=rows.index, dtype=object)
-    rows["messages_b"] = pd.Series(messages_b, index=rows.index, dtype=object)
-    return rows
-
-
-def _conversation(history: list[tuple[int, str, str, str | None]], side: int) -> tuple[Message, ...]:
-    messages: list[Message] = []
-    for position, turn in enumerate(history):
-        messages.append({"role": "user", "content": turn[1]})
-        if position < len(history) - 1:  # the voted turn's answer is the completion, not the prompt
-            messages.append({"role": "assistant", "content": turn[side] or ""})
-    return tuple(messages)
 
 
 # --- conversion ------------------------------------------------------------------------------------------
@@ -185,9 +118,8 @@ def from_battles_frame(
     eval_fraction: float = 0.1,
     seed: int = 0,
     min_votes: int = 1,
-    bothbad_as_negatives: bool = False,
 ) -> PreferenceData:
-    """Preference data from a battles frame (load_vote_rows or load_llmfao output).
+    """Preference data from a battles frame (`store.votes.read(conversations=True)` or load_llmfao output).
 
     `sources`: "human", "judge:<name>", a list of them, or "all". ValueError for an unknown source, fewer
     than `min_votes` votes from the selected sources, or no decisive vote left to pair.
@@ -202,7 +134,6 @@ def from_battles_frame(
 
     pairs: list[PreferencePair] = []
     ties: list[TiedPair] = []
-    negatives: list[UnpairedExample] = []
     for row in rows.to_dict("records"):
         reason = _drop_reason(row)
         if reason is not None:
@@ -237,11 +168,6 @@ def from_battles_frame(
         ties.append(
             TiedPair(prompt, row["answer_a"], row["answer_b"], both_bad, row["source"], battle_id, turn, category)
         )
-        if both_bad and bothbad_as_negatives:
-            negatives.extend(
-                UnpairedExample(_messages(row, side), row[f"answer_{side}"], False, row["source"], battle_id, turn)
-                for side in ("a", "b")
-            )
 
     unique = _deduplicate(pairs, report)
     if not unique:
@@ -251,7 +177,7 @@ def from_battles_frame(
         )
     train = tuple(p for p in unique if not in_eval_split(p.prompt_messages, eval_fraction, seed))
     evaluation = tuple(p for p in unique if in_eval_split(p.prompt_messages, eval_fraction, seed))
-    return PreferenceData(train, evaluation, tuple(ties), tuple(negatives), dict(report))
+    return PreferenceData(train, evaluation, tuple(ties), dict(report))
 
 
 def _select_sources(frame: pd.DataFrame, sources: str | Sequence[str]) -> pd.Series:
@@ -262,8 +188,7 @@ def _select_sources(frame: pd.DataFrame, sources: str | Sequence[str]) -> pd.Ser
     if ALL_SOURCES in wanted:
         return pd.Series(True, index=frame.index)
     for source in wanted:
-        well_formed = source == HUMAN or (source.startswith(JUDGE_PREFIX) and len(source) > len(JUDGE_PREFIX))
-        if not well_formed or source not in present:
+        if not is_source(source) or source not in present:
             raise ValueError(
                 f"unknown source {source!r}; this data has {', '.join(present) or 'no votes'} (or use {ALL_SOURCES!r})"
             )
@@ -271,12 +196,12 @@ def _select_sources(frame: pd.DataFrame, sources: str | Sequence[str]) -> pd.Ser
 
 
 def _drop_reason(row: Mapping[str, Any]) -> str | None:
-    if not _flag(row.get("anony"), default=True):
-        return "not_anonymous"
-    if _flag(row.get("flag_error"), default=False):
-        return "error"
+    """Why this vote is not trained on, as its report key (None: it is), one key per vote so that the report
+    adds up. The verdict was decided when the vote was stored (facts.eligibility); here it is only read."""
     if not _missing(row.get("excluded_reason")):
-        return "excluded"
+        return f"excluded: {row['excluded_reason']}"
+    if not _flag(row.get("anony"), default=True):  # a file from elsewhere says it only here
+        return f"excluded: {NOT_ANONYMOUS}"
     texts = (row.get("answer_a"), row.get("answer_b"), row.get("prompt"))
     if any(_missing(text) or not str(text).strip() for text in texts):
         return "missing_text"
@@ -360,15 +285,3 @@ def to_trl_records(pairs: Sequence[PreferencePair]) -> list[dict[str, Any]]:
             record["chosen_model"], record["rejected_model"] = pair.chosen_model, pair.rejected_model
         records.append(record)
     return records
-
-
-def to_trl_unpaired_records(examples: Sequence[UnpairedExample]) -> list[dict[str, Any]]:
-    """Conversational unpaired records (prompt, completion, label) as TRL's KTO format has them."""
-    return [
-        {
-            "prompt": [dict(message) for message in example.prompt_messages],
-            "completion": [{"role": "assistant", "content": example.completion}],
-            "label": example.desirable,
-        }
-        for example in examples
-    ]

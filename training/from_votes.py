@@ -12,14 +12,15 @@ from typing import Any
 
 import pandas as pd
 
-from arena.storage import HUMAN, Storage
+from facts.vocabulary import HUMAN
+from settings import Settings
+from store import Store
 from training.data import (
     ALL_SOURCES,
     Message,
     PreferenceData,
     first_message_in_eval,
     from_battles_frame,
-    load_vote_rows,
     to_trl_records,
 )
 from training.recipes import DataRecipe
@@ -39,14 +40,13 @@ class VoteDataset:
     summary: dict[str, Any]
 
 
-def open_storage(database_url: str | None) -> Storage:
-    from arena.settings import Settings
+def open_store(url: str | None, settings: Settings) -> Store:
+    """The arena's database at `url`, else the one the app's settings name."""
+    return Store.open(url or settings.resolved_database_url)
 
-    return Storage.from_url(database_url or Settings().resolved_database_url)
 
-
-def load_vote_dataset(storage: Storage, recipe: DataRecipe) -> VoteDataset:
-    return vote_dataset_from_frame(load_vote_rows(storage), recipe)
+def load_vote_dataset(store: Store, recipe: DataRecipe) -> VoteDataset:
+    return vote_dataset_from_frame(store.votes.read(conversations=True), recipe)
 
 
 def vote_dataset_from_frame(frame: pd.DataFrame, recipe: DataRecipe) -> VoteDataset:

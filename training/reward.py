@@ -1,6 +1,6 @@
 """Reward model from arena preference pairs: TRL RewardTrainer with a LoRA adapter on a local HF model.
 
-    python -m training.reward --from-votes --recipe cpu-smoke --out runs/rm [--database-url sqlite:///data/arena.db]
+    python -m training.reward --from-votes --recipe cpu-smoke --out runs/rm [--db sqlite:///data/arena.db]
     python -m training.reward --recipe cpu-smoke --pairs pairs.jsonl --out runs/rm [--device cpu]
 
 --from-votes reads the arena's votes (training.from_votes: the recipe's `data` section picks sources and the
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from settings import Settings
 from training.recipes import Recipe, RecipeError, RewardModelRecipe, load_recipe, resolve_device
 from training.resume import last_checkpoint, train_or_resume
 from training.runs import RunReport, add_common_arguments, seed_everything, stage, trainer_arguments
@@ -431,7 +432,7 @@ def train_reward_model(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training.reward", description=__doc__.splitlines()[0])
-    # With --pairs, a database is used only when --database-url is given: to store the report there.
+    # With --pairs, a database is used only when --db is given: to store the report there.
     add_common_arguments(parser, "run folder: checkpoints, the adapter and report.json")
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--from-votes", action="store_true", help="train on the arena database's votes")
@@ -444,14 +445,15 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = print) -> int:
     from datetime import UTC, datetime
 
-    from arena.storage import NewTrainingRun, StorageError
-    from training.from_votes import load_vote_dataset, open_storage
+    from store import NewTrainingRun, StoreError
+    from training.from_votes import load_vote_dataset, open_store
 
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     started = datetime.now(UTC)
-    storage = None
+    store = None
     try:
+        settings = Settings()  # the app's settings fill what the command line leaves out
         recipe = load_recipe(args.recipe)
         recipe.require_reward_model()
         resolve_device(recipe, args.device)  # fail before reading data or loading a model
@@ -460,14 +462,14 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
         ratings = json.loads(args.ratings.read_text()) if args.ratings else None
         summary: dict[str, Any] | None = None
         if args.from_votes:
-            storage = open_storage(args.database_url)
-            votes = load_vote_dataset(storage, recipe.data)
+            store = open_store(args.db, settings)
+            votes = load_vote_dataset(store, recipe.data)
             pairs, eval_pairs, summary = votes.train_records, votes.eval_records, votes.summary
             ratings = ratings if ratings is not None else votes.ratings
         else:
             pairs = read_pairs(args.pairs)
             eval_pairs = read_pairs(args.eval_pairs) if args.eval_pairs else None
-            storage = open_storage(args.database_url) if args.database_url else None
+            store = open_store(args.db, settings) if args.db else None
         report = train_reward_model(
             recipe,
             pairs,
@@ -475,14 +477,14 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
             args.out,
             device=args.device,
             base_model=args.base_model,
-            model_cache_dir=args.model_cache,
+            model_cache_dir=args.model_cache or settings.resolved_model_cache_dir,
             ratings=ratings,
             resume=not args.no_resume,
         )
         if summary is not None:
             report["votes"] = summary
             (Path(args.out) / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
-        if storage is not None:
+        if store is not None:
             run = NewTrainingRun(
                 kind="reward",
                 recipe=recipe.name,
@@ -491,14 +493,14 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
                 report=report,
                 started_at=started,
             )
-            stored = storage.record_training_run(run)
+            stored = store.training_runs.record(run)
             echo(f"report stored as training run {stored.id}")
-    except (RecipeError, ValueError, OSError, StorageError) as exc:
+    except (RecipeError, ValueError, OSError, StoreError) as exc:
         echo(f"error: {exc}")
         return 2
     finally:
-        if storage is not None:
-            storage.dispose()
+        if store is not None:
+            store.dispose()
     evaluation = report["evaluation"]
     gate = evaluation["gate"]
     echo(

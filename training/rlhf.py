@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from settings import Settings
 from training.checkpoints import (
     base_contender,
     causal_lora_config,
@@ -299,14 +300,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = print) -> int:
-    from arena.storage import NewTrainingRun, StorageError
-    from training.from_votes import load_vote_dataset, open_storage
+    from store import NewTrainingRun, StoreError
+    from training.from_votes import load_vote_dataset, open_store
 
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     started = datetime.now(UTC)
-    storage = None
+    store = None
     try:
+        settings = Settings()  # the app's settings fill what the command line leaves out
         # Everything that can be wrong with the request is checked before any model loads.
         recipe = load_recipe(args.recipe)
         policy = recipe.require_policy()
@@ -317,15 +319,15 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
             resolve_base_model(args.base_model)
         if args.reward_model and not (args.reward_model / REPORT_FILE).is_file():
             raise FileNotFoundError(f"{args.reward_model} is not a finished training.reward run (no {REPORT_FILE})")
-        storage = open_storage(args.database_url)
+        store = open_store(args.db, settings)
         like = base_contender(
-            storage.list_models(enabled_only=False),
+            store.registry.models(enabled_only=False),
             weights_label(args.base_model or policy.base_model),
             preferred=args.like,
         )
         votes = None
         if args.from_votes:
-            dataset = load_vote_dataset(storage, recipe.data)
+            dataset = load_vote_dataset(store, recipe.data)
             train, held_out, prompts, ratings = (
                 dataset.train_records,
                 dataset.eval_records,
@@ -351,7 +353,7 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
             device=args.device,
             base_model=args.base_model,
             reward_model=args.reward_model,
-            model_cache_dir=args.model_cache,
+            model_cache_dir=args.model_cache or settings.resolved_model_cache_dir,
             resume=not args.no_resume,
         )
         if report.get("main_process") is False:
@@ -360,7 +362,7 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
             report["votes"] = votes
         gates = report["evaluation"]["gates"]
         register = None
-        already = registered_as(storage.list_models(enabled_only=False), Path(report["merged"]))
+        already = registered_as(store.registry.models(enabled_only=False), Path(report["merged"]))
         if already is not None:
             report["already_registered_as"] = already
         if gates["passed"] and not args.no_register and already is None:
@@ -381,16 +383,16 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
             report=report,
             started_at=started,
         )
-        stored = storage.record_training_run(run, register, version_prefix=policy.contender_prefix)
+        stored = store.training_runs.record(run, register, version_prefix=policy.contender_prefix)
         report["training_run"] = stored.id
         report["registered_model"] = stored.registered_model
         (Path(args.out) / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
-    except (RecipeError, ValueError, OSError, StorageError) as exc:
+    except (RecipeError, ValueError, OSError, StoreError) as exc:
         echo(f"error: {exc}")
         return 2
     finally:
-        if storage is not None:
-            storage.dispose()
+        if store is not None:
+            store.dispose()
     comparison = report["evaluation"]["policy_vs_base"]
     echo(
         f"{report['method']}: reward model gate {'passed' if gates['reward_model_beats_baselines'] else 'NOT passed'}, "

@@ -77,5 +77,8 @@ def add_common_arguments(parser: Any, out_help: str) -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], help="must match the recipe's device")
     parser.add_argument("--base-model", help="local model folder overriding the recipe's base_model")
     parser.add_argument("--model-cache", type=Path, help="cache folder of the converted embedded model")
-    parser.add_argument("--database-url", help="the arena's database (default: the app's settings)")
+    parser.add_argument(
+        "--db", "--database-url", dest="db", metavar="URL",
+        help="the arena's database (default: the app's settings; --database-url is the old spelling)",
+    )  # fmt: skip
     parser.add_argument("--no-resume", action="store_true", help="ignore what is already in --out")

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from settings import Settings
 from training.data import first_message_in_eval
 from training.recipes import Recipe, RecipeError, SFTRecipe, load_recipe, resolve_device
 from training.resume import last_checkpoint, train_or_resume
@@ -36,8 +37,8 @@ from training.reward import REPORT_FILE, load_tokenizer, resolve_base_model
 from training.runs import RunReport, add_common_arguments, seed_everything, stage, trainer_arguments
 
 if TYPE_CHECKING:
-    from arena.storage import Storage
     from models.registry import ModelSpec
+    from store import Store
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +224,7 @@ def run_sft(
     examples: Sequence[Example],
     out_dir: Path,
     *,
-    storage: Storage | None = None,
+    store: Store | None = None,
     register: bool = False,
     like: ModelSpec | None = None,
     device: str | None = None,
@@ -232,12 +233,12 @@ def run_sft(
     reward_model: Path | None = None,
     resume: bool = True,
 ) -> dict[str, Any]:
-    """Run every stage, record the run in `storage` (registering the contender when asked and the gate passes)
+    """Run every stage, record the run in `store` (registering the contender when asked and the gate passes)
     and write `<out_dir>/report.json` last; returns the report."""
     from peft import PeftModel
     from trl import SFTTrainer
 
-    from arena.storage import NewTrainingRun
+    from store import NewTrainingRun
     from training.checkpoints import (
         causal_lora_config,
         compare_to_base,
@@ -351,8 +352,8 @@ def run_sft(
 
     spec = None
     registration: dict[str, Any] = {"requested": register, "registered_model": None}
-    if register and not reasons and storage is not None:
-        existing = registered_as(storage.list_models(enabled_only=False), merged)
+    if register and not reasons and store is not None:
+        existing = registered_as(store.registry.models(enabled_only=False), merged)
         if existing is not None:
             # A resumed, finished run reuses its merged folder: a second name for it would split its votes.
             registration["note"] = f"{merged.name}/ is already registered as {existing!r}; not registered again"
@@ -372,8 +373,8 @@ def run_sft(
     elif register and reasons:
         registration["note"] = "gate not passed: kept in --out, not registered"
 
-    if storage is not None:
-        run = storage.record_training_run(
+    if store is not None:
+        run = store.training_runs.record(
             NewTrainingRun(
                 kind="sft",
                 method="sft",
@@ -428,22 +429,23 @@ def _check_inputs(args: argparse.Namespace, sft: SFTRecipe) -> list[Example]:
 
 
 def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = print) -> int:
-    from arena.storage import StorageError
+    from store import StoreError
     from training.checkpoints import base_contender, weights_label
-    from training.from_votes import open_storage
+    from training.from_votes import open_store
 
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    storage = None
+    store = None
     try:
+        settings = Settings()  # the app's settings fill what the command line leaves out
         # Everything that can be wrong with the request is checked before any model loads.
         recipe = load_recipe(args.recipe)
         sft = recipe.require_sft()
         resolve_device(recipe, args.device)
         examples = _check_inputs(args, sft)
-        storage = open_storage(args.database_url)
+        store = open_store(args.db, settings)
         like = base_contender(
-            storage.list_models(enabled_only=False),
+            store.registry.models(enabled_only=False),
             weights_label(args.base_model or sft.base_model),
             preferred=args.like,
         )
@@ -451,21 +453,21 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
             recipe,
             examples,
             args.out,
-            storage=storage,
+            store=store,
             register=args.register,
             like=like,
             device=args.device,
             base_model=args.base_model,
-            model_cache_dir=args.model_cache,
+            model_cache_dir=args.model_cache or settings.resolved_model_cache_dir,
             reward_model=args.reward_model,
             resume=not args.no_resume,
         )
-    except (RecipeError, ValueError, OSError, StorageError) as exc:
+    except (RecipeError, ValueError, OSError, StoreError) as exc:
         echo(f"error: {exc}")
         return 2
     finally:
-        if storage is not None:
-            storage.dispose()
+        if store is not None:
+            store.dispose()
     if report.get("main_process") is False:
         return 0
     evaluation, registration = report["evaluation"], report["registration"]

@@ -10,39 +10,25 @@ that the current holder claims on its next heartbeat, so it works from whichever
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from arena.db import JobRun, SchedulerLease, writer
-from arena.db.tables import utcnow
+from store.db import Database, utc
+from store.tables import JobRun, SchedulerLease, utcnow
+from store.views import JobRunView, view_of
 
 SCHEDULER_LEASE = "scheduler"
 
 
-@dataclass(frozen=True)
-class JobRunView:
-    id: int
-    job: str
-    status: str
-    replica: str | None
-    requested_by: str | None
-    requested_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    error: str | None
-    result: Mapping[str, Any] | None
-
-
 class JobLedger:
-    """Leases and job runs over the arena's engine. Every method is one short transaction."""
+    """Leases and job runs. Every method is one short transaction."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._writer = writer(engine)
+    def __init__(self, db: Database) -> None:
+        self._engine = db.engine
+        self._writer = db.writer
 
     # --- lease ------------------------------------------------------------------------------------------
 
@@ -60,7 +46,7 @@ class JobLedger:
                 if row is None:
                     connection.execute(insert(SchedulerLease).values(name=name, holder=holder, expires_at=expires))
                     return True
-                if row.holder != holder and _utc(row.expires_at) > now:
+                if row.holder != holder and utc(row.expires_at) > now:
                     return False
                 connection.execute(
                     update(SchedulerLease).where(SchedulerLease.name == name).values(holder=holder, expires_at=expires)
@@ -83,7 +69,7 @@ class JobLedger:
             row = connection.execute(
                 select(SchedulerLease.holder, SchedulerLease.expires_at).where(SchedulerLease.name == name)
             ).first()
-        return None if row is None else (row.holder, _utc(row.expires_at))
+        return None if row is None else (row.holder, utc(row.expires_at))
 
     # --- runs -------------------------------------------------------------------------------------------
 
@@ -139,37 +125,6 @@ class JobLedger:
         with self._engine.connect() as connection:
             return [_view(row._mapping) for row in connection.execute(query)]
 
-    def last_succeeded(self, job: str) -> JobRunView | None:
-        query = (
-            select(*JobRun.__table__.columns)
-            .where(JobRun.job == job, JobRun.status == "succeeded")
-            .order_by(JobRun.id.desc())
-            .limit(1)
-        )
-        with self._engine.connect() as connection:
-            row = connection.execute(query).first()
-        return None if row is None else _view(row._mapping)
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes even for timezone-aware columns; they were written in UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _maybe_utc(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
-
 
 def _view(row: Mapping[str, Any]) -> JobRunView:
-    return JobRunView(
-        id=row["id"],
-        job=row["job"],
-        status=row["status"],
-        replica=row["replica"],
-        requested_by=row["requested_by"],
-        requested_at=_maybe_utc(row["requested_at"]),
-        started_at=_maybe_utc(row["started_at"]),
-        finished_at=_maybe_utc(row["finished_at"]),
-        error=row["error"],
-        result=row["result"],
-    )
+    return view_of(JobRunView, row)

@@ -1,4 +1,4 @@
-"""ORM tables. The schema is created and changed only by the Alembic migrations in arena/db/migrations.
+"""ORM tables. The schema is created and changed only by the Alembic migrations in store/migrations.
 
 Naming: in a battle, `model_a` is the contender shown on the left ("Model A") and `model_b` the one on the
 right, as in Chatbot Arena's clean-battle schema. Names are hidden from the browser until the vote.
@@ -24,6 +24,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from facts.style import STYLE_COLUMNS
+from facts.vocabulary import BATTLE_MODES, STRENGTHS, WINNERS
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -32,9 +35,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
-STRENGTHS = ("slightly", "clearly", "much")
-BATTLE_MODES = ("anonymous", "side_by_side", "direct")
 BATTLE_STATES = ("active", "voted", "error", "closed")
 
 
@@ -93,6 +93,8 @@ class Battle(Base):
     flag_notes: Mapped[str] = mapped_column(Text, default="")
     tokens_a: Mapped[int] = mapped_column(Integer, default=0)  # conversation length as side A sees it
     tokens_b: Mapped[int] = mapped_column(Integer, default=0)
+    # facts.categories of the first user message, set with the first turn (NULL: no turn yet, or not backfilled).
+    category: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     revealed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -131,6 +133,16 @@ class Turn(Base):
     error_b: Mapped[str | None] = mapped_column(Text, nullable=True)
     latency_a: Mapped[float | None] = mapped_column(nullable=True)  # seconds to the last token
     latency_b: Mapped[float | None] = mapped_column(nullable=True)
+    # Style of each side's answers summed over this battle's current turns up to this one (facts.style), as the
+    # voter saw the conversation: written with the turn; NULL only for rows the backfill has not reached.
+    len_a: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    len_b: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    header_a: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    header_b: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    list_a: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    list_b: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    bold_a: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    bold_b: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     battle: Mapped[Battle] = relationship(back_populates="turns")
@@ -154,7 +166,8 @@ class Vote(Base):
     strength: Mapped[str | None] = mapped_column(String(16), nullable=True)  # decisive votes only
     voter_id: Mapped[str] = mapped_column(String(64), index=True)
     source: Mapped[str] = mapped_column(String(64), default="human")  # human | judge:<name>
-    # Why this vote does not count in ratings (identity leak, backend error, non-anonymous); NULL = counts.
+    # Why this vote does not count (facts.eligibility's verdict on its battle; NULL = counts). Written with the
+    # vote and rewritten in the same transaction whenever the battle's flags change.
     excluded_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     strength_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -163,16 +176,21 @@ class Vote(Base):
 
 
 class LeaderboardSnapshot(Base):
-    """A computed leaderboard, stored so the page reads it instead of refitting on every visit."""
+    """A computation over the votes (the leaderboard, the judge audit), stored so that pages read it instead of
+    recomputing on a visit."""
 
     __tablename__ = "leaderboard_snapshots"
     __table_args__ = (Index("ix_leaderboard_snapshots_created_at", "created_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # What was computed: "leaderboard" (the page's payload) or "judge_audit" (the audit tab's report).
+    kind: Mapped[str] = mapped_column(String(32), default="leaderboard", server_default="leaderboard")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # The highest vote id and the vote count it was computed from: "enough new votes" compares against these.
     last_vote_id: Mapped[int] = mapped_column(Integer, default=0)
     votes_total: Mapped[int] = mapped_column(Integer, default=0)
+    # Votes that did not count then: a battle flagged later changes it without a new vote.
+    excluded_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     seconds: Mapped[float] = mapped_column(default=0.0)  # how long the computation took
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
 
@@ -256,3 +274,7 @@ class JobRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # what it produced
+
+
+# The style columns of `turns`, in facts.style's order.
+TURN_STYLE_COLUMNS = tuple(getattr(Turn, column) for column in STYLE_COLUMNS)

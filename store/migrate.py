@@ -17,7 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
-from arena.db.engine import writer
+from store.engine import writer
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # First key of the two-key advisory lock ("Aren" in ASCII); the second key is the schema, so test schemas

@@ -20,13 +20,13 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from arena.battles import ArenaError, ArenaService, Caller, Mode, TurnUpdate, VoteOutcome
-from arena.display import display_html
 from arena.safety import InputError, client_hash, session_hash, voter_hash
-from arena.storage import BattleView
 from arena.upload_audits import AuditRefused, UploadAudits
-from arena.web import GenerationGate, StreamListeners, client_host
 from leaderboard.io import BattlesFileError
-from leaderboard.ui import SnapshotReader, build_leaderboard
+from store import BattleView
+from ui.display import display_html
+from ui.leaderboard import SnapshotReader, build_leaderboard
+from ui.web import GenerationGate, StreamListeners, client_host
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ CSS = """
 #arena_notice, #sxs_notice {min-height: 1.5em}
 """
 
-# Chat messages are sanitised HTML (arena/display.py), and the chat's copy button copies a message's value: this
+# Chat messages are sanitised HTML (ui/display.py), and the chat's copy button copies a message's value: this
 # turns such a value back into the text the person sees before it reaches the clipboard. DOMParser builds an
 # inert document (no script runs, no image loads), so the shim adds nothing an answer could abuse.
 HEAD = """<script>
@@ -111,7 +111,7 @@ class Identity:
 
 @dataclass
 class Guards:
-    """What keeps one client from taking the arena's capacity: see arena/web.py."""
+    """What keeps one client from taking the arena's capacity: see ui/web.py."""
 
     gate: GenerationGate = field(default_factory=lambda: GenerationGate(0))
     listeners: StreamListeners = field(default_factory=StreamListeners)
@@ -190,8 +190,8 @@ class BattlePanel:
             with gr.Row():
                 for label, default in (("Model A", 0), ("Model B", 1)):
                     self.pickers.append(
-                        gr.Dropdown(
-                            names, value=names[default] if len(names) > default else None, label=label, interactive=True
+                        model_picker(
+                            names, names[default] if len(names) > default else None, label, f"{prefix}model_{default}"
                         )
                     )
         self.battle_id = gr.State(None)
@@ -478,9 +478,7 @@ class DirectChat:
         self.battle_id = gr.State(None)
         with gr.Row():
             with gr.Column(scale=3):
-                self.model = gr.Dropdown(
-                    names, value=names[0] if names else None, label="Model", elem_id="direct_model"
-                )
+                self.model = model_picker(names, names[0] if names else None, "Model", "direct_model")
                 self.chat = chatbot("Chat", "direct_chat", 460)
                 self.notice = gr.Markdown(elem_id="direct_notice", latex_delimiters=[])
                 with gr.Row():
@@ -580,8 +578,26 @@ class DirectChat:
             return None
 
 
+def model_picker(names: list[str], value: str | None, label: str, elem_id: str) -> gr.Dropdown:
+    """A model list that is refreshed from the registry on every page load (see `live_model_lists`). Any name is
+    accepted from an API client: the service checks it against the registry and says so if it is unknown."""
+    return gr.Dropdown(names, value=value, label=label, elem_id=elem_id, interactive=True, allow_custom_value=True)
+
+
+def live_model_lists(demo: gr.Blocks, service: ArenaService, pickers: list[gr.Dropdown]) -> None:
+    """Each visit reads the registry again, so a checkpoint registered while the app runs (the point of the
+    training loop) is offered without a restart; /models gives API clients the same list."""
+
+    def refresh(*current: str | None) -> tuple[Any, ...]:
+        names = [spec.name for spec in service.contenders()]
+        # A choice that left the registry (disabled) is cleared; any other stays as the person left it.
+        return tuple(gr.update(choices=names, value=value if value in names else None) for value in current)
+
+    demo.load(refresh, pickers, pickers, api_name=False)
+
+
 def chatbot(label: str, elem_id: str, height: int) -> gr.Chatbot:
-    """A chat pane that shows the sanitised HTML of arena/display.py as it is: no second markdown pass, and no
+    """A chat pane that shows the sanitised HTML of ui/display.py as it is: no second markdown pass, and no
     LaTeX pass either (KaTeX would turn text into markup after the allow-list has been applied). Every component
     that shows that HTML (notices, reports) sets `latex_delimiters=[]` for the same reason."""
     return gr.Chatbot(
@@ -595,43 +611,37 @@ def chatbot(label: str, elem_id: str, height: int) -> gr.Chatbot:
     )
 
 
-EMPTY_AUDIT = "No judge votes yet."
+EMPTY_AUDIT = "No judge audit yet: it is computed on the schedule once votes are recorded."
 AUDIT_POLL_SECONDS = 1.0
+AuditReader = Callable[[], dict[str, Any] | None]
 
 
 class JudgeAuditPanel:
     """The judges' biases against people: on the arena's own votes, or on a battles file someone uploads.
 
-    An upload is audited by `UploadAudits` off the request path; this panel only queues it and reports progress.
-    A client can hand the upload event any payload, a server path included. Gradio refuses paths outside its
-    upload folder (once the app counts as launched: app.create_server), and `uploaded_file` checks again, so a
-    server file never reaches the cache, from where anyone could download it.
+    The arena's audit is a stored snapshot the scheduler recomputes (app.snapshot_services): showing it reads the
+    snapshot, never the votes. An upload is audited by `UploadAudits` off the request path; this panel only
+    queues it and reports progress. A client can hand the upload event any payload, a server path included.
+    Gradio refuses paths outside its upload folder (once the app counts as launched: app.create_server), and
+    `uploaded_file` checks again, so a server file never reaches the cache, from where anyone could download it.
     """
 
     def __init__(
-        self, audit_arena: Callable[[], str], uploads: UploadAudits | None, identity: Identity, upload_root: Path
+        self, audit_arena: AuditReader, uploads: UploadAudits | None, identity: Identity, upload_root: Path
     ) -> None:
         self.uploads, self.identity, self.upload_root = uploads, identity, upload_root
         gr.Markdown(
             "How the LLM judges lean (position, length, unique tokens, self-preference) and how often they agree "
-            "with people on the same battle turns. Run it on the arena's votes, or upload votes in the "
-            "clean-battle schema (JSON, JSONL or CSV; e.g. `python -m leaderboard.llmfao` output)."
+            "with people on the same battle turns, on the arena's votes (recomputed on the schedule), or on votes "
+            "you upload in the clean-battle schema (JSON, JSONL or CSV; e.g. `python -m leaderboard.llmfao` output)."
         )
         with gr.Row():
-            run = gr.Button("Audit the arena's votes", elem_id="audit_run")
+            run = gr.Button("Show the audit of the arena's votes", elem_id="audit_run")
             upload = gr.File(
                 label="…or audit a battles file", file_types=[".json", ".jsonl", ".csv"], elem_id="audit_upload"
             )
         report = gr.Markdown(elem_id="audit_report", latex_delimiters=[])
-        # One at a time: the arena audit reads every vote (until it moves to the stored snapshot).
-        run.click(
-            lambda: display_html(audit_arena()),
-            None,
-            report,
-            api_name="judge_audit",
-            concurrency_id="judge_audit",
-            concurrency_limit=1,
-        )
+        run.click(lambda: arena_audit(audit_arena()), None, report, api_name="judge_audit")
         if uploads is not None:
             upload.upload(
                 self.audit_upload,
@@ -675,6 +685,14 @@ class JudgeAuditPanel:
             yield _notice(f"{name}: the audit failed on this file. Check that it follows the clean-battle schema.")
 
 
+def arena_audit(payload: dict[str, Any] | None) -> str:
+    """The stored audit of the arena's votes as HTML, with when and over how many votes it was computed."""
+    if not payload:
+        return display_html(EMPTY_AUDIT)
+    header = f"*Computed over {int(payload.get('votes_total', 0)):,} votes; recomputed on the schedule.*\n\n"
+    return display_html(header + str(payload.get("markdown", "")))
+
+
 def uploaded_file(payload: Any, upload_root: Path) -> tuple[Path, str]:
     """The server path of a file that arrived through Gradio's upload endpoint, and the name its owner gave it.
 
@@ -698,7 +716,7 @@ def build_ui(
     *,
     concurrency: int = 4,
     leaderboard: SnapshotReader | None = None,
-    judge_audit: Callable[[], str] | None = None,
+    judge_audit: AuditReader | None = None,
     upload_audits: UploadAudits | None = None,
     admin_tab: Callable[[], None] | None = None,
     guards: Guards | None = None,
@@ -722,14 +740,14 @@ def build_ui(
                 gr.Markdown(
                     "Pick two models by name. These votes are stored as non-anonymous and do not count in the ratings."
                 )
-                BattlePanel(service, identity, "side_by_side", "sxs_", concurrency, guards)
+                side_by_side = BattlePanel(service, identity, "side_by_side", "sxs_", concurrency, guards)
             with gr.Tab("Direct chat", id="direct"):
-                DirectChat(service, identity, concurrency, guards)
+                direct = DirectChat(service, identity, concurrency, guards)
             with gr.Tab("Leaderboard", id="leaderboard"):
                 build_leaderboard(demo, read_leaderboard, prefix="lb_", api=True)
             with gr.Tab("Judge audit", id="judge_audit"):
                 JudgeAuditPanel(
-                    judge_audit or (lambda: EMPTY_AUDIT),
+                    judge_audit or (lambda: None),
                     upload_audits,
                     identity,
                     upload_root or Path(get_upload_folder()),
@@ -739,6 +757,7 @@ def build_ui(
                     admin_tab()
             with gr.Tab("About", id="about"):
                 gr.Markdown(ABOUT)
+        live_model_lists(demo, service, [*side_by_side.pickers, direct.model])
     # The same page on its own URL, for people who only come for the ratings.
     with demo.route("Leaderboard", "/leaderboard"):
         gr.Markdown("# 🤗 Huggy Arena leaderboard\nBradley-Terry ratings from anonymous, unflagged votes.")

@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-24
 
-Hand-checked against arena/db/tables.py. Constraint and index names follow its naming convention and are
+Hand-checked against store/tables.py. Constraint and index names follow its naming convention and are
 spelled out (op.f) so the migration does not depend on the ORM module as it changes later. The CHECK
 lists are frozen copies of WINNERS, STRENGTHS, BATTLE_MODES and BATTLE_STATES as of this revision.
 No server defaults: every default is applied by the ORM in Python.

@@ -8,8 +8,8 @@ from typing import Any
 import gradio as gr
 
 from arena.admin import HISTORY_COLUMNS, MODEL_COLUMNS, AdminDenied, AdminService
-from arena.display import display_html
-from arena.web import client_host
+from ui.display import display_html
+from ui.web import client_host
 
 
 def build_admin_tab(admin: AdminService, client_of: Callable[[str | None], str]) -> None:

@@ -1,27 +1,30 @@
 """Alembic environment, used both by `migrate(engine)` and by the `alembic` command line.
 
 Programmatic use passes an open connection (already holding the migration lock, inside a transaction)
-through ``config.attributes["connection"]``. From the command line, the database comes from the
-ARENA_DATABASE_URL environment variable (default sqlite:///data/arena.db).
+through ``config.attributes["connection"]``. From the command line (`alembic upgrade head`), the database is
+the one the app opens: the settings' resolved URL (ARENA_DATABASE_URL, else ARENA_DATA_DIR's arena.db, from the
+environment or the ARENA_CONFIG file).
 """
 
 from __future__ import annotations
 
-import os
 from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy import Connection
 
-from arena.db.engine import DEFAULT_DATABASE_URL, make_engine, parse_database_url
-from arena.db.migrate import migration_connection
-from arena.db.tables import Base
+from store.engine import make_engine, parse_database_url
+from store.migrate import migration_connection
+from store.tables import Base
 
 target_metadata = Base.metadata
 
 
 def database_url() -> str:
-    return os.environ.get("ARENA_DATABASE_URL") or DEFAULT_DATABASE_URL
+    # The alembic command line is a composition root: the settings are built here, once.
+    from settings import Settings
+
+    return Settings().resolved_database_url
 
 
 def run_migrations(connection: Connection) -> None:

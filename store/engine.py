@@ -11,7 +11,7 @@ for it (busy_timeout). Reads keep the deferred ``BEGIN`` so that, in WAL mode, t
 
 To get an immediate transaction, use an engine derived with ``writer(engine)`` (the execution option
 ``sqlite_immediate=True``); on PostgreSQL the option is ignored, so callers need not care which database
-they run on. Every write path in arena.storage goes through such an engine.
+they run on. Every write path of the store goes through such an engine (store.db.Database.writer).
 
 The side effect of manual control is welcome: DDL becomes transactional on SQLite too, so a migration runs
 in one transaction, all or nothing.
@@ -29,7 +29,6 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
-DEFAULT_DATABASE_URL = "sqlite:///data/arena.db"
 SQLITE_BUSY_TIMEOUT_S = 30.0
 IMMEDIATE_OPTION = "sqlite_immediate"
 

@@ -1,8 +1,8 @@
 """Export the arena's conversations and votes as a Hugging Face dataset, one row per vote.
 
-    python -m arena.export --out exports/arena
-    python -m arena.export --out exports/arena --format parquet --db postgresql://arena@db:5432/arena
-    python -m arena.export --out exports/all --source all --include-flagged --license cc0-1.0
+    python -m store.export --out exports/arena
+    python -m store.export --out exports/arena --format parquet --db postgresql://arena@db:5432/arena
+    python -m store.export --out exports/all --source all --include-flagged --license cc0-1.0
 
 The rows follow the released Chatbot Arena conversations (lmsys/chatbot_arena_conversations): question_id,
 model_a, model_b, winner, judge, conversation_a, conversation_b, turn, anony, tstamp, plus battle_id, strength,
@@ -10,20 +10,21 @@ source, mode, category and, with --include-flagged only, excluded_reason. `DIR/t
 `DIR/train.parquet`) and a dataset card `DIR/README.md` are written; `datasets.load_dataset(DIR)` reads them.
 
 Decisions:
-- Which votes. By default the votes that count in the ratings: anonymous battles, no excluded_reason, and
-  (stricter than the leaderboard, as training.data is) no error or identity-leak flag on the battle now, so a
-  flag raised after the vote still keeps it out. --include-flagged exports them all, with the reason.
+- Which votes. By default the votes that count in the ratings, by the verdict stored with each vote
+  (facts.eligibility; rewritten whenever its battle's flags change, so a flag raised after the vote keeps it
+  out here as everywhere). --include-flagged exports them all, with the reason.
 - Privacy. Voter hashes, session hashes and generation parameters never leave the database: `judge` is
   "human" or the judge's name. The conversation texts are exported as stored (not scrubbed of personal
   information); the card says so, and the operator reviews them before publishing.
 - Conversations hold each side's current attempts only (a regenerated answer replaced the old one in what
-  the voter saw), up to and including the voted turn's answers, read through training.data.load_vote_rows.
+  the voter saw), up to and including the voted turn's answers, read through the one votes reader
+  (store.votes, with conversations).
 - Nothing to export (an empty database, or every vote filtered out) is exit 2 with a message and writes
   nothing: an empty dataset would silently replace a good export when --db points to the wrong database.
 - Each file is written to a temporary file in DIR and moved into place with os.replace, so a reader sees
   the old file or the new one, never half of one. The data file is replaced before the card.
-- The database is opened read-only in spirit: never created or migrated (a wrong --db is an error, not a
-  new empty database).
+- The database is opened with Store.open_existing: never created or migrated (a wrong --db is an error, not
+  a new empty database).
 """
 
 from __future__ import annotations
@@ -40,20 +41,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from arena.battles import exclusion_reasons
-from arena.db import ModelRecord, make_engine, parse_database_url
-from arena.db.engine import is_memory_sqlite
-from arena.db.migrate import current_revision
-from arena.storage import HUMAN, JUDGE_PREFIX, BattleView, Storage
-from training.data import load_vote_rows
+from facts.vocabulary import HUMAN, JUDGE_PREFIX
+from store import Store, StoreError
 
 FORMATS = ("jsonl", "parquet")
 ALL_SOURCES = "all"
@@ -102,8 +98,7 @@ _COLUMN_DOCS = {
     "conversation_b": "Model B's side, the same way. The user messages are the same on both sides.",
     "anony": "Whether the names were hidden while voting.",
     "mode": "`anonymous` (names hidden until the vote) or `side_by_side` (names shown).",
-    "category": "Category of the battle's first user message, by the arena's rule-based classifier "
-    "(leaderboard.categories).",
+    "category": "Category of the battle's first user message, by the arena's rule-based classifier (facts.categories).",
     "tstamp": "Time of the vote, unix seconds (UTC).",
     "excluded_reason": "Why the vote does not count in the ratings (null: it counts). Present only in exports made "
     "with `--include-flagged`.",
@@ -143,7 +138,7 @@ def build_export(
     include_flagged: bool = False,
     descriptions: Mapping[str, str] | None = None,
 ) -> Export:
-    """The dataset rows from a `training.data.load_vote_rows` frame, oldest vote first.
+    """The dataset rows from a `store.votes.read(conversations=True)` frame, oldest vote first.
 
     `source`: "human", "judge:<name>" or "all". A malformed source is an ExportError; a well-formed one with
     no votes gives no rows (the caller says which sources exist).
@@ -161,7 +156,7 @@ def build_export(
             flagged += 1
             continue
         if record["messages_a"] is None or record["messages_b"] is None:
-            # load_vote_rows found no current turn at the voted index: no conversation to publish.
+            # The reader found no current turn at the voted index: no conversation to publish.
             flagged += 1
             continue
         row = _row(record)
@@ -188,21 +183,10 @@ def _check_source(source: str) -> None:
     raise ExportError(f"unknown source {source!r}; use {HUMAN!r}, {ALL_SOURCES!r} or 'judge:<name>'")
 
 
-@dataclass(frozen=True)
-class _Flags:
-    mode: str
-    flag_identity_leak: bool
-    flag_error: bool
-
-
 def _excluded_reason(record: Mapping[str, Any]) -> str | None:
+    """The verdict stored with the vote (facts.eligibility): read, never recomputed."""
     stored = record.get("excluded_reason")
-    if not _missing(stored):
-        return str(stored)
-    # A flag raised after the vote leaves excluded_reason empty; the battle's flags now still keep it out.
-    flags = _Flags(str(record["mode"]), bool(record["flag_identity_leak"]), bool(record["flag_error"]))
-    # exclusion_reasons reads only these three attributes of a battle; one wording of the reasons everywhere.
-    return "; ".join(exclusion_reasons(cast(BattleView, flags))) or None
+    return None if _missing(stored) else str(stored)
 
 
 def _row(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -227,7 +211,7 @@ def _row(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _conversation(prompt: Sequence[Mapping[str, str]], answer: Any) -> list[Message]:
-    # load_vote_rows stops at the voted user message (a training prompt); the voter also saw the answer.
+    # The reader stops at the voted user message (a training prompt); the voter also saw the answer.
     messages = [{"role": str(m["role"]), "content": str(m["content"])} for m in prompt]
     messages.append({"role": "assistant", "content": "" if _missing(answer) else str(answer)})
     return messages
@@ -243,37 +227,13 @@ def _missing(value: Any) -> bool:
 def export_from_database(url: str, *, source: str = HUMAN, include_flagged: bool = False) -> Export:
     """Read the arena database at `url` (never created or migrated) and build the export."""
     _check_source(source)
-    _require_database(url)
-    engine = make_engine(url)
+    store = Store.open_existing(url)
     try:
-        if current_revision(engine) is None:
-            raise ExportError(f"{_safe_url(url)} holds no arena tables; check --db")
-        # Storage around an existing engine does not migrate; load_vote_rows needs only its engine.
-        storage = Storage(engine)
-        frame = load_vote_rows(storage)
-        # Plain columns, not list_models: a registry row whose spec no longer validates must not stop an export.
-        with engine.connect() as connection:
-            descriptions = {
-                str(n): str(d or "") for n, d in connection.execute(select(ModelRecord.name, ModelRecord.description))
-            }
+        frame = store.votes.read(conversations=True)
+        descriptions = store.registry.descriptions()
     finally:
-        engine.dispose()
+        store.dispose()
     return build_export(frame, source=source, include_flagged=include_flagged, descriptions=descriptions)
-
-
-def _require_database(url: str) -> None:
-    parsed = parse_database_url(url)
-    if is_memory_sqlite(parsed):
-        raise ExportError("an in-memory SQLite database is empty by definition; give the file's URL")
-    # Connecting to a missing SQLite file would create an empty one (and its folder).
-    if parsed.get_backend_name() == "sqlite" and not parsed.query.get("uri"):
-        path = Path(str(parsed.database)).expanduser()
-        if not path.is_file():
-            raise ExportError(f"no database file at {path}; check --db")
-
-
-def _safe_url(url: str) -> str:
-    return parse_database_url(url).render_as_string(hide_password=True)
 
 
 # --- writing ----------------------------------------------------------------------------------------------
@@ -483,7 +443,7 @@ def _cell(text: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m arena.export", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m store.export", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for train.<format> and README.md")
     parser.add_argument("--format", choices=FORMATS, default="jsonl", help="data file format (default: jsonl)")
     parser.add_argument("--db", help="database URL (default: the arena's settings)")
@@ -506,14 +466,14 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
         _check_license(args.license)
         url = args.db
         if url is None:
-            from arena.settings import Settings
+            from settings import Settings
 
             url = Settings().resolved_database_url
         export = export_from_database(url, source=args.source, include_flagged=args.include_flagged)
         if not export.rows:
             raise ExportError(_nothing_to_export(export, args.source))
         data_path = write_export(export, args.out, fmt=args.format, license_id=args.license)
-    except (ValueError, OSError, SQLAlchemyError) as exc:
+    except (ValueError, OSError, SQLAlchemyError, StoreError) as exc:
         echo(f"error: {_one_line(exc)}")
         return 2
     battles = len({row["battle_id"] for row in export.rows})

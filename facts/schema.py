@@ -13,13 +13,15 @@ from typing import Any
 
 import pandas as pd
 
-WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
+from facts.style import STYLE_COLUMNS, STYLE_FEATURES
+from facts.vocabulary import HUMAN, WINNERS
+
+__all__ = ["COLUMNS", "DEFAULTS", "REQUIRED", "STYLE_COLUMNS", "STYLE_FEATURES", "WINNERS", "BattlesError"]
+
 REQUIRED = ("model_a", "model_b", "winner")
-STYLE_FEATURES = ("len", "header", "list", "bold")
-STYLE_COLUMNS = tuple(f"{feature}_{side}" for feature in STYLE_FEATURES for side in ("a", "b"))
 DEFAULTS: dict[str, Any] = {
     "judge": "",
-    "source": "human",
+    "source": HUMAN,
     "turn": 1,
     "anony": True,
     "tstamp": 0.0,
@@ -76,8 +78,12 @@ def normalize_battles(frame: pd.DataFrame) -> pd.DataFrame:
     return battles[[*COLUMNS, *[c for c in battles.columns if c not in COLUMNS]]]
 
 
-def counted(battles: pd.DataFrame, *, source: str | None = "human") -> pd.DataFrame:
-    """The votes that count in ratings: anonymous, not excluded, from one source (None: every source)."""
+def counted(battles: pd.DataFrame, *, source: str | None = HUMAN) -> pd.DataFrame:
+    """The votes that count in ratings, from one source (None: every source).
+
+    The arena's votes carry the store's verdict (`excluded_reason`, facts.eligibility), which already leaves
+    out battles whose names were shown; a battles file from elsewhere may say so only in `anony`, so both are
+    read. Nothing here decides eligibility: it reads what was decided."""
     keep = battles["anony"].astype(bool) & battles["excluded_reason"].isna()
     if source is not None:
         keep &= battles["source"] == source

@@ -15,6 +15,7 @@ import yaml
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from models.embedded import default_cache_dir
 from models.registry import DEFAULT_MODELS_FILE
 
 # FastChat's list (monitor/clean_battle_data.py) plus later vendors. Matching is case-insensitive on word
@@ -94,7 +95,7 @@ class Settings(BaseSettings):
     moderation_api_key: str = Field("", repr=False)  # empty: OPENAI_API_KEY
     moderation_timeout_seconds: float = Field(5.0, gt=0)
     identity_words: Annotated[tuple[str, ...], NoDecode] = DEFAULT_IDENTITY_WORDS
-    leaderboard_min_new_votes: int = Field(1, ge=1)  # new votes that make the stored leaderboard stale
+    leaderboard_min_new_votes: int = Field(1, ge=1)  # new votes that make the stored snapshots stale
     # The LLM judge: "auto" = gpt-4o-judge from the registry when OPENAI_API_KEY is set, else none; "" = none;
     # or any registry model (e.g. smollm2-135m-greedy, a weak offline judge that competes with battles for CPU).
     judge_model: str = "auto"
@@ -106,7 +107,9 @@ class Settings(BaseSettings):
 
     # The scheduler (arena/scheduler.py): one replica acts, by a lease in the database.
     scheduler_enabled: bool = True
-    leaderboard_refresh_seconds: float = Field(600.0, gt=0)
+    # How often the scheduler recomputes the stored leaderboard and judge audit (only when enough new votes
+    # arrived); pages only ever read the stored snapshot.
+    leaderboard_refresh_seconds: float = Field(60.0, gt=0)
     retrain_min_new_votes: int = Field(500, ge=1)  # decisive human votes since the last RLHF run
     retrain_check_seconds: float = Field(300.0, gt=0)  # how often the retrain trigger counts them
     retrain_cron: str = ""  # e.g. "0 3 * * *": also retrain then (UTC) if any new decisive vote arrived
@@ -141,6 +144,16 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'arena.db'}"
+
+    @property
+    def resolved_model_cache_dir(self) -> Path:
+        """Where converted embedded weights are cached: the configured folder, else the user's cache."""
+        return self.model_cache_dir or default_cache_dir()
+
+    @property
+    def resolved_moderation_api_key(self) -> str:
+        """The moderation endpoint's key: configured, else OPENAI_API_KEY."""
+        return self.moderation_api_key or os.environ.get("OPENAI_API_KEY", "")
 
     def resolved_judge_model(self) -> str:
         """The registry model that judges in the background, or "" for none."""

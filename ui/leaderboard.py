@@ -16,11 +16,11 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from arena.display import display_html
-from arena.tempfiles import prune
 from leaderboard.figures import forest_plot, heatmap
 from leaderboard.io import spreadsheet_safe
 from leaderboard.page import ALL_CATEGORIES, TABLE_COLUMNS, view_key
+from ui.display import display_html
+from ui.tempfiles import prune
 
 SnapshotReader = Callable[[], dict[str, Any] | None]
 
@@ -178,10 +178,26 @@ def build_leaderboard(demo: gr.Blocks, read_snapshot: SnapshotReader, *, prefix:
     def show(source_value: str, category_value: str, style_value: bool) -> tuple[Any, ...]:
         return render(read_snapshot(), source_value, category_value, bool(style_value))
 
+    def lists(source_value: str, category_value: str) -> tuple[Any, ...]:
+        """The sources and categories of the newest snapshot: new judges and categories appear without a restart."""
+        latest = read_snapshot() or {}
+        sources = latest.get("sources") or ["human"]
+        categories = latest.get("categories") or [[ALL_CATEGORIES, "All"]]
+        keys = [key for key, _ in categories]
+        return (
+            gr.update(choices=sources, value=source_value if source_value in sources else sources[0]),
+            gr.update(
+                choices=[(label, key) for key, label in categories],
+                value=category_value if category_value in keys else ALL_CATEGORIES,
+            ),
+        )
+
     inputs = [source, category, style]
     outputs = [header, table, forest, win, count, validation, download]
     refresh.click(show, inputs, outputs, api_name="leaderboard_view" if api else False)
+    refresh.click(lists, [source, category], [source, category], api_name=False)
     for control in inputs:
         control.change(show, inputs, outputs, api_name=False)
-    # Every visit shows the newest snapshot, not the one from when the app started.
+    # Every visit shows the newest snapshot (and its lists), not the one from when the app started.
     demo.load(show, inputs, outputs, api_name=False)
+    demo.load(lists, [source, category], [source, category], api_name=False)

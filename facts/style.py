@@ -26,6 +26,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+# The columns of the battles schema (and of the `turns` table), per side: len_a, len_b, header_a, ...
+STYLE_FEATURES = ("len", "header", "list", "bold")
+STYLE_COLUMNS = tuple(f"{feature}_{side}" for feature in STYLE_FEATURES for side in ("a", "b"))
+
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _HEADER = re.compile(r"^#{1,6}[ \t]", re.MULTILINE)
 _LIST_ITEM = re.compile(r"^[ \t]*(?:\d+\.|[-*+])[ \t]", re.MULTILINE)  # ordered or unordered

@@ -1,0 +1,401 @@
+"""Battles, their turns and the votes on them: the arena's write path, one transaction per call.
+
+Facts about a vote are computed here, when the turn or vote is written, and stored (see `facts`):
+- each turn carries each side's style summed over the battle's current turns up to it (facts.style);
+- the battle carries the category of its first user message (facts.categories);
+- each vote carries facts.eligibility's verdict on its battle, rewritten in the same transaction whenever the
+  battle's flags change, so every reader sees the same set of votes and why the others are out.
+
+Text is stored as given: the services clean user and model text before it reaches the store.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, exists, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from facts.categories import Classifier, classify_prompt
+from facts.eligibility import BattleFacts, verdict
+from facts.style import STYLE_COLUMNS, StyleFeatures, style_features
+from facts.vocabulary import BATTLE_MODES, DIRECT, HUMAN, STRENGTHS, TIES, WINNERS, is_source
+from store.db import Database
+from store.errors import Conflict, DuplicateVote, NotFound, is_unique_violation
+from store.tables import TURN_STYLE_COLUMNS, Battle, Turn, Vote, utcnow
+from store.views import BattleView, NewTurn, TurnView, VoteView, column_values, view_of
+
+
+class Battles:
+    def __init__(self, db: Database, classifier: Classifier = classify_prompt) -> None:
+        self._db = db
+        self._classify = classifier
+
+    def create(
+        self,
+        *,
+        mode: str,
+        model_a: str,
+        model_b: str | None,
+        swapped: bool,
+        params_a: Mapping[str, Any],
+        params_b: Mapping[str, Any],
+        session_id: str,
+        voter_id: str,
+        battle_id: str | None = None,
+    ) -> BattleView:
+        """Store a new battle (state "active", no turn yet). A two-sided mode needs `model_b`.
+
+        `battle_id` defaults to a new uuid4 string; pass one only to import or replay battles.
+        """
+        if mode not in BATTLE_MODES:
+            raise ValueError(f"unknown battle mode {mode!r}; expected one of {BATTLE_MODES}")
+        if mode != DIRECT and not model_b:
+            raise ValueError(f"a {mode!r} battle needs two models; model_b is missing")
+        now = utcnow()
+        battle = Battle(
+            id=battle_id or str(uuid.uuid4()),
+            mode=mode,
+            model_a=model_a,
+            model_b=model_b,
+            swapped=swapped,
+            params_a=dict(params_a),
+            params_b=dict(params_b),
+            session_id=session_id,
+            voter_id=voter_id,
+            state="active",
+            flag_error=False,
+            flag_identity_leak=False,
+            flag_length_limit=False,
+            flag_notes="",
+            tokens_a=0,
+            tokens_b=0,
+            created_at=now,
+            updated_at=now,
+        )
+        with self._db.writing() as session:
+            session.add(battle)
+            session.flush()
+            return view_of(BattleView, battle, turns=(), votes=())
+
+    def get(self, battle_id: str) -> BattleView:
+        with self._db.reading() as session:
+            return _load_view(session, _battle(session, battle_id))
+
+    def add_turn(
+        self,
+        battle_id: str,
+        turn: NewTurn,
+        *,
+        regenerate: bool = False,
+        identity_leak: bool = False,
+        length_limit: bool = False,
+        note: str = "",
+    ) -> BattleView:
+        """Append a turn, or with `regenerate` replace the last one by a new attempt at the same index.
+
+        The replaced attempt stays in the table (superseded) but leaves the view. Regenerating is a Conflict
+        when there is no turn yet or the last turn already has a human vote. The battle's token counts become
+        this turn's prompt + completion tokens per side (the conversation length each side saw), flags are
+        OR-ed in (rewriting the verdict of the battle's votes), and an error on either side puts the battle in
+        state "error". The first turn sets the battle's category.
+        """
+        try:
+            with self._db.writing() as session:
+                battle = _battle(session, battle_id, for_update=True)
+                index, attempt = _next_turn_slot(session, battle_id, regenerate)
+                now = utcnow()
+                session.add(
+                    Turn(
+                        battle_id=battle_id,
+                        index=index,
+                        attempt=attempt,
+                        superseded=False,
+                        created_at=now,
+                        **column_values(turn, NewTurn),
+                        **_conversation_style(session, battle_id, index, turn),
+                    )
+                )
+                if index == 1:
+                    battle.category = self._classify(turn.user_message)
+                battle.tokens_a = turn.prompt_tokens_a + turn.completion_tokens_a
+                battle.tokens_b = turn.prompt_tokens_b + turn.completion_tokens_b
+                _apply_flags(
+                    session,
+                    battle,
+                    error=bool(turn.error_a or turn.error_b),
+                    identity_leak=identity_leak,
+                    length_limit=length_limit,
+                    note=note,
+                    now=now,
+                )
+                session.flush()
+                return _load_view(session, battle)
+        except IntegrityError as exc:
+            if is_unique_violation(exc):
+                raise Conflict(f"battle {battle_id} got another turn at the same time; reload it") from exc
+            raise
+
+    def flag(
+        self,
+        battle_id: str,
+        *,
+        error: bool = False,
+        identity_leak: bool = False,
+        length_limit: bool = False,
+        note: str = "",
+    ) -> BattleView:
+        """OR flags into the battle (never clears one); `error` also puts it in state "error". The verdict of
+        every vote already on the battle is rewritten in the same transaction."""
+        with self._db.writing() as session:
+            battle = _battle(session, battle_id, for_update=True)
+            _apply_flags(
+                session,
+                battle,
+                error=error,
+                identity_leak=identity_leak,
+                length_limit=length_limit,
+                note=note,
+                now=utcnow(),
+            )
+            session.flush()
+            return _load_view(session, battle)
+
+    def mark_revealed(self, battle_id: str) -> BattleView:
+        """Record when the names were shown; the first reveal time is kept."""
+        with self._db.writing() as session:
+            battle = _battle(session, battle_id, for_update=True)
+            if battle.revealed_at is None:
+                battle.revealed_at = battle.updated_at = utcnow()
+            session.flush()
+            return _load_view(session, battle)
+
+    def record_vote(
+        self,
+        *,
+        battle_id: str,
+        turn: int,
+        winner: str,
+        voter_id: str,
+        source: str = HUMAN,
+        strength: str | None = None,
+    ) -> VoteView:
+        """Store a verdict on a current turn, with the battle's eligibility verdict. One per (battle, turn,
+        source): a second is DuplicateVote.
+
+        A human vote also moves the battle to state "voted" (unless it is in "error"), in the same transaction:
+        when the vote insert fails, the state change is rolled back with it.
+        """
+        check_verdict(winner, strength)
+        check_source(source)
+        now = utcnow()
+        values: dict[str, Any] = {
+            "battle_id": battle_id,
+            "turn": turn,
+            "winner": winner,
+            "strength": strength,
+            "voter_id": voter_id,
+            "source": source,
+            "created_at": now,
+            "strength_at": now if strength is not None else None,
+        }
+        try:
+            with self._db.writing_core() as connection:
+                values = insert_vote(connection, values)
+        except IntegrityError as exc:
+            if is_unique_violation(exc):
+                raise DuplicateVote(f"turn {turn} of battle {battle_id} already has a {source} vote") from exc
+            raise
+        return view_of(VoteView, values)
+
+    def set_vote_strength(self, vote_id: int, strength: str) -> VoteView:
+        """Add "how much better" to a decisive vote, once. Conflict for a tie or a strength already set."""
+        if strength not in STRENGTHS:
+            raise ValueError(f"unknown strength {strength!r}; expected one of {STRENGTHS}")
+        with self._db.writing() as session:
+            # One conditional UPDATE, so two concurrent calls cannot both succeed.
+            changed = session.scalar(
+                update(Vote)
+                .where(Vote.id == vote_id, Vote.strength.is_(None), Vote.winner.not_in(TIES))
+                .values(strength=strength, strength_at=utcnow())
+                .returning(Vote.id)
+            )
+            vote = session.get(Vote, vote_id, populate_existing=True)
+            if vote is None:
+                raise NotFound(f"no vote {vote_id}")
+            if changed is None:
+                reason = "a tie has no strength" if vote.winner in TIES else "its strength is already set"
+                raise Conflict(f"cannot set the strength of vote {vote_id}: {reason}")
+            return view_of(VoteView, vote)
+
+
+# --- the vote path (statements built once: building them per call costs more than SQLite) --------------------
+
+# Locked: a flag written concurrently either comes first (and this vote reads it) or waits for this vote (and
+# rewrites its verdict).
+_BATTLE_FACTS = (
+    select(Battle.mode, Battle.flag_identity_leak, Battle.flag_error, Battle.flag_notes)
+    .where(Battle.id == bindparam("battle_id"))
+    .with_for_update()
+)
+_TURN_EXISTS = select(
+    exists().where(
+        Turn.battle_id == bindparam("battle_id"), Turn.index == bindparam("turn"), Turn.superseded.is_(False)
+    )
+)
+# Conditional, so that an error flagged concurrently is not overwritten.
+_MARK_VOTED = (
+    update(Battle)
+    .where(Battle.id == bindparam("battle_id"), Battle.state != "error")
+    .values(state="voted", updated_at=bindparam("now"))
+)
+_INSERT_VOTE = insert(Vote).returning(Vote.id)
+
+
+def insert_vote(connection: Connection, values: dict[str, Any]) -> dict[str, Any]:
+    """Insert one vote after checking its battle and turn, with the battle's eligibility verdict; a human vote
+    also marks the battle voted. Returns the stored values, id included."""
+    battle_id, turn = values["battle_id"], values["turn"]
+    facts = connection.execute(_BATTLE_FACTS, {"battle_id": battle_id}).first()
+    if facts is None:
+        raise NotFound(f"no battle {battle_id}")
+    if not connection.scalar(_TURN_EXISTS, {"battle_id": battle_id, "turn": turn}):
+        raise ValueError(f"battle {battle_id} has no turn {turn}")
+    if values["source"] == HUMAN:
+        connection.execute(_MARK_VOTED, {"battle_id": battle_id, "now": values["created_at"]})
+    stored = {**values, "excluded_reason": verdict(BattleFacts(*facts))}
+    # The unique constraint, not an earlier SELECT, decides between racing voters.
+    return {**stored, "id": int(connection.execute(_INSERT_VOTE, stored).scalar_one())}
+
+
+def check_verdict(winner: str, strength: str | None) -> None:
+    if winner not in WINNERS:
+        raise ValueError(f"unknown winner {winner!r}; expected one of {WINNERS}")
+    if strength is None:
+        return
+    if strength not in STRENGTHS:
+        raise ValueError(f"unknown strength {strength!r}; expected one of {STRENGTHS}")
+    if winner in TIES:
+        raise ValueError(f"a {winner!r} vote cannot have a strength (got {strength!r})")
+
+
+def check_source(source: str) -> None:
+    if not is_source(source):
+        raise ValueError(f"vote source must be {HUMAN!r} or 'judge:<name>', at most 64 characters; got {source!r}")
+
+
+# --- helpers --------------------------------------------------------------------------------------------------
+
+
+def _battle(session: Session, battle_id: str, *, for_update: bool = False) -> Battle:
+    query = select(Battle).where(Battle.id == battle_id)
+    if for_update:
+        # Serialises writers of one battle on PostgreSQL; SQLite's BEGIN IMMEDIATE already does.
+        query = query.with_for_update()
+    battle = session.scalar(query)
+    if battle is None:
+        raise NotFound(f"no battle {battle_id}")
+    return battle
+
+
+def _next_turn_slot(session: Session, battle_id: str, regenerate: bool) -> tuple[int, int]:
+    """(index, attempt) of the turn to insert; with `regenerate`, supersedes the current last attempt."""
+    last_index = session.scalar(select(func.max(Turn.index)).where(Turn.battle_id == battle_id)) or 0
+    if not regenerate:
+        return last_index + 1, 0
+    if last_index == 0:
+        raise Conflict(f"battle {battle_id} has no turn to regenerate")
+    voted = session.scalar(
+        select(exists().where(Vote.battle_id == battle_id, Vote.turn == last_index, Vote.source == HUMAN))
+    )
+    if voted:
+        raise Conflict(f"turn {last_index} of battle {battle_id} has a vote; it can no longer be regenerated")
+    last_attempt = session.scalar(
+        select(func.max(Turn.attempt)).where(Turn.battle_id == battle_id, Turn.index == last_index)
+    )
+    session.execute(
+        update(Turn)
+        .where(Turn.battle_id == battle_id, Turn.index == last_index, Turn.superseded.is_(False))
+        .values(superseded=True)
+    )
+    return last_index, (last_attempt or 0) + 1
+
+
+def _conversation_style(session: Session, battle_id: str, index: int, turn: NewTurn) -> dict[str, int]:
+    """Each side's style summed over the current turns up to this one: the previous turn's stored totals plus
+    this turn's answers (the earlier answers are styled again only when those totals are missing)."""
+    previous = session.execute(
+        select(*TURN_STYLE_COLUMNS).where(
+            Turn.battle_id == battle_id, Turn.index == index - 1, Turn.superseded.is_(False)
+        )
+    ).first()
+    if index == 1:
+        before = (StyleFeatures(), StyleFeatures())
+    elif previous is not None and all(value is not None for value in previous):
+        totals = dict(zip(STYLE_COLUMNS, previous, strict=True))
+        before = tuple(
+            StyleFeatures(
+                totals[f"len_{side}"], totals[f"header_{side}"], totals[f"list_{side}"], totals[f"bold_{side}"]
+            )
+            for side in ("a", "b")
+        )
+    else:
+        earlier = session.execute(
+            select(Turn.answer_a, Turn.answer_b).where(
+                Turn.battle_id == battle_id, Turn.index < index, Turn.superseded.is_(False)
+            )
+        ).all()
+        before = tuple(sum((style_features(row[side] or "") for row in earlier), StyleFeatures()) for side in (0, 1))
+    return {
+        **(before[0] + style_features(turn.answer_a or "")).columns("a"),
+        **(before[1] + style_features(turn.answer_b or "")).columns("b"),
+    }
+
+
+def _apply_flags(
+    session: Session,
+    battle: Battle,
+    *,
+    error: bool,
+    identity_leak: bool,
+    length_limit: bool,
+    note: str,
+    now: datetime,
+) -> None:
+    battle.flag_error = battle.flag_error or error
+    battle.flag_identity_leak = battle.flag_identity_leak or identity_leak
+    battle.flag_length_limit = battle.flag_length_limit or length_limit
+    if error:
+        battle.state = "error"
+    if note:
+        battle.flag_notes = f"{battle.flag_notes}\n{note}" if battle.flag_notes else note
+    battle.updated_at = now
+    # The rule is about the battle: every vote on it shares its verdict, rewritten in this same transaction.
+    # Also when the flags did not change: a vote written by an older version (say, during a rolling upgrade)
+    # is brought in line.
+    session.execute(
+        update(Vote)
+        .where(Vote.battle_id == battle.id, Vote.excluded_reason.is_distinct_from(verdict(_facts(battle))))
+        .values(excluded_reason=verdict(_facts(battle)))
+    )
+
+
+def _facts(battle: Battle) -> BattleFacts:
+    return BattleFacts(battle.mode, battle.flag_identity_leak, battle.flag_error, battle.flag_notes or "")
+
+
+def _load_view(session: Session, battle: Battle) -> BattleView:
+    turns = session.scalars(
+        select(Turn).where(Turn.battle_id == battle.id, Turn.superseded.is_(False)).order_by(Turn.index)
+    )
+    votes = session.scalars(select(Vote).where(Vote.battle_id == battle.id).order_by(Vote.turn, Vote.id))
+    return view_of(
+        BattleView,
+        battle,
+        turns=tuple(view_of(TurnView, t) for t in turns),
+        votes=tuple(view_of(VoteView, v) for v in votes),
+    )

@@ -1,0 +1,219 @@
+"""What the store hands out and takes in: frozen dataclasses, never live ORM rows (safe across threads).
+
+Each view is one definition: its fields are named as the table's columns, and `view_of` fills them from a row
+by name (times as aware UTC). A new column is one table change, one field here and a migration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, TypeVar
+
+from facts.vocabulary import HUMAN
+from store.db import utc
+
+View = TypeVar("View")
+
+
+def view_of(cls: type[View], row: Any, **given: Any) -> View:
+    """An instance of the dataclass `cls` from an ORM row or a mapping, field by field, by name; `given` fields
+    are taken as they are (e.g. a battle's turns)."""
+    values: dict[str, Any] = {}
+    get = row.__getitem__ if isinstance(row, Mapping) else lambda name: getattr(row, name)
+    for field in fields(cls):  # type: ignore[arg-type]
+        if field.name in given:
+            values[field.name] = given[field.name]
+            continue
+        value = get(field.name)
+        values[field.name] = utc(value) if isinstance(value, datetime) else value
+    return cls(**values)
+
+
+def column_values(item: Any, cls: type[Any]) -> dict[str, Any]:
+    """The fields `cls` declares, taken from `item`, as column values (for `insert` or an ORM constructor). By
+    the class, not the item: a TurnView handed back as a NewTurn gives only the NewTurn fields."""
+    return {field.name: getattr(item, field.name) for field in fields(cls)}
+
+
+# --- battles, turns, votes ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewTurn:
+    """One finished turn to store: the user's message and both answers (answer_b None in direct chat)."""
+
+    user_message: str
+    answer_a: str = ""
+    answer_b: str | None = None
+    prompt_tokens_a: int = 0
+    prompt_tokens_b: int = 0
+    completion_tokens_a: int = 0
+    completion_tokens_b: int = 0
+    finish_a: str | None = None
+    finish_b: str | None = None
+    error_a: str | None = None
+    error_b: str | None = None
+    latency_a: float | None = None
+    latency_b: float | None = None
+
+
+@dataclass(frozen=True)
+class TurnView(NewTurn):
+    index: int = 0
+    attempt: int = 0
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class VoteView:
+    id: int
+    battle_id: str
+    turn: int
+    winner: str
+    strength: str | None
+    voter_id: str
+    source: str
+    excluded_reason: str | None  # facts.eligibility's verdict on the battle; None: the vote counts
+    created_at: datetime
+    strength_at: datetime | None
+
+
+@dataclass(frozen=True)
+class BattleView:
+    """A battle as stored. `turns` holds only the current attempt of each turn, in order."""
+
+    id: str
+    mode: str
+    model_a: str
+    model_b: str | None
+    swapped: bool
+    params_a: dict[str, Any]
+    params_b: dict[str, Any]
+    session_id: str
+    voter_id: str
+    state: str
+    flag_error: bool
+    flag_identity_leak: bool
+    flag_length_limit: bool
+    flag_notes: str
+    tokens_a: int
+    tokens_b: int
+    category: str | None
+    created_at: datetime
+    revealed_at: datetime | None
+    turns: tuple[TurnView, ...] = ()
+    votes: tuple[VoteView, ...] = ()
+
+    @property
+    def last_turn(self) -> int:
+        """Index of the last turn, 0 before the first one."""
+        return self.turns[-1].index if self.turns else 0
+
+    def vote_for(self, turn: int, source: str = HUMAN) -> VoteView | None:
+        return next((v for v in self.votes if v.turn == turn and v.source == source), None)
+
+
+# --- judgments ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewJudgment:
+    """One judge call on a turn: `order` original (model_a shown first) or swapped; verdict None = unreadable."""
+
+    order: str
+    raw_text: str = ""
+    verdict: str | None = None
+    error: str | None = None
+    latency: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+# --- registry -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What `Registry.sync` changed, by model name."""
+
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    disabled: tuple[str, ...] = ()
+    # In the file, but the name belongs to a runtime-registered model, which sync never touches.
+    skipped: tuple[str, ...] = ()
+    # In the file and enabled there, but disabled in the database (by an operator, or because the entry
+    # once left the file): sync cannot tell which, so it leaves them disabled.
+    kept_disabled: tuple[str, ...] = ()
+
+
+# --- training runs --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewTrainingRun:
+    """A finished training run to store; `report` is its JSON report."""
+
+    kind: str  # reward | rlhf | sft
+    recipe: str
+    out_dir: str
+    gate_passed: bool
+    report: Mapping[str, Any]
+    started_at: datetime
+    method: str | None = None
+
+
+@dataclass(frozen=True)
+class TrainingRunView:
+    id: str
+    kind: str
+    recipe: str
+    method: str | None
+    out_dir: str
+    gate_passed: bool
+    registered_model: str | None
+    report: Mapping[str, Any]
+    started_at: datetime
+    finished_at: datetime
+
+
+# --- scheduler ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobRunView:
+    id: int
+    job: str
+    status: str
+    replica: str | None
+    requested_by: str | None
+    requested_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    result: Mapping[str, Any] | None
+
+
+# --- leaderboard snapshots ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VoteWatermark:
+    """Where the votes stand: the highest vote id, how many votes there are, and how many do not count (a flag
+    raised on a battle after its votes changes that without a new vote)."""
+
+    last_vote_id: int
+    votes_total: int
+    excluded_total: int = 0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: int
+    created_at: datetime
+    last_vote_id: int
+    votes_total: int
+    excluded_total: int
+    seconds: float
+    payload: dict[str, Any]
