@@ -102,8 +102,8 @@ def backfill_facts(store: Store, raise_errors: bool = True) -> dict[str, Any]:
             raise
         return {}
     if report.battles:
-        log.info("stored the style and category of %d turns in %d battles", report.turns, report.battles)
-    return {"battles": report.battles, "turns": report.turns}
+        log.info("stored the style and category of %d votes in %d battles", report.votes, report.battles)
+    return {"battles": report.battles, "votes": report.votes}
 
 
 def scheduled_jobs(

@@ -67,20 +67,25 @@ def build_page_payload(
     }
     category_counts = everything.groupby(["source", "category"]).size() if len(everything) else pd.Series()
     shown_categories: set[str] = set()
+    # Normalized once above; each view gets only its own votes and skips the online-Elo replay (a loop over every
+    # vote), which the page does not show.
+    fast = {"normalized": True, "with_online_elo": False}
     for source in sources:
-        board = compute_leaderboard(battles, source=source)
+        own = everything[everything["source"] == source]
+        board = compute_leaderboard(own, source=source, **fast)
         payload["views"][view_key(source, None, False)] = board.to_dict()
         payload["matrices"][source] = _matrices(board)
-        payload["validation"][source] = _validation_text(validate(battles, source=source))
+        payload["validation"][source] = _validation_text(validate(own, source=source, normalized=True))
         categories = [str(c) for (s, c), n in category_counts.items() if s == source and n >= min_category_votes and c]
         for category in [None, *categories]:
+            votes = own if category is None else own[own["category"] == category]
             if category is not None:
                 shown_categories.add(category)
                 payload["views"][view_key(source, category, False)] = compute_leaderboard(
-                    battles, source=source, category=category
+                    votes, source=source, category=category, **fast
                 ).to_dict()
             try:
-                styled = compute_leaderboard(battles, source=source, category=category, style_control=True)
+                styled = compute_leaderboard(votes, source=source, category=category, style_control=True, **fast)
             except StyleFeaturesMissing:
                 continue
             payload["views"][view_key(source, category, True)] = _style_view(styled)

@@ -26,11 +26,16 @@ class Selection:
 
 
 def select_votes(
-    battles: pd.DataFrame, *, source: str | None = "human", category: str | None = None, min_votes: int = 0
+    battles: pd.DataFrame,
+    *,
+    source: str | None = "human",
+    category: str | None = None,
+    min_votes: int = 0,
+    normalized: bool = False,
 ) -> Selection:
     if len(battles) == 0:
         return Selection(pd.DataFrame(columns=list(COLUMNS)), (), ())
-    votes = counted(normalize_battles(battles), source=source)
+    votes = counted(battles if normalized else normalize_battles(battles), source=source)
     if category is not None:
         votes = votes[votes["category"] == category]
     dropped: list[str] = []

@@ -53,7 +53,7 @@ class LeaderboardRow:
     losses: int
     win_rate: float  # (wins + ties / 2) / votes
     average_win_rate: float  # mean over the opponents met of the pairwise win fraction
-    online_elo: float
+    online_elo: float | None  # None when not asked for (the page does not show it)
     part: int  # connected group, 0 the largest; ratings compare only within a group
     flags: tuple[str, ...]
     style_rating: float | None = None  # the style-controlled fit, when asked
@@ -147,7 +147,12 @@ def compute_leaderboard(
     seed: int = 0,
     anchor: Anchor | tuple[str, float] | None = None,
     min_votes: int = 0,
+    with_online_elo: bool = True,
+    normalized: bool = False,
 ) -> Leaderboard:
+    """`normalized`: the caller passes a frame already through facts.schema.normalize_battles (the page
+    normalizes a million votes once, not once per view). `with_online_elo=False` skips the replay, a loop over
+    every vote, for callers that do not show it."""
     anchor = as_anchor(anchor)
     options: dict[str, Any] = {
         "ci": ci,
@@ -160,7 +165,7 @@ def compute_leaderboard(
     }
     if len(battles) == 0:
         return _empty("No votes yet: the leaderboard appears once votes are recorded.", (), anchor=None, **options)
-    selection = select_votes(battles, source=source, category=category, min_votes=min_votes)
+    selection = select_votes(battles, source=source, category=category, min_votes=min_votes, normalized=normalized)
     votes = selection.votes
     if len(votes) == 0:
         where = f" from source {source!r}" if source is not None else ""
@@ -171,7 +176,7 @@ def compute_leaderboard(
         return _empty(reason, selection.notes, anchor=None, **options)
     counts = count_outcomes(votes)
     fit = fit_ratings(counts, anchor=anchor, ci=ci, rounds=rounds, seed=seed)
-    elo = online_elo(votes, models=counts.models).ratings
+    elo = online_elo(votes, models=counts.models).ratings if with_online_elo else None
     wins, ties, losses = counts.per_model()
     average = pairwise_matrices(counts).average_win_rate
     style = None
@@ -202,7 +207,7 @@ def compute_leaderboard(
                 losses=round(losses[i]),
                 win_rate=float((wins[i] + 0.5 * ties[i]) / played),
                 average_win_rate=float(average[i]),
-                online_elo=float(elo[i]),
+                online_elo=None if elo is None else float(elo[i]),
                 part=int(fit.part[i]),
                 flags=tuple(flags),
                 style_rating=None if style is None else float(style.rating[i]),

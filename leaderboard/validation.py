@@ -97,10 +97,12 @@ def validate(
     train_fraction: float = 0.8,
     anchor: Anchor | tuple[str, float] | None = None,
     min_votes: int = 0,
+    normalized: bool = False,
 ) -> ValidationReport:
+    """`normalized`: `battles` already went through facts.schema.normalize_battles."""
     if not 0.0 < train_fraction < 1.0:
         raise ValueError("train_fraction must be strictly between 0 and 1")
-    selection = select_votes(battles, source=source, category=category, min_votes=min_votes)
+    selection = select_votes(battles, source=source, category=category, min_votes=min_votes, normalized=normalized)
     votes = selection.votes
     votes = votes.iloc[np.argsort(votes["tstamp"].to_numpy(), kind="stable")]
     notes = list(selection.notes)

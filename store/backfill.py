@@ -1,7 +1,9 @@
-"""Facts for rows written before they were stored: each turn's style, each battle's category.
+"""Facts for votes written before they were stored with them: the category of the battle's first message and
+each side's style up to the voted turn, computed by the same function as the write path (store.battles).
 
-Works in batches of battles, each batch its own transaction, and picks up only rows still missing a fact, so it
-can stop at any moment and resume where it left off. The app runs it at start-up; by hand:
+Works in batches of battles, each batch its own transaction, and picks up only votes still missing their facts,
+so it can stop at any moment and resume where it left off. The app runs it in the background at start-up and on
+its schedule; by hand:
 
     python -m store.backfill --db sqlite:///data/arena.db
 """
@@ -12,14 +14,13 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, select, update
 
 from facts.categories import Classifier, classify_prompt
-from facts.style import StyleFeatures, style_features
+from store.battles import vote_facts
 from store.db import Database
-from store.tables import Battle, Turn
+from store.tables import Turn, Vote
 
 Progress = Callable[[int, int], None]  # (battles done, battles to do)
 
@@ -27,7 +28,11 @@ Progress = Callable[[int, int], None]  # (battles done, battles to do)
 @dataclass(frozen=True)
 class BackfillReport:
     battles: int
-    turns: int
+    votes: int
+
+
+# The style columns are always written with a vote: a NULL marks a vote from before they existed.
+_PENDING = select(Vote.battle_id).where(Vote.len_a.is_(None)).distinct()
 
 
 def pending_battles(db: Database) -> int:
@@ -36,68 +41,43 @@ def pending_battles(db: Database) -> int:
 
 
 def anything_pending(db: Database) -> bool:
-    """Whether any row lacks a fact: stops at the first one found (the common answer, no, scans the turns once)."""
+    """Whether any vote lacks its facts: stops at the first one found."""
     with db.engine.connect() as connection:
-        return connection.execute(_PENDING.limit(1)).first() is not None
-
-
-_PENDING = (
-    select(Turn.battle_id)
-    .where(Turn.len_a.is_(None))
-    .union(select(Battle.id).join(Turn, Turn.battle_id == Battle.id).where(Battle.category.is_(None), Turn.index == 1))
-)
+        return connection.execute(select(Vote.id).where(Vote.len_a.is_(None)).limit(1)).first() is not None
 
 
 def backfill_facts(
     db: Database, *, batch_size: int = 500, classifier: Classifier = classify_prompt, progress: Progress | None = None
 ) -> BackfillReport:
-    """Fill the style columns of every turn and the category of every battle that lack them."""
+    """Store the category and style of every vote that lacks them."""
     if not anything_pending(db):
         return BackfillReport(0, 0)
     with db.engine.connect() as connection:
         pending = sorted(str(row[0]) for row in connection.execute(_PENDING))
-    turns_done = 0
+    votes_done = 0
     for start in range(0, len(pending), batch_size):
         batch = pending[start : start + batch_size]
         with db.writing_core() as connection:
-            rows = connection.execute(
-                select(
-                    Turn.id, Turn.battle_id, Turn.index, Turn.attempt, Turn.superseded, Turn.user_message,
-                    Turn.answer_a, Turn.answer_b,
-                )
-                .where(Turn.battle_id.in_(batch))
-                .order_by(Turn.battle_id, Turn.index, Turn.attempt)
-            ).all()  # fmt: skip
-            updates, categories = _facts(rows, classifier)
+            turns: dict[str, list[tuple[int, str, str, str | None]]] = {}
+            for battle_id, index, user_message, answer_a, answer_b in connection.execute(
+                select(Turn.battle_id, Turn.index, Turn.user_message, Turn.answer_a, Turn.answer_b)
+                .where(Turn.battle_id.in_(batch), Turn.superseded.is_(False))
+                .order_by(Turn.battle_id, Turn.index)
+            ):
+                turns.setdefault(battle_id, []).append((index, user_message, answer_a, answer_b))
+            votes = connection.execute(
+                select(Vote.id, Vote.battle_id, Vote.turn).where(Vote.battle_id.in_(batch), Vote.len_a.is_(None))
+            ).all()
+            updates = [
+                {"vote_id": vote_id, **vote_facts([t for t in turns.get(battle_id, []) if t[0] <= turn], classifier)}
+                for vote_id, battle_id, turn in votes
+            ]
             if updates:
-                connection.execute(update(Turn).where(Turn.id == bindparam("turn_id")), updates)
-            for battle_id, category in categories.items():
-                connection.execute(
-                    update(Battle)
-                    .where(Battle.id == battle_id, or_(Battle.category.is_(None), Battle.category != category))
-                    .values(category=category)
-                )
-        turns_done += len(updates)
+                connection.execute(update(Vote).where(Vote.id == bindparam("vote_id")), updates)
+        votes_done += len(updates)
         if progress is not None:
             progress(min(start + batch_size, len(pending)), len(pending))
-    return BackfillReport(len(pending), turns_done)
-
-
-def _facts(rows: Sequence[Any], classifier: Classifier) -> tuple[list[dict[str, object]], dict[str, str]]:
-    """Cumulative style per turn row (current earlier turns + its own answers) and each battle's category."""
-    updates: list[dict[str, object]] = []
-    categories: dict[str, str] = {}
-    current: dict[tuple[str, int], tuple[StyleFeatures, StyleFeatures]] = {}
-    for turn_id, battle_id, index, _attempt, superseded, user_message, answer_a, answer_b in rows:
-        own = (style_features(answer_a or ""), style_features(answer_b or ""))
-        before = current.get((battle_id, index - 1), (StyleFeatures(), StyleFeatures()))
-        total = (before[0] + own[0], before[1] + own[1])
-        if not superseded:
-            current[(battle_id, index)] = total
-            if index == 1:
-                categories[battle_id] = classifier(user_message)
-        updates.append({"turn_id": turn_id, **total[0].columns("a"), **total[1].columns("b")})
-    return updates, categories
+    return BackfillReport(len(pending), votes_done)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     finally:
         store.dispose()
-    print(f"backfilled {report.turns} turns of {report.battles} battles")
+    print(f"backfilled {report.votes} votes of {report.battles} battles")
     return 0
 
 

@@ -1,10 +1,11 @@
 """Battles, their turns and the votes on them: the arena's write path, one transaction per call.
 
-Facts about a vote are computed here, when the turn or vote is written, and stored (see `facts`):
-- each turn carries each side's style summed over the battle's current turns up to it (facts.style);
-- the battle carries the category of its first user message (facts.categories);
-- each vote carries facts.eligibility's verdict on its battle, rewritten in the same transaction whenever the
-  battle's flags change, so every reader sees the same set of votes and why the others are out.
+Facts about a vote are computed here, once, when the vote is written, and stored on the vote row (see `facts`),
+so that the leaderboard reads one table and no answer text:
+- facts.eligibility's verdict on its battle, rewritten in the same transaction whenever the battle's flags
+  change, so every reader sees the same set of votes and why the others are out;
+- the battle's pair and mode, the category of its first user message (facts.categories), and each side's style
+  summed over the current turns up to the voted one, as the voter saw them (facts.style).
 
 Text is stored as given: the services clean user and model text before it reaches the store.
 """
@@ -12,7 +13,7 @@ Text is stored as given: the services clean user and model text before it reache
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,11 +23,11 @@ from sqlalchemy.orm import Session
 
 from facts.categories import Classifier, classify_prompt
 from facts.eligibility import BattleFacts, verdict
-from facts.style import STYLE_COLUMNS, StyleFeatures, style_features
+from facts.style import StyleFeatures, style_features
 from facts.vocabulary import BATTLE_MODES, DIRECT, HUMAN, STRENGTHS, TIES, WINNERS, is_source
 from store.db import Database
 from store.errors import Conflict, DuplicateVote, NotFound, is_unique_violation
-from store.tables import TURN_STYLE_COLUMNS, Battle, Turn, Vote, utcnow
+from store.tables import Battle, Turn, Vote, utcnow
 from store.views import BattleView, NewTurn, TurnView, VoteView, column_values, view_of
 
 
@@ -102,7 +103,7 @@ class Battles:
         when there is no turn yet or the last turn already has a human vote. The battle's token counts become
         this turn's prompt + completion tokens per side (the conversation length each side saw), flags are
         OR-ed in (rewriting the verdict of the battle's votes), and an error on either side puts the battle in
-        state "error". The first turn sets the battle's category.
+        state "error".
         """
         try:
             with self._db.writing() as session:
@@ -117,11 +118,8 @@ class Battles:
                         superseded=False,
                         created_at=now,
                         **column_values(turn, NewTurn),
-                        **_conversation_style(session, battle_id, index, turn),
                     )
                 )
-                if index == 1:
-                    battle.category = self._classify(turn.user_message)
                 battle.tokens_a = turn.prompt_tokens_a + turn.completion_tokens_a
                 battle.tokens_b = turn.prompt_tokens_b + turn.completion_tokens_b
                 _apply_flags(
@@ -205,7 +203,7 @@ class Battles:
         }
         try:
             with self._db.writing_core() as connection:
-                values = insert_vote(connection, values)
+                values = insert_vote(connection, values, self._classify)
         except IntegrityError as exc:
             if is_unique_violation(exc):
                 raise DuplicateVote(f"turn {turn} of battle {battle_id} already has a {source} vote") from exc
@@ -238,14 +236,15 @@ class Battles:
 # Locked: a flag written concurrently either comes first (and this vote reads it) or waits for this vote (and
 # rewrites its verdict).
 _BATTLE_FACTS = (
-    select(Battle.mode, Battle.flag_identity_leak, Battle.flag_error, Battle.flag_notes)
+    select(Battle.mode, Battle.flag_identity_leak, Battle.flag_error, Battle.flag_notes, Battle.model_a, Battle.model_b)
     .where(Battle.id == bindparam("battle_id"))
     .with_for_update()
 )
-_TURN_EXISTS = select(
-    exists().where(
-        Turn.battle_id == bindparam("battle_id"), Turn.index == bindparam("turn"), Turn.superseded.is_(False)
-    )
+# The battle's current turns up to the voted one, in order: the conversation the voter saw.
+_SEEN = (
+    select(Turn.index, Turn.user_message, Turn.answer_a, Turn.answer_b)
+    .where(Turn.battle_id == bindparam("battle_id"), Turn.index <= bindparam("turn"), Turn.superseded.is_(False))
+    .order_by(Turn.index)
 )
 # Conditional, so that an error flagged concurrently is not overwritten.
 _MARK_VOTED = (
@@ -256,20 +255,40 @@ _MARK_VOTED = (
 _INSERT_VOTE = insert(Vote).returning(Vote.id)
 
 
-def insert_vote(connection: Connection, values: dict[str, Any]) -> dict[str, Any]:
-    """Insert one vote after checking its battle and turn, with the battle's eligibility verdict; a human vote
-    also marks the battle voted. Returns the stored values, id included."""
+def insert_vote(
+    connection: Connection, values: dict[str, Any], classifier: Classifier = classify_prompt
+) -> dict[str, Any]:
+    """Insert one vote after checking its battle and turn, with its facts: the battle's eligibility verdict, pair
+    and mode, the first message's category and each side's style up to the voted turn. A human vote also marks
+    the battle voted. Returns the stored values, id included."""
     battle_id, turn = values["battle_id"], values["turn"]
-    facts = connection.execute(_BATTLE_FACTS, {"battle_id": battle_id}).first()
-    if facts is None:
+    battle = connection.execute(_BATTLE_FACTS, {"battle_id": battle_id}).first()
+    if battle is None:
         raise NotFound(f"no battle {battle_id}")
-    if not connection.scalar(_TURN_EXISTS, {"battle_id": battle_id, "turn": turn}):
+    seen = connection.execute(_SEEN, {"battle_id": battle_id, "turn": turn}).all()
+    if not seen or seen[-1][0] != turn:
         raise ValueError(f"battle {battle_id} has no turn {turn}")
     if values["source"] == HUMAN:
         connection.execute(_MARK_VOTED, {"battle_id": battle_id, "now": values["created_at"]})
-    stored = {**values, "excluded_reason": verdict(BattleFacts(*facts))}
+    stored = {
+        **values,
+        "excluded_reason": verdict(BattleFacts(*battle[:4])),
+        "model_a": battle.model_a,
+        "model_b": battle.model_b,
+        "mode": battle.mode,
+        **vote_facts(seen, classifier),
+    }
     # The unique constraint, not an earlier SELECT, decides between racing voters.
     return {**stored, "id": int(connection.execute(_INSERT_VOTE, stored).scalar_one())}
+
+
+def vote_facts(seen: Sequence[Any], classifier: Classifier = classify_prompt) -> dict[str, Any]:
+    """The text-derived facts of a vote from the turns the voter saw (index, user message, answer a, answer b),
+    in order: the category of the first message, and each side's style summed over the answers."""
+    side_a = sum((style_features(row[2] or "") for row in seen), StyleFeatures())
+    side_b = sum((style_features(row[3] or "") for row in seen), StyleFeatures())
+    category = classifier(seen[0][1]) if seen and seen[0][0] == 1 else None
+    return {"category": category, **side_a.columns("a"), **side_b.columns("b")}
 
 
 def check_verdict(winner: str, strength: str | None) -> None:
@@ -323,37 +342,6 @@ def _next_turn_slot(session: Session, battle_id: str, regenerate: bool) -> tuple
         .values(superseded=True)
     )
     return last_index, (last_attempt or 0) + 1
-
-
-def _conversation_style(session: Session, battle_id: str, index: int, turn: NewTurn) -> dict[str, int]:
-    """Each side's style summed over the current turns up to this one: the previous turn's stored totals plus
-    this turn's answers (the earlier answers are styled again only when those totals are missing)."""
-    previous = session.execute(
-        select(*TURN_STYLE_COLUMNS).where(
-            Turn.battle_id == battle_id, Turn.index == index - 1, Turn.superseded.is_(False)
-        )
-    ).first()
-    if index == 1:
-        before = (StyleFeatures(), StyleFeatures())
-    elif previous is not None and all(value is not None for value in previous):
-        totals = dict(zip(STYLE_COLUMNS, previous, strict=True))
-        before = tuple(
-            StyleFeatures(
-                totals[f"len_{side}"], totals[f"header_{side}"], totals[f"list_{side}"], totals[f"bold_{side}"]
-            )
-            for side in ("a", "b")
-        )
-    else:
-        earlier = session.execute(
-            select(Turn.answer_a, Turn.answer_b).where(
-                Turn.battle_id == battle_id, Turn.index < index, Turn.superseded.is_(False)
-            )
-        ).all()
-        before = tuple(sum((style_features(row[side] or "") for row in earlier), StyleFeatures()) for side in (0, 1))
-    return {
-        **(before[0] + style_features(turn.answer_a or "")).columns("a"),
-        **(before[1] + style_features(turn.answer_b or "")).columns("b"),
-    }
 
 
 def _apply_flags(

@@ -93,8 +93,6 @@ class Battle(Base):
     flag_notes: Mapped[str] = mapped_column(Text, default="")
     tokens_a: Mapped[int] = mapped_column(Integer, default=0)  # conversation length as side A sees it
     tokens_b: Mapped[int] = mapped_column(Integer, default=0)
-    # facts.categories of the first user message, set with the first turn (NULL: no turn yet, or not backfilled).
-    category: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     revealed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -133,16 +131,6 @@ class Turn(Base):
     error_b: Mapped[str | None] = mapped_column(Text, nullable=True)
     latency_a: Mapped[float | None] = mapped_column(nullable=True)  # seconds to the last token
     latency_b: Mapped[float | None] = mapped_column(nullable=True)
-    # Style of each side's answers summed over this battle's current turns up to this one (facts.style), as the
-    # voter saw the conversation: written with the turn; NULL only for rows the backfill has not reached.
-    len_a: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    len_b: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    header_a: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    header_b: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    list_a: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    list_b: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    bold_a: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    bold_b: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     battle: Mapped[Battle] = relationship(back_populates="turns")
@@ -171,6 +159,21 @@ class Vote(Base):
     excluded_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     strength_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Facts about the vote, written with it, so that the leaderboard reads this table alone and no answer text:
+    # the pair and the mode as the battle had them, the category of its first message (facts.categories), and
+    # each side's style summed over the turns the voter saw (facts.style). NULL only before the backfill.
+    model_a: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    model_b: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    mode: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    category: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    len_a: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    len_b: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    header_a: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    header_b: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    list_a: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    list_b: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    bold_a: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    bold_b: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     battle: Mapped[Battle] = relationship(back_populates="votes")
 
@@ -276,5 +279,5 @@ class JobRun(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # what it produced
 
 
-# The style columns of `turns`, in facts.style's order.
-TURN_STYLE_COLUMNS = tuple(getattr(Turn, column) for column in STYLE_COLUMNS)
+# The style columns of `votes`, in facts.style's order.
+VOTE_STYLE_COLUMNS = tuple(getattr(Vote, column) for column in STYLE_COLUMNS)

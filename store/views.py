@@ -100,7 +100,6 @@ class BattleView:
     flag_notes: str
     tokens_a: int
     tokens_b: int
-    category: str | None
     created_at: datetime
     revealed_at: datetime | None
     turns: tuple[TurnView, ...] = ()

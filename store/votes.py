@@ -7,21 +7,21 @@ retrain trigger, anomaly detection), and sees the same votes with the same store
     Votes(db).count_decisive(since=...)  -> what the retrain trigger counts
     Votes(db).watermark()                -> highest vote id and vote count (is a stored leaderboard stale?)
 
-A row per vote on a two-sided battle (direct chat has none), oldest vote first, in facts.schema's columns:
-- model_a / model_b / battle_id from the battle; anony is "the battle was anonymous"; the battle's flags come
-  along (flag_error, flag_identity_leak, flag_length_limit) with its mode.
-- winner, source, strength, turn from the vote; tstamp is the vote's time in unix seconds; judge is the voter's
-  salted hash for a human vote and the judge's name for a judge's verdict.
-- excluded_reason is the verdict stored with the vote (facts.eligibility); None: the vote counts.
-- category is the battle's (facts.categories of its first user message: follow-ups rarely say what a
-  conversation is about); the style columns are the voted turn's, each side summed over the turns the voter
-  saw (facts.style). Both were computed when the turn was written; NaN / None only before the backfill.
-- Only current attempts count: a regenerated answer replaced the old one in what the voter saw. Known gap: a
-  judge verdict recorded on a turn that is regenerated later (possible while no human voted on it) is paired
-  with the new attempt.
+A row per vote on a two-sided battle (direct chat has none), oldest vote first, in facts.schema's columns, all
+read from facts stored with the vote when it was written (store.battles):
+- model_a / model_b and mode as the battle had them; anony is "the battle was anonymous".
+- winner, source, strength, turn; tstamp is the vote's time in unix seconds; judge is the voter's salted hash
+  for a human vote and the judge's name for a judge's verdict.
+- excluded_reason is the eligibility verdict (facts.eligibility); None: the vote counts.
+- category is facts.categories of the battle's first user message (follow-ups rarely say what a conversation is
+  about); the style columns sum each side's answers over the turns the voter saw (facts.style). NaN / None only
+  for votes the backfill has not reached.
+With texts or conversations, the battle's id and flags come along, and the texts of the voted turn's current
+attempt (a regenerated answer replaced the old one in what the voter saw; known gap: a judge verdict on a turn
+regenerated later, possible while no human voted on it, is paired with the new attempt's text).
 
-Cost: one statement (two with conversations) in one snapshot, whatever the number of votes; the narrow read
-touches no answer text.
+Cost: the narrow read is one scan of the votes table, no join and no answer text; texts add two joins,
+conversations one more statement; always in one snapshot.
 """
 
 from __future__ import annotations
@@ -31,24 +31,24 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, func, select
+from sqlalchemy import Connection, and_, func, select
 from sqlalchemy.orm import aliased
 
 from facts.schema import normalize_battles
 from facts.style import STYLE_COLUMNS
 from facts.vocabulary import ANONYMOUS, HUMAN, JUDGE_PREFIX, TIES
 from store.db import Database
-from store.tables import Battle, Turn, Vote
+from store.tables import VOTE_STYLE_COLUMNS, Battle, Turn, Vote
 from store.views import VoteWatermark
 
 Message = dict[str, str]
-EXTRA_COLUMNS = ("vote_id", "strength", "mode", "flag_error", "flag_identity_leak", "flag_length_limit")
+EXTRA_COLUMNS = ("vote_id", "strength", "mode")
+TEXT_COLUMNS = ("flag_error", "flag_identity_leak", "flag_length_limit")
 
 _voted = aliased(Turn, name="voted")
 _first = aliased(Turn, name="first")
 _NARROW = (
     Vote.id.label("vote_id"),
-    Vote.battle_id,
     Vote.turn,
     Vote.winner,
     Vote.strength,
@@ -56,17 +56,21 @@ _NARROW = (
     Vote.source,
     Vote.excluded_reason,
     Vote.created_at,
-    Battle.model_a,
-    Battle.model_b,
-    Battle.mode,
+    Vote.model_a,
+    Vote.model_b,
+    Vote.mode,
+    Vote.category,
+    *VOTE_STYLE_COLUMNS,
+)
+_WITH_TEXTS = (
+    Vote.battle_id,
     Battle.flag_error,
     Battle.flag_identity_leak,
     Battle.flag_length_limit,
-    Battle.category,
-    *(getattr(_voted, column) for column in STYLE_COLUMNS),
+    _first.user_message.label("prompt"),
+    _voted.answer_a,
+    _voted.answer_b,
 )
-_TEXTS = (_first.user_message.label("prompt"), _voted.answer_a, _voted.answer_b)
-_CURRENT = (_voted.superseded.is_(False),)
 _CONVERSATION_TURNS = (
     select(Turn.battle_id, Turn.index, Turn.user_message, Turn.answer_a, Turn.answer_b)
     .where(Turn.superseded.is_(False), Turn.battle_id.in_(select(Vote.battle_id).distinct()))
@@ -75,16 +79,19 @@ _CONVERSATION_TURNS = (
 
 
 def _query(texts: bool) -> Any:
-    query = (
-        select(*_NARROW, *(_TEXTS if texts else ()))
-        .join(Battle, Battle.id == Vote.battle_id)
-        .outerjoin(_voted, and_(_voted.battle_id == Vote.battle_id, _voted.index == Vote.turn, *_CURRENT))
-    )
+    query = select(*_NARROW, *(_WITH_TEXTS if texts else ()))
     if texts:
-        query = query.outerjoin(
-            _first, and_(_first.battle_id == Vote.battle_id, _first.index == 1, _first.superseded.is_(False))
+        query = (
+            query.join(Battle, Battle.id == Vote.battle_id)
+            .outerjoin(
+                _voted,
+                and_(_voted.battle_id == Vote.battle_id, _voted.index == Vote.turn, _voted.superseded.is_(False)),
+            )
+            .outerjoin(
+                _first, and_(_first.battle_id == Vote.battle_id, _first.index == 1, _first.superseded.is_(False))
+            )
         )
-    return query.where(Battle.model_b.is_not(None)).order_by(Vote.id)
+    return query.where(Vote.model_b.is_not(None)).order_by(Vote.id)
 
 
 class Votes:
@@ -95,8 +102,7 @@ class Votes:
         """Every vote as a clean-battle frame (see the module notes); `conversations` implies `texts`."""
         texts = texts or conversations
         with self._db.snapshot() as connection:
-            result = connection.execute(_query(texts))
-            rows = pd.DataFrame(result.all(), columns=list(result.keys()))
+            rows = _columns(connection, _query(texts))
             turns = connection.execute(_CONVERSATION_TURNS).all() if conversations else []
         frame = _battles_frame(rows, texts)
         if conversations:
@@ -129,6 +135,28 @@ class Votes:
         return VoteWatermark(int(last), int(total), int(excluded))
 
 
+_CHUNK = 100_000
+
+
+def _columns(connection: Connection, query: Any) -> pd.DataFrame:
+    """The query's rows as a DataFrame, fetched through the driver's own cursor in chunks and turned into
+    columns: SQLAlchemy's Row objects (and pandas probing them one by one) cost more than the database does."""
+    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+    names = list(query.selected_columns.keys())
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled))
+        columns: list[list[Any]] = [[] for _ in names]
+        while chunk := cursor.fetchmany(_CHUNK):
+            for values, column in zip(zip(*chunk, strict=True), columns, strict=True):
+                column.extend(values)
+    finally:
+        cursor.close()
+    if not columns or not columns[0]:
+        return pd.DataFrame({name: pd.Series([], dtype=object) for name in names})
+    return pd.DataFrame(dict(zip(names, columns, strict=True)), columns=names)
+
+
 def _battles_frame(rows: pd.DataFrame, texts: bool) -> pd.DataFrame:
     human = rows["source"] == HUMAN
     frame = pd.DataFrame(
@@ -143,10 +171,11 @@ def _battles_frame(rows: pd.DataFrame, texts: bool) -> pd.DataFrame:
             "tstamp": _unix_seconds(rows["created_at"]),
             "excluded_reason": rows["excluded_reason"].astype(object).where(rows["excluded_reason"].notna(), None),
             "category": rows["category"].astype(object).where(rows["category"].notna(), None),
-            "battle_id": rows["battle_id"],
+            **({"battle_id": rows["battle_id"]} if texts else {}),
             **({"prompt": rows["prompt"], "answer_a": rows["answer_a"], "answer_b": rows["answer_b"]} if texts else {}),
             **{column: pd.to_numeric(rows[column], errors="coerce").astype("float64") for column in STYLE_COLUMNS},
             **{column: rows[column] for column in EXTRA_COLUMNS},
+            **({column: rows[column].astype(bool) for column in TEXT_COLUMNS} if texts else {}),
         }
     )
     return normalize_battles(frame)

@@ -290,7 +290,7 @@ def test_votes_from_before_the_facts_get_the_rules_verdict_and_their_facts_by_a_
             )
     migrate(db_engine)
     store = Store(db_engine)
-    reasons = dict(store.votes.read()[["battle_id", "excluded_reason"]].itertuples(index=False))
+    reasons = dict(store.votes.read(texts=True)[["battle_id", "excluded_reason"]].itertuples(index=False))
     assert reasons == {
         "clean": None,
         "flagged-after-vote": "a model failed to answer",
@@ -312,7 +312,7 @@ def test_votes_from_before_the_facts_get_the_rules_verdict_and_their_facts_by_a_
     assert (report.battles, pending_battles(store.db)) == (3, 0)
     assert backfill_facts(store.db).battles == 0, "nothing left: a second run does nothing"
 
-    row = store.votes.read().set_index("battle_id").loc["clean"]
+    row = store.votes.read(texts=True).set_index("battle_id").loc["clean"]
     expected = {
         **(style_features("# Title\n- a\n- b") + style_features("ok")).columns("a"),
         **(style_features("**bold** text") + style_features("- x")).columns("b"),

@@ -158,7 +158,7 @@ def test_a_url_is_opened_and_read(storage: Store, db_url: str) -> None:
 
     opened = Store.open_existing(db_url)
     try:
-        battles = opened.votes.read()
+        battles = opened.votes.read(texts=True)
     finally:
         opened.dispose()
 

@@ -6,6 +6,8 @@ killed left behind; this removes anything older than the same age, at start-up a
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import time
 from pathlib import Path
 
@@ -13,22 +15,23 @@ MAX_AGE_SECONDS = 3600.0
 
 
 def prune(folder: Path, max_age: float = MAX_AGE_SECONDS, pattern: str = "*") -> int:
-    """Delete files under `folder` matching `pattern` not modified for `max_age` seconds, then the folders this
-    leaves empty; returns how many files went. Files that vanish meanwhile (another process pruning) are fine."""
-    if not folder.is_dir():
-        return 0
+    """Delete files under `folder` whose names match `pattern` and that were not modified for `max_age` seconds,
+    then the folders this leaves empty; returns how many files went. Files and folders that vanish meanwhile
+    (another replica or Gradio pruning the same folder) are skipped: os.walk ignores folders it cannot list."""
     cutoff = time.time() - max_age
     removed = 0
-    for path in folder.rglob(pattern):
-        try:
-            if path.is_file() and path.stat().st_mtime < cutoff:
-                path.unlink()
-                removed += 1
-        except OSError:
-            continue
-    for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
-        try:
-            sub.rmdir()  # only succeeds when empty
-        except OSError:
-            continue
+    for parent, folders, files in os.walk(folder, topdown=False):
+        for name in fnmatch.filter(files, pattern):
+            path = os.path.join(parent, name)
+            try:
+                if os.stat(path).st_mtime < cutoff:
+                    os.unlink(path)
+                    removed += 1
+            except OSError:
+                continue
+        for name in folders:
+            try:
+                os.rmdir(os.path.join(parent, name))  # only succeeds when empty
+            except OSError:
+                continue
     return removed

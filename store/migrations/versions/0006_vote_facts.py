@@ -1,11 +1,12 @@
-"""Facts about a vote stored with it: each turn's style (summed per side up to it), each battle's category, and
-every vote's eligibility verdict rewritten from its battle's flags by the one rule (facts.eligibility). Stored
-snapshots get a kind (the leaderboard, the judge audit).
+"""Facts about a vote stored with it: the pair and mode of its battle, its first message's category, each
+side's style up to the voted turn, and its eligibility verdict rewritten from its battle's flags by the one rule
+(facts.eligibility). Stored snapshots get a kind (the leaderboard, the judge audit) and the number of votes that
+did not count when they were made.
 
 The verdicts are rewritten here, in the migration's transaction: before, a battle flagged after its votes left
 them counting in some readers. Stored snapshots are dropped, so the next refresh rates the votes by the new
-verdicts. The style and category columns start empty for old rows and are filled by store.backfill (batched,
-resumable), which the app runs in the background at start-up and on its schedule.
+verdicts. The other facts start empty for old votes and are filled by store.backfill (batched, resumable),
+which the app runs in the background at start-up and on its schedule.
 
 The rule and the style columns are copied here as they were at this revision, not imported: a migration must
 do the same thing whatever the code becomes later.
@@ -48,14 +49,23 @@ def _verdict(mode: str, identity_leak: bool, error: bool, notes: str) -> str | N
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("battles") as battles:
-        battles.add_column(sa.Column("category", sa.String(length=32), nullable=True))
-    with op.batch_alter_table("turns") as turns:
+    with op.batch_alter_table("votes") as votes:
+        votes.add_column(sa.Column("model_a", sa.String(length=128), nullable=True))
+        votes.add_column(sa.Column("model_b", sa.String(length=128), nullable=True))
+        votes.add_column(sa.Column("mode", sa.String(length=16), nullable=True))
+        votes.add_column(sa.Column("category", sa.String(length=32), nullable=True))
         for column in STYLE_COLUMNS:
-            turns.add_column(sa.Column(column, sa.Integer(), nullable=True))
+            votes.add_column(sa.Column(column, sa.Integer(), nullable=True))
     with op.batch_alter_table("leaderboard_snapshots") as snapshots:
         snapshots.add_column(sa.Column("kind", sa.String(length=32), nullable=False, server_default="leaderboard"))
         snapshots.add_column(sa.Column("excluded_total", sa.Integer(), nullable=False, server_default="0"))
+    # The battle's pair and mode, by SQL; the text-derived facts (category, style) by store.backfill.
+    op.execute(
+        "UPDATE votes SET "
+        "model_a = (SELECT battles.model_a FROM battles WHERE battles.id = votes.battle_id), "
+        "model_b = (SELECT battles.model_b FROM battles WHERE battles.id = votes.battle_id), "
+        "mode = (SELECT battles.mode FROM battles WHERE battles.id = votes.battle_id)"
+    )
     _rewrite_verdicts()
     op.execute("DELETE FROM leaderboard_snapshots")
 
@@ -64,11 +74,9 @@ def downgrade() -> None:
     with op.batch_alter_table("leaderboard_snapshots") as snapshots:
         snapshots.drop_column("excluded_total")
         snapshots.drop_column("kind")
-    with op.batch_alter_table("turns") as turns:
-        for column in STYLE_COLUMNS:
-            turns.drop_column(column)
-    with op.batch_alter_table("battles") as battles:
-        battles.drop_column("category")
+    with op.batch_alter_table("votes") as votes:
+        for column in reversed(("model_a", "model_b", "mode", "category", *STYLE_COLUMNS)):
+            votes.drop_column(column)
 
 
 def _rewrite_verdicts() -> None:
