@@ -166,7 +166,10 @@ def snapshot_services(settings: Settings, store: Store) -> tuple[SnapshotService
         LEADERBOARD,
         store.snapshots,
         store.votes.watermark,
-        lambda mark: build_page_payload(store.votes.read(), store.registry.descriptions(), mark.votes_total),
+        # Only the votes the watermark counts: one written meanwhile makes the snapshot stale, for the next refresh.
+        lambda mark: build_page_payload(
+            store.votes.read(upto=mark.last_vote_id), store.registry.descriptions(), mark.votes_total
+        ),
         min_new_votes=settings.leaderboard_min_new_votes,
     )
     judge_audit = SnapshotService(
@@ -175,7 +178,9 @@ def snapshot_services(settings: Settings, store: Store) -> tuple[SnapshotService
         store.votes.watermark,
         lambda mark: {
             "markdown": render_markdown(
-                audit_judges(store.votes.read(texts=True), self_trained=store.registry.provenance())
+                audit_judges(
+                    store.votes.read(texts=True, upto=mark.last_vote_id), self_trained=store.registry.provenance()
+                )
             ),
             "votes_total": mark.votes_total,
         },

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from facts.style import STYLE_COLUMNS, STYLE_FEATURES
@@ -44,7 +45,9 @@ def normalize_battles(frame: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise BattlesError(f"the battles table lacks the column(s) {', '.join(missing)}")
-    battles = frame.reset_index(drop=True).copy()
+    # No deep copy: the columns changed below are replaced, never written into (a million votes need not be
+    # copied once more).
+    battles = frame.reset_index(drop=True)
     for column, default in DEFAULTS.items():
         if column not in battles.columns:
             battles[column] = default
@@ -66,16 +69,46 @@ def normalize_battles(frame: pd.DataFrame) -> pd.DataFrame:
         if empty.any():
             row = int(empty.to_numpy().nonzero()[0][0])
             raise BattlesError(f"row {row} has no {side}")
+    battles["model_a"], battles["model_b"] = model_labels(battles["model_a"], battles["model_b"])
     same = battles["model_a"] == battles["model_b"]
     if same.any():
         row = int(same.to_numpy().nonzero()[0][0])
         raise BattlesError(f"row {row} pits {battles.at[row, 'model_a']!r} against itself")
-    battles["model_a"] = battles["model_a"].astype(str)
-    battles["model_b"] = battles["model_b"].astype(str)
-    battles["anony"] = battles["anony"].fillna(True).astype(bool)
-    battles["turn"] = battles["turn"].fillna(1).astype(int)
-    battles["tstamp"] = battles["tstamp"].fillna(0.0).astype(float)
+    if battles["anony"].dtype != bool:
+        battles["anony"] = battles["anony"].fillna(True).astype(bool)
+    if not pd.api.types.is_integer_dtype(battles["turn"].dtype):
+        try:
+            battles["turn"] = battles["turn"].fillna(1).astype(int)
+        except (TypeError, ValueError) as exc:
+            raise BattlesError(f"the turn column holds a value that is not a whole number ({exc})") from None
+    if battles["tstamp"].dtype != np.float64 or battles["tstamp"].hasnans:
+        battles["tstamp"] = battles["tstamp"].fillna(0.0).astype(float)
     return battles[[*COLUMNS, *[c for c in battles.columns if c not in COLUMNS]]]
+
+
+def model_labels(model_a: pd.Series, model_b: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Both model columns as categories of one shared, sorted set of names (strings): a vote is then two small
+    codes, and the two columns compare and count without string work. Names already in such a pair are kept."""
+    if (
+        isinstance(model_a.dtype, pd.CategoricalDtype)
+        and isinstance(model_b.dtype, pd.CategoricalDtype)
+        and model_a.cat.categories.equals(model_b.cat.categories)
+        and model_a.cat.categories.is_monotonic_increasing
+        and model_a.cat.categories.dtype == object
+        and all(isinstance(name, str) for name in model_a.cat.categories)
+    ):
+        return model_a, model_b
+    if (
+        isinstance(model_a.dtype, pd.CategoricalDtype)
+        and isinstance(model_b.dtype, pd.CategoricalDtype)
+        and all(isinstance(name, str) for name in (*model_a.cat.categories, *model_b.cat.categories))
+    ):  # recode the categories (a few dozen names), not the rows
+        names = pd.Index(sorted({*model_a.cat.categories, *model_b.cat.categories}), dtype=object)
+        return model_a.cat.set_categories(names), model_b.cat.set_categories(names)
+    a, b = model_a.astype(str), model_b.astype(str)
+    names = pd.Index(pd.unique(pd.concat([a, b], ignore_index=True)), dtype=object).sort_values()
+    dtype = pd.CategoricalDtype(names)
+    return a.astype(dtype), b.astype(dtype)
 
 
 def counted(battles: pd.DataFrame, *, source: str | None = HUMAN) -> pd.DataFrame:

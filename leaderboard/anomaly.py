@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from facts.schema import counted, normalize_battles
+from leaderboard.outcomes import model_codes, winner_sides
 
 EXCLUDED_REASON = "anomalous voter"
 ALPHA = 0.01
@@ -194,17 +195,18 @@ def detect_anomalous_voters(
         # with no prior an outcome nobody else chose has probability 0 and one vote would flag its voter
         raise ValueError(f"prior must be positive, got {prior}")
     votes = counted(normalize_battles(battles), source="human")
-    voter = votes["judge"].fillna("").astype(str).str.strip()
-    attributed = (voter != "").to_numpy()
+    voter, names = voter_codes(votes["judge"])
+    attributed = voter >= 0
     evidence = _vote_evidence(votes, voter, prior=prior, mid_p=mid_p)
     tested = evidence[attributed]
     sizes = tested.groupby("voter", sort=False).size()
     eligible = sizes[sizes >= min_votes]
     tested = tested[tested["voter"].isin(eligible.index)]
-    flagged = _sequential_test(tested, alpha=alpha, min_votes=min_votes)
+    flagged = _sequential_test(tested, names, alpha=alpha, min_votes=min_votes)
     ordered = tuple(sorted(flagged, key=lambda v: (v.p_value, v.voter)))
     shares = tested.groupby("voter", sort=False)["against"].mean()
-    typical = shares[~shares.index.isin([v.voter for v in ordered])].median()
+    flagged_codes = np.flatnonzero(np.isin(names, [v.voter for v in ordered]))
+    typical = shares[~shares.index.isin(flagged_codes)].median()
     return AnomalyReport(
         voters=ordered,
         alpha=alpha,
@@ -228,33 +230,54 @@ def exclude_anomalous(battles: pd.DataFrame, report: AnomalyReport) -> pd.DataFr
     battles = normalize_battles(battles)
     if not report.flagged:
         return battles
+    voter, names = voter_codes(battles["judge"])
+    flagged = np.flatnonzero(np.isin(names, list(report.flagged)))
     hit = (
-        (battles["source"] == "human")
-        & battles["judge"].fillna("").astype(str).str.strip().isin(report.flagged)
-        & battles["excluded_reason"].isna()
+        (battles["source"] == "human").to_numpy()
+        & np.isin(voter, flagged)
+        & battles["excluded_reason"].isna().to_numpy()
     )
-    battles["excluded_reason"] = battles["excluded_reason"].astype(object).where(~hit, EXCLUDED_REASON)
+    reason = battles["excluded_reason"]
+    if isinstance(reason.dtype, pd.CategoricalDtype):
+        if EXCLUDED_REASON not in reason.cat.categories:
+            reason = reason.cat.add_categories([EXCLUDED_REASON])
+    else:
+        reason = reason.astype(object)
+    reason = reason.copy()
+    reason[hit] = EXCLUDED_REASON
+    battles["excluded_reason"] = reason
     return battles
 
 
-def _vote_evidence(votes: pd.DataFrame, voter: pd.Series, *, prior: float, mid_p: bool) -> pd.DataFrame:
+def voter_codes(judge: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each vote's voter (the `judge` column, blanks stripped) as an index into the sorted voter names; -1 for a
+    vote without one. Works on a categorical column's categories, not on every row."""
+    if isinstance(judge.dtype, pd.CategoricalDtype):
+        stripped = np.array([str(name).strip() for name in judge.cat.categories], dtype=object)
+        category_codes, names = pd.factorize(stripped, sort=True)
+        codes = np.r_[category_codes, -1][judge.cat.codes.to_numpy()]  # code -1 (missing) stays -1
+    else:
+        codes, names = pd.factorize(judge.fillna("").astype(str).str.strip().to_numpy(dtype=object), sort=True)
+    names = np.asarray(names, dtype=object)
+    blank = np.flatnonzero(names == "")
+    if len(blank):
+        codes = np.where(codes == blank[0], -1, codes)
+    return codes.astype(np.int64), names
+
+
+def _vote_evidence(votes: pd.DataFrame, voter: np.ndarray, *, prior: float, mid_p: bool) -> pd.DataFrame:
     """Per vote: the voter, time, p-value against the other voters on that pair, and whether it went against
     their majority (NaN when nobody else voted on the pair)."""
     if votes.empty:
         return pd.DataFrame({"voter": [], "tstamp": [], "order": [], "p_value": [], "against": []})
-    model_a = votes["model_a"].to_numpy(dtype=object)
-    model_b = votes["model_b"].to_numpy(dtype=object)
-    winner = votes["winner"].to_numpy(dtype=object)
+    model_a, model_b, names = model_codes(votes)  # indices into sorted names: comparing them compares names
     swap = model_a > model_b
-    side = np.where(winner == "model_a", 0, np.where(winner == "model_b", 1, 2))
+    side = winner_sides(votes["winner"])
     outcome = np.where((side < 2) & swap, 1 - side, side)
     n = len(votes)
-    models, names = pd.factorize(np.r_[np.where(swap, model_b, model_a), np.where(swap, model_a, model_b)])
-    pair, pairs = pd.factorize(models[:n].astype(np.int64) * len(names) + models[n:])
-    ids = voter.to_numpy()
-    who = pd.factorize(ids)[0].astype(np.int64)
-    # Unattributed votes all share the id "" but are different people: each is its own voter here.
-    own_key = np.where(ids != "", who * len(pairs) + pair, -1 - np.arange(n))
+    pair, pairs = pd.factorize(np.minimum(model_a, model_b) * len(names) + np.maximum(model_a, model_b))
+    # Unattributed votes (code -1) are different people: each is its own voter here.
+    own_key = np.where(voter >= 0, voter * len(pairs) + pair, -1 - np.arange(n))
     own_index, own_keys = pd.factorize(own_key)
     totals = _counts(pair * _OUTCOMES + outcome, len(pairs))
     others = totals[pair] - _counts(own_index * _OUTCOMES + outcome, len(own_keys))[own_index]
@@ -269,7 +292,7 @@ def _vote_evidence(votes: pd.DataFrame, voter: pd.Series, *, prior: float, mid_p
     against = np.where(history, (seen < others.max(axis=1)).astype(float), np.nan)
     return pd.DataFrame(
         {
-            "voter": voter.to_numpy(),
+            "voter": voter,
             "tstamp": votes["tstamp"].to_numpy(dtype=float),
             "order": rows,
             "p_value": np.clip(p_value, np.finfo(float).tiny, 1.0),
@@ -282,10 +305,12 @@ def _counts(codes: np.ndarray, groups: int) -> np.ndarray:
     return np.bincount(codes, minlength=groups * _OUTCOMES).reshape(groups, _OUTCOMES)
 
 
-def _sequential_test(evidence: pd.DataFrame, *, alpha: float, min_votes: int) -> list[AnomalousVoter]:
+def _sequential_test(
+    evidence: pd.DataFrame, names: np.ndarray, *, alpha: float, min_votes: int
+) -> list[AnomalousVoter]:
     if evidence.empty:
         return []
-    evidence = evidence.sort_values(["voter", "tstamp", "order"], kind="stable")
+    evidence = evidence.iloc[np.lexsort((evidence["order"], evidence["tstamp"], evidence["voter"]))]
     voter = evidence["voter"].to_numpy()
     statistic = np.cumsum(-2.0 * np.log(evidence["p_value"].to_numpy()))
     starts = np.flatnonzero(np.r_[True, voter[1:] != voter[:-1]])
@@ -326,7 +351,7 @@ def _sequential_test(evidence: pd.DataFrame, *, alpha: float, min_votes: int) ->
     against = evidence["against"].to_numpy()
     return [
         AnomalousVoter(
-            voter=str(voter[row]),
+            voter=str(names[voter[row]]),
             votes=int(lengths[g]),
             p_value=float(overall[i]),
             flagged_at=int(k[row]),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from leaderboard.outcomes import winner_sides
 from leaderboard.scale import BASE, INITIAL, SCALE
 
 K_FACTOR = 4.0
@@ -32,8 +33,7 @@ class OnlineElo:
 
 def vote_scores(winner: pd.Series | np.ndarray) -> np.ndarray:
     """Score of model_a per vote: 1 for a win, 0.5 for either tie label, 0 for a loss."""
-    labels = np.asarray(winner)
-    return np.where(labels == "model_a", 1.0, np.where(labels == "model_b", 0.0, 0.5))
+    return np.array([1.0, 0.0, 0.5])[winner_sides(winner)]
 
 
 def replay_elo(

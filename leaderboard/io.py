@@ -1,4 +1,4 @@
-"""Battles files: the clean-battle schema (facts.schema) as JSON, JSONL or CSV, chosen by extension.
+"""Battles files: the clean-battle schema (facts.schema) as JSON, JSONL, CSV or Parquet, chosen by extension.
 
 - ``.json``: a list of objects, one per battle. Chatbot Arena's released ``clean_battle_*.json`` files are
   such lists with the same column names, so they load as they are; two of their fields are mapped when the
@@ -9,6 +9,12 @@
 - ``.jsonl``: one object per line (blank lines are skipped); an error names the line.
 - ``.csv``: flat columns only; nested values (dicts, lists) are written as their text and come back as text,
   and an empty text comes back as missing (CSV has one empty cell for both).
+- ``.parquet``: columns as they are typed (nested values as Arrow structs and lists).
+
+A million battles read in about a second: JSON Lines, CSV and Parquet through Arrow's columnar readers (C++,
+no Python object per value), a JSON list through orjson into columns. When Arrow's reader refuses a file (a
+malformed line, a column whose type changes half way), the row-by-row reader reads it again, to say where the
+problem is or to read values of mixed types as the schema allows.
 
 Reading always returns a normalized frame (facts.schema.normalize_battles). Every problem with a file
 raises BattlesFileError, whose message starts with the file's name (the path, or the name its uploader gave it:
@@ -27,11 +33,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
 
 from facts.schema import DEFAULTS, REQUIRED, STYLE_COLUMNS, BattlesError, normalize_battles
 
-FORMATS = (".json", ".jsonl", ".csv")
+FORMATS = (".json", ".jsonl", ".csv", ".parquet")
 # Read as text from CSV whatever they look like: a judge "58" or a battle id "0017" must not become numbers.
 TEXT_COLUMNS = (*REQUIRED, *(c for c, v in DEFAULTS.items() if v is None or isinstance(v, str)))
 
@@ -46,6 +58,8 @@ class ReadLimits:
 
     max_bytes: int = 50 * 1024 * 1024
     max_rows: int = 2_000_000
+    # A compressed format may unpack to far more than its size on disk (a Parquet file of one repeated value).
+    max_unpacked_ratio: int = 20
 
 
 def read_battles(path: str | Path, *, limits: ReadLimits | None = None, name: str | None = None) -> pd.DataFrame:
@@ -64,10 +78,12 @@ def read_battles(path: str | Path, *, limits: ReadLimits | None = None, name: st
     try:
         if suffix == ".csv":
             frame = _read_csv(path, label, max_rows)
+        elif suffix == ".parquet":
+            frame = _read_parquet(path, label, limits)
+        elif suffix == ".jsonl":
+            frame = _read_jsonl(path, label, max_rows)
         else:
-            records = _read_json(path, label) if suffix == ".json" else _read_jsonl(path, label, max_rows)
-            _check_rows(len(records), max_rows, label)
-            frame = _frame(records)
+            frame = _read_json(path, label, max_rows)
         return _as_text(normalize_battles(frame))
     except BattlesFileError:
         raise
@@ -91,6 +107,9 @@ def write_battles(frame: pd.DataFrame, path: str | Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
         frame.to_csv(path, index=False)
+        return
+    if suffix == ".parquet":
+        frame.to_parquet(path, index=False)
         return
     lines = (json.dumps(record, ensure_ascii=False, default=_json_default) for record in _records(frame))
     with path.open("w", encoding="utf-8") as out:
@@ -129,46 +148,156 @@ def _suffix(path: Path, label: str) -> str:
 TOO_DEEP = "nested too deeply (a battle needs a few levels, not thousands)"
 
 
-def _read_json(path: Path, label: str) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as source:
-        try:
-            data = json.load(source)
-        except json.JSONDecodeError as exc:
-            hint = " (one object per line is JSON Lines: name the file .jsonl)" if exc.msg == "Extra data" else ""
-            raise BattlesFileError(
-                f"{label}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}{hint}"
-            ) from None
-        except RecursionError:
-            # The json module's C scanner stops at the interpreter's recursion limit: a bounded, quick failure.
+def _read_json(path: Path, label: str, max_rows: int | None) -> pd.DataFrame:
+    """A JSON list of objects: orjson parses it (C, refusing nesting deeper than 1,024 levels), then each column
+    is gathered in one pass over the objects."""
+    data = path.read_bytes()
+    try:
+        items = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if _too_deep(exc):
             raise BattlesFileError(f"{label}: {TOO_DEEP}") from None
-    if not isinstance(data, list):
-        raise BattlesFileError(f"{label}: expected a JSON list of battle objects, found a {type(data).__name__}")
-    for number, item in enumerate(data):
-        if not isinstance(item, dict):
-            raise BattlesFileError(f"{label}: item {number} of the list is a {type(item).__name__}, not an object")
-    return data
+        _json_error(data, label)  # the standard library says where, in lines and columns
+        raise BattlesFileError(f"{label}: malformed JSON ({exc})") from None
+    del data
+    if not isinstance(items, list):
+        raise BattlesFileError(f"{label}: expected a JSON list of battle objects, found a {_json_type(items)}")
+    _check_rows(len(items), max_rows, label)
+    for number, item in enumerate(items):
+        if type(item) is not dict:
+            raise BattlesFileError(f"{label}: item {number} of the list is a {_json_type(item)}, not an object")
+    return _frame_from_objects(items)
 
 
-def _read_jsonl(path: Path, label: str, max_rows: int | None) -> list[dict[str, Any]]:
+def _too_deep(error: orjson.JSONDecodeError) -> bool:
+    return "depth limit" in str(error) or "recursion" in str(error).lower()
+
+
+def _json_error(data: bytes, label: str) -> None:
+    try:
+        json.loads(data)
+    except json.JSONDecodeError as exc:
+        hint = " (one object per line is JSON Lines: name the file .jsonl)" if exc.msg == "Extra data" else ""
+        raise BattlesFileError(
+            f"{label}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}{hint}"
+        ) from None
+    except RecursionError:
+        raise BattlesFileError(f"{label}: {TOO_DEEP}") from None
+    except UnicodeDecodeError as exc:
+        raise BattlesFileError(f"{label}: not UTF-8 text ({exc.reason})") from None
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "dict", list: "list", str: "str", int: "int", float: "float", bool: "bool"}.get(
+        type(value), "NoneType" if value is None else type(value).__name__
+    )
+
+
+def _frame_from_objects(items: list[dict[str, Any]]) -> pd.DataFrame:
+    """Columns gathered key by key (much faster than a DataFrame from a million dicts); a key missing from an
+    object is a missing value."""
+    keys: dict[str, None] = {}
+    for item in items[:1000]:
+        keys.update(dict.fromkeys(item))
+    if any(len(item) != len(keys) or not keys.keys() >= item.keys() for item in items):
+        for item in items:
+            keys.update(dict.fromkeys(item))
+    columns = {key: [item.get(key) for item in items] for key in keys}
+    return _frame(pd.DataFrame(columns) if items else pd.DataFrame(columns=list(REQUIRED)))
+
+
+def _read_jsonl(path: Path, label: str, max_rows: int | None) -> pd.DataFrame:
+    """JSON Lines through Arrow's reader; a file it refuses (or one over the row limit) is read line by line,
+    which names the line at fault, stops at the limit, and reads columns of mixed types."""
+    if (max_rows is None or path.stat().st_size < 64 * 1024 * 1024) and _shallow_lines(path):
+        try:
+            table = pa_json.read_json(path, read_options=pa_json.ReadOptions(block_size=16 * 1024 * 1024))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            pass
+        else:
+            _check_rows(table.num_rows, max_rows, label)
+            return _frame_from_arrow(table)
+    return _frame_from_objects(_jsonl_objects(path, label, max_rows))
+
+
+# Arrow's JSON parser recurses once per level of nesting and has no limit of its own: a line nested 100,000 deep
+# crashes the process. A line with fewer opening brackets than this cannot nest deeper; others go to orjson.
+_ARROW_MAX_OPENINGS = 500
+
+
+def _shallow_lines(path: Path) -> bool:
+    """Whether no line of the file holds more than _ARROW_MAX_OPENINGS opening brackets (counted in one
+    vectorised pass; brackets inside strings count too, which only errs on the safe side)."""
+    if path.stat().st_size == 0:
+        return True
+    data = np.memmap(path, dtype=np.uint8, mode="r")
+    openings = np.cumsum((data == ord("[")) | (data == ord("{")), dtype=np.int64)
+    ends = np.flatnonzero(data == ord("\n"))
+    totals = openings[np.append(ends, len(data) - 1)]
+    return bool(np.diff(totals, prepend=0).max() <= _ARROW_MAX_OPENINGS)
+
+
+def _jsonl_objects(path: Path, label: str, max_rows: int | None) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as source:
+    with path.open("rb") as source:
         for number, line in enumerate(source, start=1):
             if not line.strip():
                 continue
             try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise BattlesFileError(f"{label}: line {number} is not valid JSON ({exc.msg})") from None
-            except RecursionError:
-                raise BattlesFileError(f"{label}: line {number} is {TOO_DEEP}") from None
-            if not isinstance(item, dict):
-                raise BattlesFileError(f"{label}: line {number} is a {type(item).__name__}, not an object")
+                item = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                if _too_deep(exc):
+                    raise BattlesFileError(f"{label}: line {number} is {TOO_DEEP}") from None
+                reason = _jsonl_reason(line)
+                raise BattlesFileError(f"{label}: line {number} is not valid JSON ({reason})") from None
+            if type(item) is not dict:
+                raise BattlesFileError(f"{label}: line {number} is a {_json_type(item)}, not an object")
             records.append(item)
             _check_rows(len(records), max_rows, label)  # stop reading as soon as the file is over the limit
     return records
 
 
+def _jsonl_reason(line: bytes) -> str:
+    try:
+        json.loads(line)
+    except json.JSONDecodeError as exc:
+        return exc.msg
+    except (RecursionError, UnicodeDecodeError) as exc:
+        return type(exc).__name__
+    return "unreadable"
+
+
 def _read_csv(path: Path, label: str, max_rows: int | None) -> pd.DataFrame:
+    """CSV through Arrow's reader (the text columns as text, only an empty cell missing); a file it refuses is
+    read by pandas, which says what is wrong, or reads what Arrow's stricter parser does not."""
+    if max_rows is None or path.stat().st_size < 64 * 1024 * 1024:
+        try:
+            table = pa_csv.read_csv(
+                path,
+                convert_options=pa_csv.ConvertOptions(
+                    column_types={c: pa.string() for c in TEXT_COLUMNS},
+                    null_values=[""],
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=True,
+                ),
+            )
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            pass
+        else:
+            _check_rows(table.num_rows, max_rows, label)
+            return _fill_text_defaults(_frame_from_arrow(table))
+    return _fill_text_defaults(_read_csv_pandas(path, label, max_rows))
+
+
+def _fill_text_defaults(frame: pd.DataFrame) -> pd.DataFrame:
+    # An empty string and a missing value are the same cell in CSV; the text defaults are strings.
+    for column, default in DEFAULTS.items():
+        if isinstance(default, str) and column in frame.columns:
+            frame[column] = frame[column].fillna(default)
+    return frame
+
+
+def _read_csv_pandas(path: Path, label: str, max_rows: int | None) -> pd.DataFrame:
     try:
         header = pd.read_csv(path, nrows=0).columns
         frame = pd.read_csv(
@@ -185,17 +314,75 @@ def _read_csv(path: Path, label: str, max_rows: int | None) -> pd.DataFrame:
     except pd.errors.ParserError as exc:
         raise BattlesFileError(f"{label}: malformed CSV ({' '.join(str(exc).split())})") from exc
     _check_rows(len(frame), max_rows, label)
-    # An empty string and a missing value are the same cell in CSV; the text defaults are strings.
-    for column, default in DEFAULTS.items():
-        if isinstance(default, str) and column in frame.columns:
-            frame[column] = frame[column].fillna(default)
-    return frame
+    return _frame(frame)
 
 
-def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    if not records:
-        return pd.DataFrame(columns=list(REQUIRED))
-    frame = pd.DataFrame.from_records(records)
+def _read_parquet(path: Path, label: str, limits: ReadLimits | None) -> pd.DataFrame:
+    """Parquet through Arrow. With limits, the rows are counted from the footer before anything is unpacked, and
+    the columns are unpacked in batches whose size in memory is added up as they come: a small file can hold a
+    compressed or dictionary-encoded column that is huge once read."""
+    try:
+        source = pq.ParquetFile(path)
+        if limits is None:
+            return _frame_from_arrow(source.read())
+        _check_rows(source.metadata.num_rows, limits.max_rows, label)
+        budget = limits.max_bytes * limits.max_unpacked_ratio
+        batches, unpacked = [], 0
+        for batch in source.iter_batches(batch_size=8_192):
+            unpacked += batch.nbytes
+            if unpacked > budget:
+                raise BattlesFileError(
+                    f"{label}: the file unpacks to more than {_megabytes(budget)}, the limit for "
+                    f"{_megabytes(limits.max_bytes)} files"
+                )
+            batches.append(batch)
+        return _frame_from_arrow(pa.Table.from_batches(batches, schema=source.schema_arrow))
+    except (pa.ArrowException, OSError) as exc:
+        raise BattlesFileError(f"{label}: not a readable Parquet file ({exc})") from None
+
+
+def _frame_from_arrow(table: pa.Table) -> pd.DataFrame:
+    """An Arrow table as the battles frame: model names dictionary-encoded (a category per name, not a string
+    per row), Chatbot Arena's conv_metadata struct unpacked column by column."""
+    style: dict[str, np.ndarray] = {}
+    if "conv_metadata" in table.column_names and "len_a" not in table.column_names:
+        metadata = table.column("conv_metadata").combine_chunks()
+        if pa.types.is_struct(metadata.type):
+            style = _arena_style_arrow(metadata)
+            table = table.drop_columns(["conv_metadata"])
+    for name in ("model_a", "model_b"):
+        if name in table.column_names and pa.types.is_string(table.schema.field(name).type):
+            table = table.set_column(table.column_names.index(name), name, pc.dictionary_encode(table.column(name)))
+    frame = _frame(table.to_pandas())
+    return frame.assign(**style) if style else frame
+
+
+def _arena_style_arrow(metadata: pa.StructArray) -> dict[str, np.ndarray]:
+    fields = {metadata.type.field(i).name for i in range(metadata.type.num_fields)}
+    columns: dict[str, np.ndarray] = {}
+    for feature, (key, parts) in _ARENA_STYLE.items():
+        for side in ("a", "b"):
+            name = key.format(side=side)
+            total = np.full(len(metadata), np.nan)
+            if name in fields:
+                value = pc.struct_field(metadata, name)
+                if parts is None and (pa.types.is_integer(value.type) or pa.types.is_floating(value.type)):
+                    total = pc.cast(value, pa.float64()).to_numpy(zero_copy_only=False)
+                elif pa.types.is_struct(value.type):
+                    present = [value.type.field(i).name for i in range(value.type.num_fields)]
+                    counts = [
+                        pc.fill_null(pc.cast(pc.struct_field(value, part), pa.float64()), 0.0)
+                        for part in parts or ()
+                        if part in present
+                    ]
+                    total = np.sum([c.to_numpy(zero_copy_only=False) for c in counts], axis=0) if counts else total
+                    total = np.where(value.is_null().to_numpy(zero_copy_only=False), np.nan, total)
+            columns[f"{feature}_{side}"] = total
+    return columns
+
+
+def _frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Chatbot Arena's field names mapped onto the schema's where the schema's own are absent."""
     if "battle_id" not in frame.columns and "question_id" in frame.columns:
         frame["battle_id"] = frame["question_id"]
     if "len_a" not in frame.columns and "conv_metadata" in frame.columns:
@@ -203,16 +390,18 @@ def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
+_ARENA_STYLE = {
+    "len": ("sum_assistant_{side}_tokens", None),
+    "header": ("header_count_{side}", ("h1", "h2", "h3", "h4", "h5", "h6")),
+    "list": ("list_count_{side}", ("ordered", "unordered")),
+    "bold": ("bold_count_{side}", ("**", "__")),
+}
+
+
 def _arena_style(metadata: pd.Series) -> dict[str, list[float]]:
     """Style columns from Chatbot Arena's conv_metadata dicts (NaN where a battle has none)."""
-    sources = {
-        "len": ("sum_assistant_{side}_tokens", None),
-        "header": ("header_count_{side}", ("h1", "h2", "h3", "h4", "h5", "h6")),
-        "list": ("list_count_{side}", ("ordered", "unordered")),
-        "bold": ("bold_count_{side}", ("**", "__")),
-    }
     columns: dict[str, list[float]] = {}
-    for feature, (key, parts) in sources.items():
+    for feature, (key, parts) in _ARENA_STYLE.items():
         for side in ("a", "b"):
             values: list[float] = []
             for meta in metadata:
@@ -228,7 +417,8 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns as strings and style columns as numbers, missing values NaN, whatever the format produced
     (a JSON column that is null throughout would otherwise hold objects)."""
     for column in TEXT_COLUMNS:
-        frame[column] = frame[column].astype("str")
+        if not isinstance(frame[column].dtype, pd.CategoricalDtype):  # the model names: strings already
+            frame[column] = frame[column].astype("str")
     for column in STYLE_COLUMNS:
         try:
             frame[column] = pd.to_numeric(frame[column])

@@ -7,6 +7,11 @@ tie labels are ties. A million votes among 100 models become at most 4,950 rows.
 
     count_outcomes(battles) -> PairCounts     battles: the counted votes (schema.normalize_battles columns)
     PairCounts.subset(keep) -> PairCounts     the pairs among a subset of the models, re-indexed
+    model_codes(battles) -> (side_a, side_b, names)   each vote's models as indices into the sorted names present
+    winner_sides(winner) -> 0 (model_a won), 1 (model_b won), 2 (a tie, either label) per vote
+
+The helpers work on the codes of categorical columns (the store's reader and normalize_battles give the model
+columns one shared, sorted set of categories), so a million votes cost no string comparison.
 """
 
 from __future__ import annotations
@@ -87,6 +92,42 @@ class PairCounts:
         )
 
 
+def model_codes(battles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """model_a and model_b of every vote as int64 indices into `names`: the models present, sorted."""
+    model_a, model_b = battles["model_a"], battles["model_b"]
+    shared = (
+        isinstance(model_a.dtype, pd.CategoricalDtype)
+        and isinstance(model_b.dtype, pd.CategoricalDtype)
+        and model_a.cat.categories.equals(model_b.cat.categories)
+        and model_a.cat.categories.is_monotonic_increasing
+    )
+    if not shared:
+        n_rows = len(battles)
+        codes, names = pd.factorize(pd.concat([model_a, model_b], ignore_index=True), sort=True)
+        return codes[:n_rows].astype(np.int64), codes[n_rows:].astype(np.int64), tuple(str(m) for m in names)
+    side_a = model_a.cat.codes.to_numpy().astype(np.int64)
+    side_b = model_b.cat.codes.to_numpy().astype(np.int64)
+    categories = model_a.cat.categories
+    present = np.zeros(len(categories), dtype=bool)
+    present[side_a] = True
+    present[side_b] = True
+    index = np.cumsum(present) - 1  # sorted categories, so the models present stay sorted
+    return index[side_a], index[side_b], tuple(str(m) for m in categories[present])
+
+
+def winner_sides(winner: pd.Series | np.ndarray) -> np.ndarray:
+    """Per vote: 0 when model_a won, 1 when model_b won, 2 for a tie (either label)."""
+
+    def side(label: object) -> int:
+        return 0 if label == "model_a" else 1 if label == "model_b" else 2
+
+    if isinstance(winner, pd.Series) and isinstance(winner.dtype, pd.CategoricalDtype):
+        lookup = np.array([side(label) for label in winner.cat.categories] + [2], dtype=np.int8)
+        return lookup[winner.cat.codes.to_numpy()]
+    labels = np.asarray(winner, dtype=object)
+    return np.where(labels == "model_a", 0, np.where(labels == "model_b", 1, 2)).astype(np.int8)
+
+
 def empty_counts() -> PairCounts:
     nothing = np.zeros(0)
     return PairCounts((), nothing, nothing, nothing, nothing, nothing)
@@ -94,14 +135,12 @@ def empty_counts() -> PairCounts:
 
 def count_outcomes(battles: pd.DataFrame) -> PairCounts:
     """Collapse votes (model_a, model_b, winner; winner already checked) to counts per unordered pair."""
-    n_rows = len(battles)
-    if n_rows == 0:
+    if len(battles) == 0:
         return empty_counts()
-    codes, names = pd.factorize(pd.concat([battles["model_a"], battles["model_b"]], ignore_index=True), sort=True)
-    side_a, side_b = codes[:n_rows].astype(np.int64), codes[n_rows:].astype(np.int64)
-    winner = battles["winner"].to_numpy()
-    a_won = winner == "model_a"
-    b_won = winner == "model_b"
+    side_a, side_b, names = model_codes(battles)
+    sides = winner_sides(battles["winner"])
+    a_won = sides == 0
+    b_won = sides == 1
     a_first = side_a < side_b
     first = np.where(a_first, side_a, side_b)
     second = np.where(a_first, side_b, side_a)
@@ -116,7 +155,7 @@ def count_outcomes(battles: pd.DataFrame) -> PairCounts:
         keys, inverse = np.unique(pair_key, return_inverse=True)
         counts = np.bincount(inverse * 3 + outcome, minlength=len(keys) * 3).reshape(len(keys), 3)
     return PairCounts(
-        models=tuple(str(name) for name in names),
+        models=names,
         first=keys // n,
         second=keys % n,
         wins=counts[:, 0],

@@ -53,6 +53,7 @@ def build_page_payload(
         battles = exclude_anomalous(battles, anomalies)
     everything = counted(battles, source=None)
     per_source = everything["source"].value_counts()
+    per_source = per_source[per_source > 0]  # a categorical column lists every label, counted or not
     sources = sorted(per_source.index, key=lambda s: (s != "human", s))
     payload: dict[str, Any] = {
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -41,7 +41,7 @@ def select_votes(
     dropped: list[str] = []
     while min_votes > 0 and len(votes):
         per_model = pd.concat([votes["model_a"], votes["model_b"]]).value_counts()
-        few = per_model.index[per_model < min_votes]
+        few = per_model.index[(per_model > 0) & (per_model < min_votes)]  # categories list absent models too
         if len(few) == 0:
             break
         dropped.extend(sorted(few))

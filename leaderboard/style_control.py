@@ -74,21 +74,22 @@ class StyleFit:
 
 
 def _raw_covariates(battles: pd.DataFrame) -> np.ndarray:
-    columns = []
-    for feature in STYLE_FEATURES:
+    raw = np.empty((len(battles), len(STYLE_FEATURES)))
+    for j, feature in enumerate(STYLE_FEATURES):
         a = battles[f"{feature}_a"].to_numpy(dtype=float)
         b = battles[f"{feature}_b"].to_numpy(dtype=float)
-        columns.append((a - b) / (a + b + 1.0))
-    return np.column_stack(columns) if columns else np.zeros((len(battles), 0))
+        np.divide(a - b, a + b + 1.0, out=raw[:, j])
+    return raw
 
 
 def style_covariates(battles: pd.DataFrame) -> StyleCovariates:
     absent = [c for c in STYLE_COLUMNS if c not in battles.columns]
     if absent:
         raise StyleFeaturesMissing(f"style control needs the columns {', '.join(absent)}")
-    missing = battles[list(STYLE_COLUMNS)].isna()
-    lacking = missing.any(axis=1).to_numpy()
+    raw = _raw_covariates(battles)  # NaN exactly where a vote lacks a count on either side
+    lacking = np.isnan(raw).any(axis=1)
     if lacking.any():
+        missing = battles[list(STYLE_COLUMNS)].isna()
         first = int(np.flatnonzero(lacking)[0])
         row = battles.iloc[first]
         columns = ", ".join(c for c in STYLE_COLUMNS if missing.iloc[first][c])
@@ -97,22 +98,24 @@ def style_covariates(battles: pd.DataFrame) -> StyleCovariates:
             f"({row['model_a']!r} vs {row['model_b']!r}) lacks {columns}; {int(lacking.sum())} of {len(battles)} "
             "votes lack some. Compute them from the answers (facts.style) or turn style control off."
         )
-    raw = _raw_covariates(battles)
     mean, sd = raw.mean(axis=0), raw.std(axis=0)
     varies = sd > 1e-12
-    z = (raw - mean) / np.where(varies, sd, 1.0)
+    raw -= mean
+    raw /= np.where(varies, sd, 1.0)
+    z = raw
+    gram = z.T @ z  # every least-squares question below is answered from this k x k matrix
     kept: list[int] = []
     redundant: list[tuple[str, str]] = []
     for index in np.flatnonzero(varies):
         # A covariate that is a linear combination of the kept ones (bold counts equal to header counts in every
         # vote, say) makes the joint fit singular and its coefficient meaningless: leave it out, and say so.
-        if kept and _residual_share(z[:, kept], z[:, index]) < 1e-9:
+        if kept and _residual_share(gram, kept, int(index)) < 1e-9:
             redundant.append((STYLE_FEATURES[index], ", ".join(STYLE_FEATURES[k] for k in kept)))
             continue
         kept.append(int(index))
     return StyleCovariates(
         features=tuple(STYLE_FEATURES[k] for k in kept),
-        values=z[:, kept],
+        values=z[:, kept] if len(kept) < z.shape[1] else z,
         mean=mean[kept],
         sd=sd[kept],
         constant=tuple(f for f, v in zip(STYLE_FEATURES, varies, strict=True) if not v),
@@ -120,49 +123,78 @@ def style_covariates(battles: pd.DataFrame) -> StyleCovariates:
     )
 
 
-def _residual_share(basis: np.ndarray, column: np.ndarray) -> float:
-    """Share of the column's squared norm left after projecting it on the basis columns."""
-    coefficients, *_ = np.linalg.lstsq(basis, column, rcond=None)
-    residual = column - basis @ coefficients
-    return float(residual @ residual) / max(float(column @ column), 1e-300)
+def _residual_share(gram: np.ndarray, basis: list[int], column: int) -> float:
+    """Share of the column's squared norm left after projecting it on the basis columns (from their Gram matrix)."""
+    inner = gram[np.ix_(basis, basis)]
+    cross = gram[basis, column]
+    coefficients, *_ = np.linalg.lstsq(inner, cross, rcond=None)
+    residual = gram[column, column] - 2.0 * coefficients @ cross + coefficients @ inner @ coefficients
+    return max(float(residual), 0.0) / max(float(gram[column, column]), 1e-300)
 
 
 @dataclass(frozen=True, eq=False)
 class _Votes:
-    n: int
-    side_a: np.ndarray
-    side_b: np.ndarray
-    z: np.ndarray
-    outcome: np.ndarray  # score of model_a
+    """The votes grouped by ordered pair (model_a, model_b): rows of a pair are contiguous, so every sum over a
+    pair is one np.add.reduceat over all rows (features included), and per-model sums run over pairs, not votes."""
+
+    n: int  # models
+    pair_a: np.ndarray  # per pair: model_a's index
+    pair_b: np.ndarray
+    starts: np.ndarray  # per pair: its first row
+    sizes: np.ndarray  # per pair: its number of rows
+    order: np.ndarray  # row i here is row order[i] of the input
+    z: np.ndarray  # (rows, features), grouped
+    outcome: np.ndarray  # score of model_a, grouped
+
+    @classmethod
+    def grouped(cls, n: int, side_a: np.ndarray, side_b: np.ndarray, z: np.ndarray, outcome: np.ndarray) -> _Votes:
+        key = side_a * n + side_b
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
+        sizes = np.diff(np.r_[starts, len(key)])
+        pairs = key[starts]
+        return cls(n, pairs // n, pairs % n, starts, sizes, order, z[order], outcome[order])
+
+    def pair_sums(self, values: np.ndarray) -> np.ndarray:
+        """Sums over each pair's rows of a per-row array (rows,) or (rows, k)."""
+        return np.add.reduceat(values, self.starts, axis=0)
+
+    def model_sums(self, per_pair: np.ndarray) -> np.ndarray:
+        """Per model: the pair sums where it is model_a minus those where it is model_b."""
+        return np.bincount(self.pair_a, per_pair, self.n) - np.bincount(self.pair_b, per_pair, self.n)
+
+    def logits(self, params: np.ndarray) -> np.ndarray:
+        return np.repeat(params[self.pair_a] - params[self.pair_b], self.sizes) + self.z @ params[self.n :]
 
 
 def _outer_sum(votes: _Votes, weights: np.ndarray) -> np.ndarray:
     """sum over votes of weight * x x^T, x = (e_a - e_b, z)."""
     n, k = votes.n, votes.z.shape[1]
-    pair = np.bincount(votes.side_a * n + votes.side_b, weights, n * n).reshape(n, n)
+    weighted = weights[:, None] * votes.z
+    per_pair = votes.pair_sums(weights)
+    pair = np.bincount(votes.pair_a * n + votes.pair_b, per_pair, n * n).reshape(n, n)
     pair += pair.T
     matrix = np.zeros((n + k, n + k))
     matrix[:n, :n] = np.diag(pair.sum(axis=1)) - pair
-    for j, column in enumerate(votes.z.T):
-        matrix[:n, n + j] = np.bincount(votes.side_a, weights * column, n) - np.bincount(
-            votes.side_b, weights * column, n
-        )
-    cross = matrix[:n, n:]
-    matrix[n:, :n] = cross.T
-    matrix[n:, n:] = votes.z.T @ (weights[:, None] * votes.z)
+    if k:
+        cross = votes.pair_sums(weighted)
+        for j in range(k):
+            matrix[:n, n + j] = votes.model_sums(cross[:, j])
+    matrix[n:, :n] = matrix[:n, n:].T
+    matrix[n:, n:] = votes.z.T @ weighted
     return matrix
 
 
-def _probabilities(params: np.ndarray, votes: _Votes) -> np.ndarray:
-    logit = params[votes.side_a] - params[votes.side_b] + votes.z @ params[votes.n :]
+def _probabilities(logits: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-logit))
+        return 1.0 / (1.0 + np.exp(-logits))
 
 
-def _objective(params: np.ndarray, votes: _Votes, weights: np.ndarray, prior: np.ndarray) -> float:
-    logit = params[votes.side_a] - params[votes.side_b] + votes.z @ params[votes.n :]
-    log_lik = votes.outcome * np.logaddexp(0.0, -logit) + (1.0 - votes.outcome) * np.logaddexp(0.0, logit)
-    return float(-(weights * log_lik).sum() - 0.5 * (prior * params**2).sum())
+def _objective(logits: np.ndarray, params: np.ndarray, votes: _Votes, weights: np.ndarray, prior: np.ndarray) -> float:
+    # y ln(1 + e^-x) + (1 - y) ln(1 + e^x) = ln(1 + e^-x) + (1 - y) x: one logaddexp per vote, not two.
+    log_loss = np.logaddexp(0.0, -logits) + (1.0 - votes.outcome) * logits
+    return float(-(weights @ log_loss) - 0.5 * (prior * params**2).sum())
 
 
 def _gauge_terms(n: int, k: int, parts: list[np.ndarray], prior: np.ndarray) -> np.ndarray:
@@ -179,24 +211,18 @@ def _fit(
 ) -> np.ndarray:
     params = start.copy()
     extra = _gauge_terms(votes.n, votes.z.shape[1], parts, prior)
-    value = _objective(params, votes, weights, prior)
+    logits = votes.logits(params)
+    value = _objective(logits, params, votes, weights, prior)
     for _ in range(MAX_ITERATIONS):
-        p = _probabilities(params, votes)
+        p = _probabilities(logits)
         residual = weights * (votes.outcome - p)
-        gradient = (
-            np.concatenate(
-                [
-                    np.bincount(votes.side_a, residual, votes.n) - np.bincount(votes.side_b, residual, votes.n),
-                    votes.z.T @ residual,
-                ]
-            )
-            - prior * params
-        )
+        gradient = np.concatenate([votes.model_sums(votes.pair_sums(residual)), votes.z.T @ residual]) - prior * params
         step = np.linalg.solve(_outer_sum(votes, weights * p * (1.0 - p)) + extra, gradient)
         length = 1.0
         while True:
             candidate = params + length * step
-            candidate_value = _objective(candidate, votes, weights, prior)
+            candidate_logits = votes.logits(candidate)
+            candidate_value = _objective(candidate_logits, candidate, votes, weights, prior)
             small = length * np.abs(step).max() < TOLERANCE
             if (
                 candidate_value >= value + 1e-4 * length * (gradient @ step)
@@ -205,7 +231,7 @@ def _fit(
             ):
                 break
             length /= 2.0
-        params, value = candidate, candidate_value
+        params, value, logits = candidate, candidate_value, candidate_logits
         if length * np.abs(step).max() < TOLERANCE:
             return params
     raise ConvergenceError("style-control fit did not converge")
@@ -215,10 +241,10 @@ def _part_priors(votes: _Votes, weights: np.ndarray, parts: list[np.ndarray]) ->
     """PRIOR_PRECISION on the strengths of parts whose plain Bradley-Terry maximum is not finite."""
     n = votes.n
     prior = np.zeros(n + votes.z.shape[1])
-    scored_a = weights * (votes.outcome > 0)
-    scored_b = weights * (votes.outcome < 1)
-    forward = np.bincount(votes.side_a * n + votes.side_b, scored_a, n * n).reshape(n, n)
-    forward += np.bincount(votes.side_b * n + votes.side_a, scored_b, n * n).reshape(n, n)
+    scored_a = votes.pair_sums(weights * (votes.outcome > 0))
+    scored_b = votes.pair_sums(weights * (votes.outcome < 1))
+    forward = np.bincount(votes.pair_a * n + votes.pair_b, scored_a, n * n).reshape(n, n)
+    forward += np.bincount(votes.pair_b * n + votes.pair_a, scored_b, n * n).reshape(n, n)
     # forward[i, j]: how often i scored (won or tied) against j
     for members in parts:
         block = forward[np.ix_(members, members)]
@@ -251,12 +277,12 @@ def fit_style_control(
     anchor = as_anchor(anchor)
     covariates = style_covariates(battles)
     categories = pd.CategoricalDtype(list(models))
-    votes = _Votes(
-        n=len(models),
-        side_a=battles["model_a"].astype(categories).cat.codes.to_numpy().astype(np.int64),
-        side_b=battles["model_b"].astype(categories).cat.codes.to_numpy().astype(np.int64),
-        z=covariates.values,
-        outcome=vote_scores(battles["winner"]),
+    votes = _Votes.grouped(
+        len(models),
+        battles["model_a"].astype(categories).cat.codes.to_numpy().astype(np.int64),
+        battles["model_b"].astype(categories).cat.codes.to_numpy().astype(np.int64),
+        covariates.values,
+        vote_scores(battles["winner"]),
     )
     n, k = votes.n, len(covariates.features)
     groups = [np.flatnonzero(parts == label) for label in range(int(parts.max()) + 1)] if n else []
@@ -286,7 +312,7 @@ def fit_style_control(
     lower, upper = np.full(n, np.nan), np.full(n, np.nan)
     beta_lower, beta_upper = np.full(k, np.nan), np.full(k, np.nan)
     if ci == "sandwich":
-        p = _probabilities(params, votes)
+        p = _probabilities(votes.logits(params))
         inverse = np.linalg.inv(_outer_sum(votes, p * (1.0 - p)) + _gauge_terms(n, k, groups, prior))
         covariance = inverse @ _outer_sum(votes, (votes.outcome - p) ** 2) @ inverse
         for members in groups:
@@ -320,7 +346,7 @@ def _bootstrap(
 
     def block(draws: np.ndarray) -> np.ndarray:
         fitted = np.empty((len(draws), len(params)))
-        for row, weights in enumerate(draws.astype(float)):
+        for row, weights in enumerate(draws[:, votes.order].astype(float)):  # drawn per input row, grouped here
             round_prior = np.maximum(prior, _part_priors(votes, weights, groups))
             try:
                 fitted[row] = _fit(votes, weights, groups, round_prior, params)

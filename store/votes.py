@@ -26,33 +26,37 @@ conversations one more statement; always in one snapshot.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, func, select
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import aliased
 
 from facts.schema import normalize_battles
 from facts.style import STYLE_COLUMNS
 from facts.vocabulary import ANONYMOUS, HUMAN, JUDGE_PREFIX, TIES
+from store.columnar import arrow_batches, cursor_batches
 from store.db import Database
 from store.tables import VOTE_STYLE_COLUMNS, Battle, Turn, Vote
 from store.views import VoteWatermark
 
 Message = dict[str, str]
-EXTRA_COLUMNS = ("vote_id", "strength", "mode")
+EXTRA_COLUMNS = ("vote_id", "strength", "mode")  # with texts
 TEXT_COLUMNS = ("flag_error", "flag_identity_leak", "flag_length_limit")
 
 _voted = aliased(Turn, name="voted")
 _first = aliased(Turn, name="first")
+# Who voted: the voter's salted hash for a person, the judge's name for a judge's verdict.
+_JUDGE = case((Vote.source == HUMAN, Vote.voter_id), else_=func.substr(Vote.source, len(JUDGE_PREFIX) + 1))
 _NARROW = (
-    Vote.id.label("vote_id"),
     Vote.turn,
     Vote.winner,
-    Vote.strength,
-    Vote.voter_id,
+    _JUDGE.label("judge"),
     Vote.source,
     Vote.excluded_reason,
     Vote.created_at,
@@ -63,6 +67,8 @@ _NARROW = (
     *VOTE_STYLE_COLUMNS,
 )
 _WITH_TEXTS = (
+    Vote.id.label("vote_id"),
+    Vote.strength,
     Vote.battle_id,
     Battle.flag_error,
     Battle.flag_identity_leak,
@@ -78,7 +84,7 @@ _CONVERSATION_TURNS = (
 )
 
 
-def _query(texts: bool) -> Any:
+def _query(texts: bool, upto: int | None = None) -> Any:
     query = select(*_NARROW, *(_WITH_TEXTS if texts else ()))
     if texts:
         query = (
@@ -91,20 +97,25 @@ def _query(texts: bool) -> Any:
                 _first, and_(_first.battle_id == Vote.battle_id, _first.index == 1, _first.superseded.is_(False))
             )
         )
-    return query.where(Vote.model_b.is_not(None)).order_by(Vote.id)
+    query = query.where(Vote.model_b.is_not(None))
+    if upto is not None:
+        query = query.where(Vote.id <= upto)
+    return query.order_by(Vote.id)
 
 
 class Votes:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def read(self, *, texts: bool = False, conversations: bool = False) -> pd.DataFrame:
-        """Every vote as a clean-battle frame (see the module notes); `conversations` implies `texts`."""
+    def read(self, *, texts: bool = False, conversations: bool = False, upto: int | None = None) -> pd.DataFrame:
+        """Every vote as a clean-battle frame (see the module notes); `conversations` implies `texts`. `upto`: only
+        votes up to that id (a watermark read before, so the result matches it)."""
         texts = texts or conversations
+        if not texts:
+            return _battles_frame(arrow_batches(self._db.engine, _query(False, upto)), texts=False)
         with self._db.snapshot() as connection:
-            rows = _columns(connection, _query(texts))
+            frame = _battles_frame(cursor_batches(connection, _query(True, upto)), texts=True)
             turns = connection.execute(_CONVERSATION_TURNS).all() if conversations else []
-        frame = _battles_frame(rows, texts)
         if conversations:
             frame["messages_a"], frame["messages_b"] = _conversations(frame, turns)
         return frame
@@ -135,47 +146,85 @@ class Votes:
         return VoteWatermark(int(last), int(total), int(excluded))
 
 
-_CHUNK = 100_000
+# Labels stored as categories (a code per row, each distinct label once): a million votes name a few dozen models.
+_LABELS = ("model_a", "model_b", "winner", "strength", "judge", "source", "excluded_reason", "mode", "category")
+_INTEGERS = ("vote_id", "turn")
+_EMPTY = {"created_at": np.float64, "vote_id": np.int64, "turn": np.int64}
 
 
-def _columns(connection: Connection, query: Any) -> pd.DataFrame:
-    """The query's rows as a DataFrame, fetched through the driver's own cursor in chunks and turned into
-    columns: SQLAlchemy's Row objects (and pandas probing them one by one) cost more than the database does."""
-    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
-    names = list(query.selected_columns.keys())
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(str(compiled))
-        columns: list[list[Any]] = [[] for _ in names]
-        while chunk := cursor.fetchmany(_CHUNK):
-            for values, column in zip(zip(*chunk, strict=True), columns, strict=True):
-                column.extend(values)
-    finally:
-        cursor.close()
-    if not columns or not columns[0]:
-        return pd.DataFrame({name: pd.Series([], dtype=object) for name in names})
-    return pd.DataFrame(dict(zip(names, columns, strict=True)), columns=names)
+class _Labels:
+    """One dictionary of labels built over many batches: each batch's distinct labels are looked up once."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+
+    def codes(self, array: pa.Array) -> np.ndarray:
+        encoded = array if pa.types.is_dictionary(array.type) else pc.dictionary_encode(array)
+        mapping = np.array(
+            [-1 if v is None else self.index.setdefault(v, len(self.index)) for v in encoded.dictionary.to_pylist()]
+            + [-1],
+            dtype=np.int32,
+        )
+        indices = pc.fill_null(encoded.indices, len(mapping) - 1).to_numpy(zero_copy_only=False)
+        return mapping[indices]
+
+    def categorical(self, codes: np.ndarray) -> pd.Categorical:
+        """The codes as a Categorical whose categories are sorted (the order every reader gets)."""
+        labels = np.array(list(self.index), dtype=object)
+        order = np.argsort(labels, kind="stable")
+        rank = np.empty(len(labels) + 1, dtype=np.int32)
+        rank[order] = np.arange(len(labels), dtype=np.int32)
+        rank[-1] = -1
+        return pd.Categorical.from_codes(rank[codes], categories=pd.Index(labels[order], dtype=object))
 
 
-def _battles_frame(rows: pd.DataFrame, texts: bool) -> pd.DataFrame:
-    human = rows["source"] == HUMAN
+def _battles_frame(batches: Iterator[pa.RecordBatch], texts: bool) -> pd.DataFrame:
+    """The clean-battle frame from the query's batches, built column by column in compact types: labels as
+    categories (model_a and model_b share theirs), style counts as float32 (NaN: not backfilled yet), times as
+    unix seconds. Texts stay strings."""
+    models, labels = _Labels(), {name: _Labels() for name in _LABELS}
+    labels["model_a"] = labels["model_b"] = models
+    parts: dict[str, list[np.ndarray]] = {}
+    for batch in batches:
+        for name, array in zip(batch.schema.names, batch.columns, strict=True):
+            if name in labels:
+                value = labels[name].codes(array)
+            elif name in STYLE_COLUMNS:
+                value = pc.cast(array, pa.float32()).to_numpy(zero_copy_only=False)
+            elif name == "created_at":
+                value = _unix_seconds(pd.Series(array.to_pandas())).to_numpy()
+            elif name in _INTEGERS:
+                value = pc.cast(array, pa.int64()).to_numpy(zero_copy_only=False)
+            else:  # texts and flags: plain values, None where NULL
+                value = array.to_numpy(zero_copy_only=False)
+            parts.setdefault(name, []).append(value)
+    rows: dict[str, Any] = {}
+    names = _query(texts).selected_columns.keys()
+    for name in names:
+        chunks = parts.pop(name, [])
+        if name in labels:
+            rows[name] = labels[name].categorical(np.concatenate(chunks) if chunks else np.zeros(0, np.int32))
+        elif chunks:
+            rows[name] = np.concatenate(chunks)
+        else:
+            rows[name] = np.zeros(0, _EMPTY.get(name, np.float32 if name in STYLE_COLUMNS else object))
     frame = pd.DataFrame(
         {
             "model_a": rows["model_a"],
             "model_b": rows["model_b"],
             "winner": rows["winner"],
-            "judge": rows["voter_id"].where(human, rows["source"].str.removeprefix(JUDGE_PREFIX)),
+            "judge": rows["judge"],
             "source": rows["source"],
             "turn": rows["turn"],
-            "anony": rows["mode"] == ANONYMOUS,
-            "tstamp": _unix_seconds(rows["created_at"]),
-            "excluded_reason": rows["excluded_reason"].astype(object).where(rows["excluded_reason"].notna(), None),
-            "category": rows["category"].astype(object).where(rows["category"].notna(), None),
+            "anony": np.asarray(rows["mode"] == ANONYMOUS, dtype=bool),
+            "tstamp": rows["created_at"],
+            "excluded_reason": rows["excluded_reason"],
+            "category": rows["category"],
             **({"battle_id": rows["battle_id"]} if texts else {}),
             **({"prompt": rows["prompt"], "answer_a": rows["answer_a"], "answer_b": rows["answer_b"]} if texts else {}),
-            **{column: pd.to_numeric(rows[column], errors="coerce").astype("float64") for column in STYLE_COLUMNS},
-            **{column: rows[column] for column in EXTRA_COLUMNS},
-            **({column: rows[column].astype(bool) for column in TEXT_COLUMNS} if texts else {}),
+            **{column: rows[column] for column in STYLE_COLUMNS},
+            **({column: rows[column] for column in EXTRA_COLUMNS} if texts else {}),
+            **({column: np.asarray(rows[column], dtype=bool) for column in TEXT_COLUMNS} if texts else {}),
         }
     )
     return normalize_battles(frame)

@@ -1,4 +1,5 @@
-"""Specification of leaderboard.io: battles files in JSON, JSONL and CSV, and Chatbot Arena's clean-battle JSON."""
+"""Specification of leaderboard.io: battles files in JSON, JSONL, CSV and Parquet, and Chatbot Arena's clean-battle
+files."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from facts.schema import COLUMNS, normalize_battles
 from leaderboard.io import BattlesFileError, read_battles, write_battles
 
-FORMATS = ("json", "jsonl", "csv")
+FORMATS = ("json", "jsonl", "csv", "parquet")
 
 
 def battles() -> pd.DataFrame:
@@ -82,7 +83,8 @@ def test_json_is_a_list_of_objects_and_jsonl_one_object_a_line(tmp_path: Path) -
     assert listed[0]["excluded_reason"] is None and listed[0]["anony"] is True
 
 
-def test_chatbot_arena_clean_battles_load_with_their_metadata(tmp_path: Path) -> None:
+@pytest.mark.parametrize("extension", ["json", "jsonl", "parquet"])
+def test_chatbot_arena_clean_battles_load_with_their_metadata(tmp_path: Path, extension: str) -> None:
     arena_row = {
         "model_a": "gpt-4-0613",
         "model_b": "claude-2.1",
@@ -108,8 +110,14 @@ def test_chatbot_arena_clean_battles_load_with_their_metadata(tmp_path: Path) ->
         "category_tag": {"criteria_v0.1": {"specificity": True}},
         "question_id": "a1b2c3d4e5f6",
     }
-    path = tmp_path / "clean_battle_20240301_public.json"
-    path.write_text(json.dumps([arena_row, {**arena_row, "conv_metadata": None, "winner": "model_a"}]))
+    rows = [arena_row, {**arena_row, "conv_metadata": None, "winner": "model_a"}]
+    path = tmp_path / f"clean_battle_20240301_public.{extension}"
+    if extension == "json":
+        path.write_text(json.dumps(rows))
+    elif extension == "jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    else:  # Parquet keeps the nested metadata as a struct column
+        pd.DataFrame(rows).to_parquet(path)
 
     frame = read_battles(path)
 
@@ -122,7 +130,7 @@ def test_chatbot_arena_clean_battles_load_with_their_metadata(tmp_path: Path) ->
     )
     assert first["battle_id"] == "a1b2c3d4e5f6"
     assert first[["len_a", "len_b", "header_a", "list_a", "bold_a", "bold_b"]].tolist() == [312, 95, 3, 7, 6, 0]
-    assert first["language"] == "English" and first["dedup_tag"] == {"high_freq": False, "sampled": True}
+    assert first["language"] == "English" and dict(first["dedup_tag"]) == {"high_freq": False, "sampled": True}
     assert frame.iloc[1][["len_a", "header_b"]].isna().all()  # no metadata: unknown, not zero
 
 
@@ -132,9 +140,9 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
 
 
 def test_an_unknown_extension_lists_the_formats(tmp_path: Path) -> None:
-    (tmp_path / "battles.parquet").write_text("")
-    with pytest.raises(BattlesFileError, match=r"unknown battles format '\.parquet'.*\.jsonl"):
-        read_battles(tmp_path / "battles.parquet")
+    (tmp_path / "battles.xlsx").write_text("")
+    with pytest.raises(BattlesFileError, match=r"unknown battles format '\.xlsx'.*\.jsonl"):
+        read_battles(tmp_path / "battles.xlsx")
     with pytest.raises(BattlesFileError, match="unknown battles format"):
         write_battles(battles(), tmp_path / "battles.txt")
 
@@ -224,3 +232,45 @@ def test_writing_creates_missing_folders(tmp_path: Path) -> None:
     path = tmp_path / "new" / "deeper" / "b.jsonl"
     write_battles(battles(), path)
     assert len(read_battles(path)) == 3
+
+
+def test_a_column_whose_type_changes_half_way_is_read_as_the_schema_says(tmp_path: Path) -> None:
+    """Arrow's reader infers a column's type from the first rows and refuses a change; the file still reads."""
+    rows = [{"model_a": "x", "model_b": "y", "winner": "tie", "judge": 7}] * 3 + [
+        {"model_a": "x", "model_b": "y", "winner": "tie", "judge": "voter-8", "turn": None}
+    ]
+    (tmp_path / "mixed.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (tmp_path / "mixed.csv").write_text("model_a,model_b,winner,turn\nx,y,tie,1\nx,y,tie,two\n")
+    assert read_battles(tmp_path / "mixed.jsonl")["judge"].tolist() == ["7", "7", "7", "voter-8"]
+    with pytest.raises(BattlesFileError, match=r"mixed\.csv: the turn column"):
+        read_battles(tmp_path / "mixed.csv")  # a turn that is not a number is an error, not a crash
+
+
+@pytest.mark.parametrize("extension", ["json", "jsonl"])
+def test_deep_nesting_is_refused_quickly_by_every_reader(tmp_path: Path, extension: str) -> None:
+    nested = "[" * 100_000 + "]" * 100_000
+    row = '{"model_a": "x", "model_b": "y", "winner": "tie", "extra": ' + nested + "}"
+    path = tmp_path / f"deep.{extension}"
+    path.write_text(f"[{row}]" if extension == "json" else row + "\n")
+    with pytest.raises(BattlesFileError, match="nested too deeply"):
+        read_battles(path)
+
+
+def test_a_file_that_is_not_parquet_is_named(tmp_path: Path) -> None:
+    (tmp_path / "fake.parquet").write_text("model_a,model_b,winner\n")
+    with pytest.raises(BattlesFileError, match=r"fake\.parquet: not a readable Parquet file"):
+        read_battles(tmp_path / "fake.parquet")
+
+
+def test_a_parquet_file_is_held_to_the_limits_before_it_is_unpacked(tmp_path: Path) -> None:
+    from leaderboard.io import ReadLimits
+
+    rows = 50_000
+    frame = pd.DataFrame({"model_a": ["x"] * rows, "model_b": ["y"] * rows, "winner": ["tie"] * rows,
+                          "prompt": ["a" * 400] * rows})  # fmt: skip
+    frame.to_parquet(tmp_path / "b.parquet")
+    assert len(read_battles(tmp_path / "b.parquet", limits=ReadLimits())) == rows
+    with pytest.raises(BattlesFileError, match="more than 1,000 battles"):
+        read_battles(tmp_path / "b.parquet", limits=ReadLimits(max_rows=1_000))
+    with pytest.raises(BattlesFileError, match="unpacks to"):
+        read_battles(tmp_path / "b.parquet", limits=ReadLimits(max_bytes=100_000, max_unpacked_ratio=20))

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -290,7 +291,11 @@ def test_votes_from_before_the_facts_get_the_rules_verdict_and_their_facts_by_a_
             )
     migrate(db_engine)
     store = Store(db_engine)
-    reasons = dict(store.votes.read(texts=True)[["battle_id", "excluded_reason"]].itertuples(index=False))
+    frame = store.votes.read(texts=True)
+    reasons = {
+        battle: None if pd.isna(reason) else reason
+        for battle, reason in zip(frame["battle_id"], frame["excluded_reason"], strict=True)
+    }
     assert reasons == {
         "clean": None,
         "flagged-after-vote": "a model failed to answer",
