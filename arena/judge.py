@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     audit_parser = commands.add_parser("audit", help="measure judges' biases and their agreement with people")
     where = audit_parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--db", metavar="URL", help="the arena's database")
-    where.add_argument("--battles", metavar="FILE", help="a battles file (.json, .jsonl, .csv)")
+    where.add_argument("--battles", metavar="FILE", help="a battles file (.json, .jsonl, .csv, .parquet)")
     where.add_argument("--llmfao", metavar="DIR", help="the LLMFAO data folder (CC BY 4.0, Dmitry Ustalov)")
     audit_parser.add_argument("--judge", action="append", help="judge:<name> to audit (default: every judge)")
     audit_parser.add_argument("--self-trained", action="append", metavar="MODEL", help="trained on the judge")

@@ -28,14 +28,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy.exc import SQLAlchemyError
 
 from facts.categories import category_id
 from facts.schema import counted
 from leaderboard.anomaly import ALPHA, MIN_VOTES, AnomalyReport, detect_anomalous_voters, exclude_anomalous
 from leaderboard.io import read_battles, spreadsheet_safe
 from leaderboard.ratings import Anchor, Leaderboard, ValidationReport, compute_leaderboard, validate
-from store import Store, StoreUnavailable
 
 CI_METHODS = ("sandwich", "bootstrap", "none")
 OUTPUTS = (".csv", ".json")
@@ -44,6 +42,10 @@ ALL_SOURCES = "all"
 
 class CommandError(Exception):
     """A one-line reason the command cannot go on."""
+
+
+class DatabaseUnavailable(CommandError):
+    """The database named by --db does not exist or does not answer (exit status 2)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,9 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.validate:
             print()
             print(format_validation(validate(battles, **options)))
-    except SQLAlchemyError as exc:
-        return _fail(f"cannot read the database: {str(exc).splitlines()[0]}")
-    except StoreUnavailable as exc:  # no such database, or it does not answer
+    except DatabaseUnavailable as exc:  # no such database, or it does not answer
         _fail(str(exc))
         return 2
     except (CommandError, ValueError, OSError) as exc:  # ValueError: BattlesError, core checks
@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--db", metavar="URL", help="the arena's database URL (sqlite:///data/arena.db, postgresql://...)"
     )
-    data.add_argument("--battles", metavar="FILE", type=Path, help="a battles file (.json, .jsonl or .csv)")
+    data.add_argument("--battles", metavar="FILE", type=Path, help="a battles file (.json, .jsonl, .csv or .parquet)")
     parser.add_argument("--source", default="human", help="human (default), judge:<name>, or all (pooled)")
     parser.add_argument("--category", help="only votes of this prompt category")
     parser.add_argument("--style-control", action="store_true", help="also rate with length and markdown held fixed")
@@ -160,17 +160,27 @@ def _output(text: str) -> Path:
 def _battles(args: argparse.Namespace) -> pd.DataFrame:
     if args.battles is not None:
         return read_battles(args.battles)
-    store = Store.open_existing(args.db)  # a wrong --db is an error, never a new empty database
+    # The database layer is imported only to read a database: a battles file needs none of it (a faster start).
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from store import Store, StoreUnavailable
+
     try:
-        return store.votes.read()
-    finally:
-        store.dispose()
+        store = Store.open_existing(args.db)  # a wrong --db is an error, never a new empty database
+        try:
+            return store.votes.read()
+        finally:
+            store.dispose()
+    except StoreUnavailable as exc:
+        raise DatabaseUnavailable(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise CommandError(f"cannot read the database: {str(exc).splitlines()[0]}") from exc
 
 
 def _source(name: str, battles: pd.DataFrame) -> str | None:
     if name == ALL_SOURCES:
         return None
-    present = sorted(set(battles["source"]))
+    present = sorted(str(s) for s in battles["source"].dropna().unique())  # each distinct source once
     if battles.empty or name in present:
         return name
     raise CommandError(

@@ -26,6 +26,7 @@ command-line readers pass none, uploads through the web page always do.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -48,6 +49,10 @@ FORMATS = (".json", ".jsonl", ".csv", ".parquet")
 TEXT_COLUMNS = (*REQUIRED, *(c for c, v in DEFAULTS.items() if v is None or isinstance(v, str)))
 
 
+# Read as categories (a code per row, each distinct label once), as the arena's votes reader gives them.
+LABEL_COLUMNS = ("model_a", "model_b", "winner", "judge", "source", "excluded_reason", "category")
+
+
 class BattlesFileError(BattlesError):
     """A battles file is missing, unreadable, malformed, too big or lacks a required column."""
 
@@ -63,8 +68,8 @@ class ReadLimits:
 
 
 def read_battles(path: str | Path, *, limits: ReadLimits | None = None, name: str | None = None) -> pd.DataFrame:
-    """The battles in `path` (.json, .jsonl or .csv), checked and normalized; errors start with `name` (default:
-    the path)."""
+    """The battles in `path` (.json, .jsonl, .csv or .parquet), checked and normalized; errors start with `name`
+    (default: the path)."""
     path = Path(path)
     label = name or str(path)
     suffix = _suffix(path, label)
@@ -194,16 +199,25 @@ def _json_type(value: Any) -> str:
 
 
 def _frame_from_objects(items: list[dict[str, Any]]) -> pd.DataFrame:
-    """Columns gathered key by key (much faster than a DataFrame from a million dicts); a key missing from an
+    """Columns gathered key by key (much faster than a DataFrame from a million dicts), each converted by Arrow
+    in C; a column Arrow cannot type (numbers and texts mixed, say) stays Python objects. A key missing from an
     object is a missing value."""
-    keys: dict[str, None] = {}
-    for item in items[:1000]:
-        keys.update(dict.fromkeys(item))
-    if any(len(item) != len(keys) or not keys.keys() >= item.keys() for item in items):
-        for item in items:
-            keys.update(dict.fromkeys(item))
-    columns = {key: [item.get(key) for item in items] for key in keys}
-    return _frame(pd.DataFrame(columns) if items else pd.DataFrame(columns=list(REQUIRED)))
+    if not items:
+        return pd.DataFrame(columns=list(REQUIRED))
+    keys = dict.fromkeys(items[0])  # the first object's order, then any other key, sorted
+    keys.update(dict.fromkeys(sorted(set().union(*items) - keys.keys())))
+    typed: dict[str, pa.Array] = {}
+    untyped: dict[str, list[Any]] = {}
+    for key in keys:
+        values = list(map(dict.get, items, itertools.repeat(key)))
+        try:
+            typed[key] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+            untyped[key] = values
+    frame = _frame_from_arrow(pa.table(typed) if typed else pa.table({"_": pa.nulls(len(items))}).drop_columns("_"))
+    for key, values in untyped.items():
+        frame[key] = pd.Series(values, dtype=object)
+    return frame
 
 
 def _read_jsonl(path: Path, label: str, max_rows: int | None) -> pd.DataFrame:
@@ -223,6 +237,7 @@ def _read_jsonl(path: Path, label: str, max_rows: int | None) -> pd.DataFrame:
 # Arrow's JSON parser recurses once per level of nesting and has no limit of its own: a line nested 100,000 deep
 # crashes the process. A line with fewer opening brackets than this cannot nest deeper; others go to orjson.
 _ARROW_MAX_OPENINGS = 500
+_SCAN_BYTES = 1 << 20
 
 
 def _shallow_lines(path: Path) -> bool:
@@ -231,10 +246,17 @@ def _shallow_lines(path: Path) -> bool:
     if path.stat().st_size == 0:
         return True
     data = np.memmap(path, dtype=np.uint8, mode="r")
-    openings = np.cumsum((data == ord("[")) | (data == ord("{")), dtype=np.int64)
-    ends = np.flatnonzero(data == ord("\n"))
-    totals = openings[np.append(ends, len(data) - 1)]
-    return bool(np.diff(totals, prepend=0).max() <= _ARROW_MAX_OPENINGS)
+    carried = 0  # openings on the line that runs on from the previous slice
+    for start in range(0, len(data), _SCAN_BYTES):  # in slices: temporary arrays of one slice, not of the file
+        part = data[start : start + _SCAN_BYTES]
+        openings = np.flatnonzero((part == ord("[")) | (part == ord("{")))
+        newlines = np.flatnonzero(part == ord("\n"))
+        per_line = np.bincount(np.searchsorted(newlines, openings), minlength=len(newlines) + 1)
+        per_line[0] += carried
+        if per_line.max() > _ARROW_MAX_OPENINGS:
+            return False
+        carried = int(per_line[-1])
+    return True
 
 
 def _jsonl_objects(path: Path, label: str, max_rows: int | None) -> list[dict[str, Any]]:
@@ -293,7 +315,10 @@ def _fill_text_defaults(frame: pd.DataFrame) -> pd.DataFrame:
     # An empty string and a missing value are the same cell in CSV; the text defaults are strings.
     for column, default in DEFAULTS.items():
         if isinstance(default, str) and column in frame.columns:
-            frame[column] = frame[column].fillna(default)
+            values = frame[column]
+            if isinstance(values.dtype, pd.CategoricalDtype) and default not in values.cat.categories:
+                values = values.cat.add_categories([default])
+            frame[column] = values.fillna(default)
     return frame
 
 
@@ -350,8 +375,9 @@ def _frame_from_arrow(table: pa.Table) -> pd.DataFrame:
         if pa.types.is_struct(metadata.type):
             style = _arena_style_arrow(metadata)
             table = table.drop_columns(["conv_metadata"])
-    for name in ("model_a", "model_b"):
-        if name in table.column_names and pa.types.is_string(table.schema.field(name).type):
+    for name in LABEL_COLUMNS:
+        kind = table.schema.field(name).type if name in table.column_names else None
+        if kind is not None and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):  # not yet encoded
             table = table.set_column(table.column_names.index(name), name, pc.dictionary_encode(table.column(name)))
     frame = _frame(table.to_pandas())
     return frame.assign(**style) if style else frame
@@ -417,8 +443,13 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns as strings and style columns as numbers, missing values NaN, whatever the format produced
     (a JSON column that is null throughout would otherwise hold objects)."""
     for column in TEXT_COLUMNS:
-        if not isinstance(frame[column].dtype, pd.CategoricalDtype):  # the model names: strings already
-            frame[column] = frame[column].astype("str")
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype | pd.StringDtype):  # strings already
+            continue
+        if values.dtype == object and values.isna().all():  # a default: no need to look at each missing value
+            frame[column] = pd.array(pa.chunked_array([pa.nulls(len(frame), pa.large_string())]), dtype="str")
+        else:
+            frame[column] = values.astype("str")
     for column in STYLE_COLUMNS:
         try:
             frame[column] = pd.to_numeric(frame[column])

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from facts.categories import CATEGORIES
-from facts.schema import counted, normalize_battles
+from facts.schema import STYLE_COLUMNS, counted, normalize_battles
 from leaderboard.anomaly import detect_anomalous_voters, exclude_anomalous
 from leaderboard.style_control import StyleFeaturesMissing
 from leaderboard.table import Leaderboard, compute_leaderboard
@@ -35,6 +35,10 @@ MIN_CATEGORY_VOTES = 30
 
 def view_key(source: str, category: str | None, style_control: bool) -> str:
     return f"{source}|{category or ALL_CATEGORIES}|{'style' if style_control else 'plain'}"
+
+
+_VIEW_COLUMNS = ("model_a", "model_b", "winner", "source", "turn", "anony", "tstamp", "excluded_reason", "category",
+                 *STYLE_COLUMNS)  # fmt: skip
 
 
 def build_page_payload(
@@ -51,7 +55,8 @@ def build_page_payload(
     anomalies = detect_anomalous_voters(battles)
     if not keep_anomalous:
         battles = exclude_anomalous(battles, anomalies)
-    everything = counted(battles, source=None)
+    # Only what the views read: every view filters these rows again, and texts or ids would be copied each time.
+    everything = counted(battles, source=None)[list(_VIEW_COLUMNS)]
     per_source = everything["source"].value_counts()
     per_source = per_source[per_source > 0]  # a categorical column lists every label, counted or not
     sources = sorted(per_source.index, key=lambda s: (s != "human", s))

@@ -272,8 +272,10 @@ def fit_style_control(
     ci: str = "sandwich",
     rounds: int = 1000,
     seed: int = 0,
+    start: np.ndarray | None = None,
 ) -> StyleFit:
-    """Style-controlled ratings for `models` (parts: the part label of each, from fit.fit_ratings)."""
+    """Style-controlled ratings for `models` (parts: the part label of each, from fit.fit_ratings). `start`: the
+    plain fit's strengths (natural scale), where Newton starts: fewer steps to the same maximum."""
     anchor = as_anchor(anchor)
     covariates = style_covariates(battles)
     categories = pd.CategoricalDtype(list(models))
@@ -294,8 +296,11 @@ def fit_style_control(
     ]
     unit = np.ones(len(battles))
     prior = _part_priors(votes, unit, groups)
+    initial = np.zeros(n + k)
+    if start is not None and np.isfinite(start).all():
+        initial[:n] = start
     try:
-        params = _fit(votes, unit, groups, prior, np.zeros(n + k))
+        params = _fit(votes, unit, groups, prior, initial)
     except ConvergenceError:
         prior = np.full(n + k, PRIOR_PRECISION)
         params = _fit(votes, unit, groups, prior, np.zeros(n + k))

@@ -34,8 +34,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import Float, and_, case, func, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.functions import FunctionElement
 
 from facts.schema import normalize_battles
 from facts.style import STYLE_COLUMNS
@@ -49,6 +51,25 @@ Message = dict[str, str]
 EXTRA_COLUMNS = ("vote_id", "strength", "mode")  # with texts
 TEXT_COLUMNS = ("flag_error", "flag_identity_leak", "flag_length_limit")
 
+
+class UnixSeconds(FunctionElement):
+    """A timestamp column as seconds since 1970 (float), computed by the database: no text to parse per vote."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(UnixSeconds, "sqlite")
+def _unix_seconds_sqlite(element: UnixSeconds, compiler: Any, **options: Any) -> str:
+    # SQLite keeps the store's UTC times as text; julianday reads them with their fractional seconds.
+    return f"((julianday({compiler.process(element.clauses, **options)}) - 2440587.5) * 86400.0)"
+
+
+@compiles(UnixSeconds)
+def _unix_seconds_default(element: UnixSeconds, compiler: Any, **options: Any) -> str:
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **options)}) AS DOUBLE PRECISION)"
+
+
 _voted = aliased(Turn, name="voted")
 _first = aliased(Turn, name="first")
 # Who voted: the voter's salted hash for a person, the judge's name for a judge's verdict.
@@ -56,14 +77,14 @@ _JUDGE = case((Vote.source == HUMAN, Vote.voter_id), else_=func.substr(Vote.sour
 _NARROW = (
     Vote.turn,
     Vote.winner,
-    _JUDGE.label("judge"),
+    func.coalesce(_JUDGE, "").label("judge"),
     Vote.source,
-    Vote.excluded_reason,
-    Vote.created_at,
+    func.coalesce(Vote.excluded_reason, "").label("excluded_reason"),
+    UnixSeconds(Vote.created_at).label("tstamp"),
     Vote.model_a,
     Vote.model_b,
     Vote.mode,
-    Vote.category,
+    func.coalesce(Vote.category, "").label("category"),
     *VOTE_STYLE_COLUMNS,
 )
 _WITH_TEXTS = (
@@ -112,7 +133,8 @@ class Votes:
         votes up to that id (a watermark read before, so the result matches it)."""
         texts = texts or conversations
         if not texts:
-            return _battles_frame(arrow_batches(self._db.engine, _query(False, upto)), texts=False)
+            rows = upto if upto is not None else self.watermark().last_vote_id  # ids count up: an upper bound
+            return _battles_frame(arrow_batches(self._db.engine, _query(False, upto), rows=rows), texts=False)
         with self._db.snapshot() as connection:
             frame = _battles_frame(cursor_batches(connection, _query(True, upto)), texts=True)
             turns = connection.execute(_CONVERSATION_TURNS).all() if conversations else []
@@ -146,10 +168,12 @@ class Votes:
         return VoteWatermark(int(last), int(total), int(excluded))
 
 
+# Text columns that may be NULL are read as "" (ADBC's SQLite driver types a column from its first rows, and a
+# column NULL there would be taken for integers); "" is never a label, so it reads back as missing.
 # Labels stored as categories (a code per row, each distinct label once): a million votes name a few dozen models.
 _LABELS = ("model_a", "model_b", "winner", "strength", "judge", "source", "excluded_reason", "mode", "category")
 _INTEGERS = ("vote_id", "turn")
-_EMPTY = {"created_at": np.float64, "vote_id": np.int64, "turn": np.int64}
+_EMPTY = {"tstamp": np.float64, "vote_id": np.int64, "turn": np.int64}
 
 
 class _Labels:
@@ -161,8 +185,7 @@ class _Labels:
     def codes(self, array: pa.Array) -> np.ndarray:
         encoded = array if pa.types.is_dictionary(array.type) else pc.dictionary_encode(array)
         mapping = np.array(
-            [-1 if v is None else self.index.setdefault(v, len(self.index)) for v in encoded.dictionary.to_pylist()]
-            + [-1],
+            [-1 if not v else self.index.setdefault(v, len(self.index)) for v in encoded.dictionary.to_pylist()] + [-1],
             dtype=np.int32,
         )
         indices = pc.fill_null(encoded.indices, len(mapping) - 1).to_numpy(zero_copy_only=False)
@@ -191,8 +214,8 @@ def _battles_frame(batches: Iterator[pa.RecordBatch], texts: bool) -> pd.DataFra
                 value = labels[name].codes(array)
             elif name in STYLE_COLUMNS:
                 value = pc.cast(array, pa.float32()).to_numpy(zero_copy_only=False)
-            elif name == "created_at":
-                value = _unix_seconds(pd.Series(array.to_pandas())).to_numpy()
+            elif name == "tstamp":
+                value = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
             elif name in _INTEGERS:
                 value = pc.cast(array, pa.int64()).to_numpy(zero_copy_only=False)
             else:  # texts and flags: plain values, None where NULL
@@ -217,7 +240,7 @@ def _battles_frame(batches: Iterator[pa.RecordBatch], texts: bool) -> pd.DataFra
             "source": rows["source"],
             "turn": rows["turn"],
             "anony": np.asarray(rows["mode"] == ANONYMOUS, dtype=bool),
-            "tstamp": rows["created_at"],
+            "tstamp": rows["tstamp"],
             "excluded_reason": rows["excluded_reason"],
             "category": rows["category"],
             **({"battle_id": rows["battle_id"]} if texts else {}),
@@ -254,9 +277,3 @@ def _conversation(history: list[tuple[int, str, str, str | None]], side: int) ->
         if position < len(history) - 1:  # the voted turn's answer is the completion, not the prompt
             messages.append({"role": "assistant", "content": turn[side] or ""})
     return tuple(messages)
-
-
-def _unix_seconds(times: pd.Series) -> pd.Series:
-    # SQLite returns naive datetimes for timezone-aware columns; the store writes them in UTC.
-    stamps = pd.to_datetime(times, utc=True)
-    return (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)

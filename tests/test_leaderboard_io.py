@@ -52,7 +52,14 @@ def test_a_written_file_reads_back_unchanged(tmp_path: Path, extension: str) -> 
     path = tmp_path / f"battles.{extension}"
     original = battles()
     write_battles(original, path)
-    pd.testing.assert_frame_equal(read_battles(path), original)
+    pd.testing.assert_frame_equal(plain(read_battles(path)), plain(original))
+
+
+def plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Labels read as categories compared by their values."""
+    return frame.assign(
+        **{c: frame[c].astype("str") for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)}
+    )
 
 
 def test_csv_cannot_tell_an_empty_text_from_a_missing_one(tmp_path: Path) -> None:

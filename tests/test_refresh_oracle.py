@@ -157,3 +157,41 @@ def test_a_vote_written_during_a_refresh_is_counted_by_the_next(storage: Store) 
     second = service.refresh()
     assert second is not None and second.payload["rows"] == first.payload["rows"] + 1
     assert not service.is_stale(second)
+
+
+def test_a_big_sqlite_read_in_a_child_process_gives_the_frame_the_driver_gives(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above store.columnar.SQLITE_CHILD_ROWS a SQLite file is read by ADBC in a process of its own; below it by
+    the app's driver. Both give the same frame, and a column the child's driver cannot type (NULL for its first
+    batch, text afterwards) still reads."""
+    import store.columnar as columnar
+
+    storage = Store.open(f"sqlite:///{tmp_path / 'arena.db'}")
+    try:
+        populate(storage, battles=40)
+        in_process = storage.votes.read()
+        monkeypatch.setattr(columnar, "SQLITE_CHILD_ROWS", 0)
+        pd.testing.assert_frame_equal(storage.votes.read(), in_process)
+        assert in_process["excluded_reason"].notna().any()
+    finally:
+        storage.dispose()
+
+
+def test_the_sqlite_child_reads_what_it_is_given_or_refuses_with_nothing(tmp_path: Any) -> None:
+    import sqlite3
+
+    from store.columnar import _sqlite_in_child
+
+    path = tmp_path / "mixed.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE t (id INTEGER, label TEXT)")
+        connection.executemany("INSERT INTO t VALUES (?, ?)", [(i, None if i < 70_000 else "x") for i in range(70_010)])
+    batches = _sqlite_in_child(str(path), "SELECT id, label FROM t ORDER BY id")
+    if batches is not None:  # read whole, with the late texts
+        import pyarrow as pa
+
+        table = pa.Table.from_batches(batches)
+        assert table.num_rows == 70_010 and table.column("label").null_count == 70_000
+    # else: refused as a whole, and the caller reads through the app's driver
+    assert _sqlite_in_child(str(path), "SELECT nothing FROM nowhere") is None

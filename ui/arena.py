@@ -633,12 +633,15 @@ class JudgeAuditPanel:
         gr.Markdown(
             "How the LLM judges lean (position, length, unique tokens, self-preference) and how often they agree "
             "with people on the same battle turns, on the arena's votes (recomputed on the schedule), or on votes "
-            "you upload in the clean-battle schema (JSON, JSONL or CSV; e.g. `python -m leaderboard.llmfao` output)."
+            "you upload in the clean-battle schema (JSON, JSONL, CSV or Parquet; e.g. `python -m leaderboard.llmfao` "
+            "output)."
         )
         with gr.Row():
             run = gr.Button("Show the audit of the arena's votes", elem_id="audit_run")
             upload = gr.File(
-                label="…or audit a battles file", file_types=[".json", ".jsonl", ".csv"], elem_id="audit_upload"
+                label="…or audit a battles file",
+                file_types=[".json", ".jsonl", ".csv", ".parquet"],
+                elem_id="audit_upload",
             )
         report = gr.Markdown(elem_id="audit_report", latex_delimiters=[])
         run.click(lambda: arena_audit(audit_arena()), None, report, api_name="judge_audit")
@@ -701,7 +704,7 @@ def uploaded_file(payload: Any, upload_root: Path) -> tuple[Path, str]:
     """
     path = payload.get("path") if isinstance(payload, dict) else None
     if not isinstance(path, str) or not path:
-        raise InputError("Upload a battles file (JSON, JSONL or CSV).")
+        raise InputError("Upload a battles file (JSON, JSONL, CSV or Parquet).")
     resolved = Path(path).resolve()
     if not resolved.is_relative_to(upload_root.resolve()) or not resolved.is_file():
         raise InputError("This file did not arrive through the upload button. Upload it again.")

@@ -1,0 +1,272 @@
+"""Benchmark: the stored leaderboard snapshot refreshed from N votes, on SQLite and PostgreSQL.
+
+Each database is filled once by benchmarks.arena_fill (realistic votes through the write path's facts: answers
+of a few hundred characters, 24 models, Zipf voters, every category, judge verdicts, flagged battles; short
+answers with --short-texts) and kept for later runs. Then, each in a fresh process, in this order:
+  scan      one full scan of the votes table: every row and column through the driver, in batches; and one
+            of the database (votes, battles and turns with their texts), the baseline the refresh is held to
+            (at most 2x at 100k);
+  refresh   the stored-snapshot refresh the scheduler runs: the watermark, the narrow read (store.votes), the
+            page payload (leaderboard.page: every source, category and style-control view, matrices, validation,
+            the anomaly test), the snapshot saved;
+  per-vote  the refresh as it was before the facts were stored: answers and prompts read with every vote, each
+            vote's style and category computed from its texts (facts.style, facts.categories), then the same
+            payload (run only where it finishes within --per-vote-limit votes).
+Wall and CPU seconds, peak resident memory of the process, and the refresh's stages.
+
+    python -m benchmarks.bench_refresh                                 # 100k and 1M on SQLite and PostgreSQL
+    python -m benchmarks.bench_refresh --sizes 10000000 --engines postgresql --short-texts
+    python -m benchmarks.bench_refresh --sizes 100000 --engines sqlite --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.process import REPO, Measured, load_average, run_measured
+from benchmarks.report import write_section
+
+SECTION = "## Leaderboard refresh (issue 13)"
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+
+def database_url(engine: str, votes: int, short_texts: bool, folder: Path) -> str:
+    name = f"arena_refresh_{votes}{'_short' if short_texts else ''}"
+    if engine == "sqlite":
+        return f"sqlite:///{folder / (name + '.db')}"
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as connection:
+        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            connection.execute(f'CREATE DATABASE "{name}"')
+    return f"{POSTGRES}/{name}"
+
+
+def ensure_filled(url: str, votes: int, short_texts: bool) -> float | None:
+    """Fill the database unless it already holds the votes; the fill's wall seconds, or None if kept."""
+    from store import Store
+
+    store = Store.open(url)
+    try:
+        present = store.votes.count()
+    finally:
+        store.dispose()
+    if present == votes:
+        return None
+    if present:
+        raise SystemExit(f"{url} holds {present:,} votes, not {votes:,}: drop it first")
+    argv = ["-m", "benchmarks.arena_fill", "--db", url, "--votes", str(votes), *(["--short-texts"] * short_texts)]
+    return run_measured(argv).wall
+
+
+# ---- what the child processes run --------------------------------------------------------------------------
+
+
+def _clock() -> tuple[float, float]:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the SQLite reader runs in a child process
+    return time.perf_counter(), time.process_time() + children.ru_utime + children.ru_stime
+
+
+def _since(start: tuple[float, float]) -> dict[str, float]:
+    wall, cpu = _clock()
+    return {"wall": wall - start[0], "cpu": cpu - start[1]}
+
+
+def child(mode: str, url: str) -> dict[str, Any]:
+    from store import Store
+
+    store = Store.open(url)
+    stages: dict[str, dict[str, float]] = {}
+    try:
+        if mode == "scan":
+            start = _clock()
+            rows = _scan(store, "votes")
+            stages["scan"] = _since(start)
+            start = _clock()
+            for table in ("votes", "battles", "turns"):
+                _scan(store, table)
+            stages["database"] = _since(start)
+            return {"rows": rows, "stages": stages}
+        from leaderboard.page import build_page_payload
+        from leaderboard.service import SnapshotService
+        from store.snapshots import LEADERBOARD
+
+        def compute(mark: Any) -> dict[str, Any]:
+            start = _clock()
+            battles = store.votes.read(upto=mark.last_vote_id) if mode == "refresh" else _per_vote(store, mark)
+            stages["read"] = _since(start)
+            start = _clock()
+            payload = build_page_payload(battles, store.registry.descriptions(), mark.votes_total)
+            stages["payload"] = _since(start)
+            return payload
+
+        # The leaderboard's snapshot service as app.py builds it, without the web app's imports around it.
+        service = SnapshotService(LEADERBOARD, store.snapshots, store.votes.watermark, compute)
+        start = _clock()
+        snapshot = service.refresh(force=True)
+        stages["total"] = _since(start)
+        assert snapshot is not None
+        return {"rows": snapshot.votes_total, "stages": stages}
+    finally:
+        store.dispose()
+
+
+def _scan(store: Any, table: str) -> int:
+    rows = 0
+    with store.engine.connect() as connection:
+        result = connection.execution_options(stream_results=True, yield_per=65_536).exec_driver_sql(
+            f"SELECT * FROM {table}"
+        )
+        for partition in result.partitions():
+            rows += len(partition)
+    return rows
+
+
+def _per_vote(store: Any, mark: Any) -> Any:
+    """The votes with their texts, then style and category computed from the texts, vote by vote."""
+    import pandas as pd
+
+    from facts.categories import classify_prompt
+    from facts.style import STYLE_COLUMNS, style_features
+
+    battles = store.votes.read(texts=True, upto=mark.last_vote_id)
+    rows = []
+    for prompt, answer_a, answer_b in zip(battles["prompt"], battles["answer_a"], battles["answer_b"], strict=True):
+        rows.append(
+            {
+                **style_features(answer_a or "").columns("a"),
+                **style_features(answer_b or "").columns("b"),
+                "category": classify_prompt(prompt) if prompt is not None else None,
+            }
+        )
+    computed = pd.DataFrame(rows, columns=[*STYLE_COLUMNS, "category"])
+    return battles.drop(columns=[*STYLE_COLUMNS, "category"]).join(computed)
+
+
+def measure(mode: str, url: str) -> tuple[Measured, dict[str, Any]]:
+    measured = run_measured(["-m", "benchmarks.bench_refresh", "--child", mode, url])
+    return measured, json.loads(measured.stdout.strip().splitlines()[-1])
+
+
+# ---- the run -----------------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    results = []
+    args.folder.mkdir(parents=True, exist_ok=True)
+    for engine in args.engines:
+        for votes in args.sizes:
+            url = database_url(engine, votes, args.short_texts, args.folder)
+            fill = ensure_filled(url, votes, args.short_texts)
+            load = load_average()
+            scan = measure("scan", url)
+            refresh = measure("refresh", url)
+            per_vote = measure("per-vote", url) if votes <= args.per_vote_limit else None
+            row = {"engine": engine, "votes": votes, "fill": fill, "load": (load, load_average()), "scan": scan,
+                   "refresh": refresh, "stages": refresh[1]["stages"], "per_vote": per_vote}  # fmt: skip
+            print(summary_line(row), flush=True)
+            results.append(row)
+    return results
+
+
+def summary_line(row: dict[str, Any]) -> str:
+    per_vote = row["per_vote"]
+    return (
+        f"{row['engine']} {row['votes']:,}: scan {row['scan'][1]['stages']['scan']['wall']:.2f} s, refresh "
+        f"{row['stages']['total']['wall']:.2f} s ({row['refresh'][0].wall:.2f} s, {row['refresh'][0].rss_mb:,.0f} MB "
+        "as a process)" + (f", per-vote {per_vote[1]['stages']['total']['wall']:.2f} s" if per_vote else "")
+    )
+
+
+def report(args: argparse.Namespace, results: list[dict[str, Any]]) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d")
+    lines = [
+        SECTION,
+        "",
+        f"Command: `python -m benchmarks.bench_refresh --sizes {' '.join(map(str, args.sizes))} --engines "
+        f"{' '.join(args.engines)}{' --short-texts' if args.short_texts else ''}`. Votes from "
+        "`benchmarks.arena_fill` (24 models, one-turn battles, answers of a few hundred characters"
+        f"{'; here one short part each' if args.short_texts else ''}, Zipf voters over 50,000, every category, "
+        "a judge on 20% of battles, 3% flagged). Each figure is one fresh process: wall and CPU seconds and "
+        f"peak resident memory (RSS, Python and imports included). Measured {when} on 2 CPU cores, SQLite "
+        "(file, WAL) and PostgreSQL 15 on localhost. Scan: every row and column of the votes table through the "
+        "driver; of the database: every row and column of votes, battles and turns (prompts and answers). "
+        "Refresh: the stored snapshot as the scheduler computes it (watermark, narrow read, every page "
+        "view, save). Per-vote: the refresh as it was before the facts were stored (texts read, style and "
+        "category computed for each vote). Scan, refresh and per-vote seconds are the work inside the process "
+        "(imports and start-up excluded); the process column is the whole process, start-up included. Targets: "
+        "1M votes under 10 s, 10M under 60 s and 2 GB, refresh at most 2x the scan at 100k.",
+        "",
+        "| Database | Votes | Scan: votes / database (s) | Refresh wall / CPU (s) | Refresh vs scan: votes / "
+        "database | Refresh process wall (s) / peak RSS (MB) | Per-vote wall / CPU (s) | Per-vote vs refresh (CPU) "
+        "| Load (1 min) |",
+        "|---|---:|---|---|---|---|---|---:|---|",
+    ]
+    for row in results:
+        scan, database = row["scan"][1]["stages"]["scan"], row["scan"][1]["stages"]["database"]
+        process, refresh = row["refresh"][0], row["stages"]["total"]
+        per_vote = row["per_vote"][1]["stages"]["total"] if row["per_vote"] else None
+        old = (
+            f"{per_vote['wall']:.2f} / {per_vote['cpu']:.2f} | {per_vote['cpu'] / refresh['cpu']:.1f}x"
+            if per_vote
+            else "not run | "
+        )
+        lines.append(
+            f"| {row['engine']} | {row['votes']:,} | {scan['wall']:.2f} / {database['wall']:.2f} | "
+            f"{refresh['wall']:.2f} / {refresh['cpu']:.2f} | {refresh['wall'] / scan['wall']:.2f}x / "
+            f"{refresh['wall'] / database['wall']:.2f}x | {process.wall:.2f} / "
+            f"{process.rss_mb:,.0f} | {old} | {row['load'][0]:.1f} / {row['load'][1]:.1f} |"
+        )
+    lines += [
+        "",
+        "How each stage grows with the votes (wall / CPU seconds inside the refresh process; imports excluded):",
+        "",
+        "| Database | Votes | Read (narrow) | Page payload | Refresh total |",
+        "|---|---:|---|---|---|",
+    ]
+    for row in results:
+        stages = row["stages"]
+        cells = [f"{stages[k]['wall']:.2f} / {stages[k]['cpu']:.2f}" for k in ("read", "payload", "total")]
+        lines.append(f"| {row['engine']} | {row['votes']:,} | {' | '.join(cells)} |")
+    lines += [
+        "",
+        "How: the facts of a vote (models, mode, category, style counts, whether it counts) are stored with the "
+        "vote when it is written, so a refresh reads one narrow scan of the votes table and no text. PostgreSQL "
+        "sends it through ADBC as Arrow columns (binary COPY), SQLite through its cursor in batches; labels become "
+        "integer codes at once. Ratings come from per-pair counts, style control from votes grouped by ordered "
+        "pair, the anomaly test from integer codes; online Elo and validation walk numeric arrays.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--engines", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite", "postgresql"])
+    parser.add_argument("--short-texts", action="store_true", help="fill with short answers (for 10M votes)")
+    parser.add_argument("--per-vote-limit", type=int, default=1_000_000, help="run per-vote up to this many votes")
+    parser.add_argument("--folder", type=Path, default=Path("/tmp/arena-refresh"), help="where SQLite files live")
+    parser.add_argument("--no-write", action="store_true", help="print the section, do not touch BENCHMARKS.md")
+    parser.add_argument("--child", nargs=2, metavar=("MODE", "URL"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        result = child(args.child[0], args.child[1])
+        result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return
+    section = report(args, run(args))
+    print(section)
+    if not args.no_write:
+        write_section(REPO / "BENCHMARKS.md", SECTION, section)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
