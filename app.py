@@ -178,8 +178,9 @@ def snapshot_services(settings: Settings, store: Store) -> tuple[SnapshotService
         store.votes.watermark,
         lambda mark: {
             "markdown": render_markdown(
+                # the stored facts, not the texts: the audit's cost grows with the votes, not with what they say
                 audit_judges(
-                    store.votes.read(texts=True, upto=mark.last_vote_id), self_trained=store.registry.provenance()
+                    store.votes.read(audit=True, upto=mark.last_vote_id), self_trained=store.registry.provenance()
                 )
             ),
             "votes_total": mark.votes_total,

@@ -11,7 +11,8 @@ answers with --short-texts) and kept for later runs. Then, each in a fresh proce
             the anomaly test), the snapshot saved;
   per-vote  the refresh as it was before the facts were stored: answers and prompts read with every vote, each
             vote's style and category computed from its texts (facts.style, facts.categories), then the same
-            payload (run only where it finishes within --per-vote-limit votes).
+            payload (run only where it finishes within --per-vote-limit votes);
+  audit     the judge audit's stored snapshot, from the stored facts (no answer text).
 Wall and CPU seconds, peak resident memory of the process, and the refresh's stages.
 
     python -m benchmarks.bench_refresh                                 # 100k and 1M on SQLite and PostgreSQL
@@ -50,9 +51,21 @@ def database_url(engine: str, votes: int, short_texts: bool, folder: Path) -> st
 
 
 def ensure_filled(url: str, votes: int, short_texts: bool) -> float | None:
-    """Fill the database unless it already holds the votes; the fill's wall seconds, or None if kept."""
-    from store import Store
+    """Fill the database unless it already holds the votes at the current schema; the fill's wall seconds, or
+    None if kept. A database filled under an older schema is made again: a migration may hand its facts back
+    to the backfill."""
+    from sqlalchemy import create_engine
 
+    from store import Store
+    from store.migrate import current_revision, head_revision
+
+    engine = create_engine(url)
+    try:
+        stale = current_revision(engine) not in (None, head_revision())
+    finally:
+        engine.dispose()
+    if stale:
+        recreate(url)
     store = Store.open(url)
     try:
         present = store.votes.count()
@@ -64,6 +77,21 @@ def ensure_filled(url: str, votes: int, short_texts: bool) -> float | None:
         raise SystemExit(f"{url} holds {present:,} votes, not {votes:,}: drop it first")
     argv = ["-m", "benchmarks.arena_fill", "--db", url, "--votes", str(votes), *(["--short-texts"] * short_texts)]
     return run_measured(argv).wall
+
+
+def recreate(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{parsed.database}{suffix}").unlink(missing_ok=True)
+        return
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{parsed.database}"')
 
 
 # ---- what the child processes run --------------------------------------------------------------------------
@@ -94,21 +122,32 @@ def child(mode: str, url: str) -> dict[str, Any]:
                 _scan(store, table)
             stages["database"] = _since(start)
             return {"rows": rows, "stages": stages}
+        from leaderboard.judge_audit import audit_judges, render_markdown
         from leaderboard.page import build_page_payload
         from leaderboard.service import SnapshotService
-        from store.snapshots import LEADERBOARD
+        from store.snapshots import JUDGE_AUDIT, LEADERBOARD
 
         def compute(mark: Any) -> dict[str, Any]:
             start = _clock()
-            battles = store.votes.read(upto=mark.last_vote_id) if mode == "refresh" else _per_vote(store, mark)
+            if mode == "audit":
+                battles = store.votes.read(audit=True, upto=mark.last_vote_id)
+            elif mode == "refresh":
+                battles = store.votes.read(upto=mark.last_vote_id)
+            else:
+                battles = _per_vote(store, mark)
             stages["read"] = _since(start)
             start = _clock()
-            payload = build_page_payload(battles, store.registry.descriptions(), mark.votes_total)
+            if mode == "audit":
+                report = audit_judges(battles, self_trained=store.registry.provenance())
+                payload = {"markdown": render_markdown(report), "votes_total": mark.votes_total}
+            else:
+                payload = build_page_payload(battles, store.registry.descriptions(), mark.votes_total)
             stages["payload"] = _since(start)
             return payload
 
-        # The leaderboard's snapshot service as app.py builds it, without the web app's imports around it.
-        service = SnapshotService(LEADERBOARD, store.snapshots, store.votes.watermark, compute)
+        # The snapshot services as app.py builds them, without the web app's imports around them.
+        kind = JUDGE_AUDIT if mode == "audit" else LEADERBOARD
+        service = SnapshotService(kind, store.snapshots, store.votes.watermark, compute)
         start = _clock()
         snapshot = service.refresh(force=True)
         stages["total"] = _since(start)
@@ -168,9 +207,11 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             load = load_average()
             scan = measure("scan", url)
             refresh = measure("refresh", url)
+            audit = measure("audit", url)
             per_vote = measure("per-vote", url) if votes <= args.per_vote_limit else None
             row = {"engine": engine, "votes": votes, "fill": fill, "load": (load, load_average()), "scan": scan,
-                   "refresh": refresh, "stages": refresh[1]["stages"], "per_vote": per_vote}  # fmt: skip
+                   "refresh": refresh, "audit": audit, "stages": refresh[1]["stages"],
+                   "per_vote": per_vote}  # fmt: skip
             print(summary_line(row), flush=True)
             results.append(row)
     return results
@@ -228,20 +269,28 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]]) -> str:
         "",
         "How each stage grows with the votes (wall / CPU seconds inside the refresh process; imports excluded):",
         "",
-        "| Database | Votes | Read (narrow) | Page payload | Refresh total |",
-        "|---|---:|---|---|---|",
+        "| Database | Votes | Read (narrow) | Page payload | Refresh total | Judge audit: read / audit / total "
+        "| Judge audit process peak RSS (MB) |",
+        "|---|---:|---|---|---|---|---:|",
     ]
     for row in results:
-        stages = row["stages"]
+        stages, audit = row["stages"], row["audit"][1]["stages"]
         cells = [f"{stages[k]['wall']:.2f} / {stages[k]['cpu']:.2f}" for k in ("read", "payload", "total")]
-        lines.append(f"| {row['engine']} | {row['votes']:,} | {' | '.join(cells)} |")
+        audit_cells = " / ".join(f"{audit[k]['wall']:.2f}" for k in ("read", "payload", "total"))
+        lines.append(
+            f"| {row['engine']} | {row['votes']:,} | {' | '.join(cells)} | {audit_cells} | "
+            f"{row['audit'][0].rss_mb:,.0f} |"
+        )
     lines += [
         "",
-        "How: the facts of a vote (models, mode, category, style counts, whether it counts) are stored with the "
-        "vote when it is written, so a refresh reads one narrow scan of the votes table and no text. PostgreSQL "
-        "sends it through ADBC as Arrow columns (binary COPY), SQLite through its cursor in batches; labels become "
-        "integer codes at once. Ratings come from per-pair counts, style control from votes grouped by ordered "
-        "pair, the anomaly test from integer codes; online Elo and validation walk numeric arrays.",
+        "How: the facts of a vote (models, mode, category, style counts, unique-token shares, whether it counts) "
+        "are stored with the vote when it is written, so a refresh reads one narrow scan of the votes table and no "
+        "text. Both databases send it through ADBC as Arrow columns: PostgreSQL by binary COPY, SQLite from a "
+        "child process (its driver must not share the app's process) above 300,000 votes, through the app's own "
+        "driver below; labels become integer codes at once. Ratings come from per-pair counts, style control from "
+        "votes grouped by ordered pair, the anomaly test from integer codes; online Elo and validation walk "
+        "numeric arrays. The judge audit reads the same columns plus battle ids and unique-token shares (wall "
+        "seconds, in its own process).",
         "",
     ]
     return "\n".join(lines)

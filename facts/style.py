@@ -73,6 +73,13 @@ def count_tokens(text: str) -> int:
     return len(_TOKEN.findall(text))
 
 
+def unique_token_share(text: str | None) -> float | None:
+    """Distinct tokens (case-folded) over all tokens of one answer: low for an answer that repeats itself. A
+    fact of the answer the judge audit measures preferences against; None for an answer without a token."""
+    tokens = [token.casefold() for token in _TOKEN.findall(text or "")]
+    return len(set(tokens)) / len(tokens) if tokens else None
+
+
 def style_features(text: str) -> StyleFeatures:
     """Length and markdown counts of one answer (empty or None-like text counts as nothing)."""
     if not text:

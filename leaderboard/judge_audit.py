@@ -66,7 +66,7 @@ import pandas as pd
 
 from facts.categories import CATEGORIES
 from facts.schema import counted, normalize_battles
-from facts.style import count_tokens
+from facts.style import count_tokens, unique_token_share
 
 Z95 = 1.959963984540054
 HUMAN = "human"
@@ -86,7 +86,6 @@ _RIDGE = 1e-3
 # one-sided, zeroing the term extrapolates far outside the data and the LC interval spans 0-100%. A unit normal
 # prior on phi (log-odds per tanh unit) keeps LC near the raw rate unless the data show a length effect.
 _LENGTH_PRIOR_PRECISION = 1.0
-_TOKEN = re.compile(r"\w+|[^\w\s]")  # facts.style's token, so ratio and length count the same units
 
 
 @dataclass(frozen=True)
@@ -237,7 +236,18 @@ def _prepare(battles: pd.DataFrame) -> pd.DataFrame:
             length = length.copy()
             length[missing] = [count_tokens(str(text)) for text in frame.loc[missing, f"answer_{side}"]]
         frame[f"len_{side}"] = length.astype(float)
-        frame[f"unique_{side}"] = _unique_ratios(frame[f"answer_{side}"])
+        # stored with each arena vote (facts.style); computed from the answer where a file lacks it
+        column = f"unique_{side}"
+        unique = (
+            pd.to_numeric(frame[column], errors="coerce").astype(float)
+            if column in frame
+            else pd.Series(np.nan, index=frame.index)
+        )
+        missing = unique.isna() & frame[f"answer_{side}"].notna()
+        if missing.any():
+            unique = unique.copy()
+            unique[missing] = _unique_ratios(frame.loc[missing, f"answer_{side}"])
+        frame[column] = unique
     # one string per battle turn: grouping on strings is much faster than on tuples
     frame["turn_key"] = (frame["battle_id"].astype(str) + "\x1f" + frame["turn"].astype(str)).where(
         frame["battle_id"].notna()
@@ -253,8 +263,8 @@ def _unique_ratios(answers: pd.Series) -> np.ndarray:
             continue
         text = str(text)
         if text not in ratios:
-            tokens = [token.casefold() for token in _TOKEN.findall(text)]
-            ratios[text] = len(set(tokens)) / len(tokens) if tokens else math.nan
+            share = unique_token_share(text)
+            ratios[text] = math.nan if share is None else share
         out[index] = ratios[text]
     return out
 

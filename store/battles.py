@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from facts.categories import Classifier, classify_prompt
 from facts.eligibility import BattleFacts, verdict
-from facts.style import StyleFeatures, style_features
+from facts.style import StyleFeatures, style_features, unique_token_share
 from facts.vocabulary import BATTLE_MODES, DIRECT, HUMAN, STRENGTHS, TIES, WINNERS, is_source
 from store.db import Database
 from store.errors import Conflict, DuplicateVote, NotFound, is_unique_violation
@@ -284,11 +284,19 @@ def insert_vote(
 
 def vote_facts(seen: Sequence[Any], classifier: Classifier = classify_prompt) -> dict[str, Any]:
     """The text-derived facts of a vote from the turns the voter saw (index, user message, answer a, answer b),
-    in order: the category of the first message, and each side's style summed over the answers."""
+    in order: the category of the first message, each side's style summed over the answers, and each side's
+    unique-token share in the voted (last) turn's answer."""
     side_a = sum((style_features(row[2] or "") for row in seen), StyleFeatures())
     side_b = sum((style_features(row[3] or "") for row in seen), StyleFeatures())
     category = classifier(seen[0][1]) if seen and seen[0][0] == 1 else None
-    return {"category": category, **side_a.columns("a"), **side_b.columns("b")}
+    voted = seen[-1] if seen else (None, None, None, None)
+    return {
+        "category": category,
+        **side_a.columns("a"),
+        **side_b.columns("b"),
+        "unique_a": unique_token_share(voted[2]),
+        "unique_b": unique_token_share(voted[3]),
+    }
 
 
 def check_verdict(winner: str, strength: str | None) -> None:

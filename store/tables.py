@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -174,6 +175,10 @@ class Vote(Base):
     list_b: Mapped[int | None] = mapped_column(Integer, nullable=True)
     bold_a: Mapped[int | None] = mapped_column(Integer, nullable=True)
     bold_b: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Each side's unique-token share in the voted turn's answer (facts.style.unique_token_share), for the judge
+    # audit; NULL for an answer without a token, and before the backfill.
+    unique_a: Mapped[float | None] = mapped_column(Float, nullable=True)
+    unique_b: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     battle: Mapped[Battle] = relationship(back_populates="votes")
 

@@ -2,7 +2,8 @@
 retrain trigger, anomaly detection), and sees the same votes with the same stored verdicts.
 
     Votes(db).read()                     -> the clean-battle frame, narrow: labels, numbers, stored facts
-    Votes(db).read(texts=True)           -> plus prompt (first user message), answer_a, answer_b
+    Votes(db).read(audit=True)           -> plus battle_id, unique_a, unique_b: what the judge audit needs
+    Votes(db).read(texts=True)           -> plus those, prompt (first user message), answer_a, answer_b
     Votes(db).read(conversations=True)   -> plus messages_a / messages_b, each side's chat up to the voted message
     Votes(db).count_decisive(since=...)  -> what the retrain trigger counts
     Votes(db).watermark()                -> highest vote id and vote count (is a stored leaderboard stale?)
@@ -15,7 +16,8 @@ read from facts stored with the vote when it was written (store.battles):
 - excluded_reason is the eligibility verdict (facts.eligibility); None: the vote counts.
 - category is facts.categories of the battle's first user message (follow-ups rarely say what a conversation is
   about); the style columns sum each side's answers over the turns the voter saw (facts.style). NaN / None only
-  for votes the backfill has not reached.
+  for votes the backfill has not reached. unique_a / unique_b: each side's unique-token share in the voted
+  turn's answer (facts.style.unique_token_share).
 With texts or conversations, the battle's id and flags come along, and the texts of the voted turn's current
 attempt (a regenerated answer replaced the old one in what the voter saw; known gap: a judge verdict on a turn
 regenerated later, possible while no human voted on it, is paired with the new attempt's text).
@@ -87,10 +89,12 @@ _NARROW = (
     func.coalesce(Vote.category, "").label("category"),
     *VOTE_STYLE_COLUMNS,
 )
+# What the judge audit groups and measures by: the battle turn, and the voted answers' unique-token shares.
+_AUDIT = (Vote.battle_id, Vote.unique_a, Vote.unique_b)
+AUDIT_COLUMNS = ("battle_id", "unique_a", "unique_b")
 _WITH_TEXTS = (
     Vote.id.label("vote_id"),
     Vote.strength,
-    Vote.battle_id,
     Battle.flag_error,
     Battle.flag_identity_leak,
     Battle.flag_length_limit,
@@ -105,8 +109,8 @@ _CONVERSATION_TURNS = (
 )
 
 
-def _query(texts: bool, upto: int | None = None) -> Any:
-    query = select(*_NARROW, *(_WITH_TEXTS if texts else ()))
+def _query(texts: bool, upto: int | None = None, audit: bool = False) -> Any:
+    query = select(*_NARROW, *(_AUDIT if texts or audit else ()), *(_WITH_TEXTS if texts else ()))
     if texts:
         query = (
             query.join(Battle, Battle.id == Vote.battle_id)
@@ -128,15 +132,20 @@ class Votes:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def read(self, *, texts: bool = False, conversations: bool = False, upto: int | None = None) -> pd.DataFrame:
-        """Every vote as a clean-battle frame (see the module notes); `conversations` implies `texts`. `upto`: only
-        votes up to that id (a watermark read before, so the result matches it)."""
+    def read(
+        self, *, texts: bool = False, conversations: bool = False, audit: bool = False, upto: int | None = None
+    ) -> pd.DataFrame:
+        """Every vote as a clean-battle frame (see the module notes); `conversations` implies `texts`. `audit`:
+        with what the judge audit needs beyond the narrow columns (battle_id, unique_a, unique_b), still no text;
+        texts bring those too. `upto`: only votes up to that id (a watermark read before, so the result matches
+        it)."""
         texts = texts or conversations
         if not texts:
             rows = upto if upto is not None else self.watermark().last_vote_id  # ids count up: an upper bound
-            return _battles_frame(arrow_batches(self._db.engine, _query(False, upto), rows=rows), texts=False)
+            query = _query(False, upto, audit)
+            return _battles_frame(arrow_batches(self._db.engine, query, rows=rows), texts=False, audit=audit)
         with self._db.snapshot() as connection:
-            frame = _battles_frame(cursor_batches(connection, _query(True, upto)), texts=True)
+            frame = _battles_frame(cursor_batches(connection, _query(True, upto)), texts=True, audit=True)
             turns = connection.execute(_CONVERSATION_TURNS).all() if conversations else []
         if conversations:
             frame["messages_a"], frame["messages_b"] = _conversations(frame, turns)
@@ -173,7 +182,7 @@ class Votes:
 # Labels stored as categories (a code per row, each distinct label once): a million votes name a few dozen models.
 _LABELS = ("model_a", "model_b", "winner", "strength", "judge", "source", "excluded_reason", "mode", "category")
 _INTEGERS = ("vote_id", "turn")
-_EMPTY = {"tstamp": np.float64, "vote_id": np.int64, "turn": np.int64}
+_EMPTY = {"tstamp": np.float64, "unique_a": np.float64, "unique_b": np.float64, "vote_id": np.int64, "turn": np.int64}
 
 
 class _Labels:
@@ -201,7 +210,7 @@ class _Labels:
         return pd.Categorical.from_codes(rank[codes], categories=pd.Index(labels[order], dtype=object))
 
 
-def _battles_frame(batches: Iterator[pa.RecordBatch], texts: bool) -> pd.DataFrame:
+def _battles_frame(batches: Iterator[pa.RecordBatch], texts: bool, audit: bool = False) -> pd.DataFrame:
     """The clean-battle frame from the query's batches, built column by column in compact types: labels as
     categories (model_a and model_b share theirs), style counts as float32 (NaN: not backfilled yet), times as
     unix seconds. Texts stay strings."""
@@ -214,7 +223,7 @@ def _battles_frame(batches: Iterator[pa.RecordBatch], texts: bool) -> pd.DataFra
                 value = labels[name].codes(array)
             elif name in STYLE_COLUMNS:
                 value = pc.cast(array, pa.float32()).to_numpy(zero_copy_only=False)
-            elif name == "tstamp":
+            elif name in ("tstamp", "unique_a", "unique_b"):
                 value = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
             elif name in _INTEGERS:
                 value = pc.cast(array, pa.int64()).to_numpy(zero_copy_only=False)
@@ -222,7 +231,7 @@ def _battles_frame(batches: Iterator[pa.RecordBatch], texts: bool) -> pd.DataFra
                 value = array.to_numpy(zero_copy_only=False)
             parts.setdefault(name, []).append(value)
     rows: dict[str, Any] = {}
-    names = _query(texts).selected_columns.keys()
+    names = _query(texts, audit=audit).selected_columns.keys()
     for name in names:
         chunks = parts.pop(name, [])
         if name in labels:
@@ -243,9 +252,10 @@ def _battles_frame(batches: Iterator[pa.RecordBatch], texts: bool) -> pd.DataFra
             "tstamp": rows["tstamp"],
             "excluded_reason": rows["excluded_reason"],
             "category": rows["category"],
-            **({"battle_id": rows["battle_id"]} if texts else {}),
+            **({"battle_id": rows["battle_id"]} if audit else {}),
             **({"prompt": rows["prompt"], "answer_a": rows["answer_a"], "answer_b": rows["answer_b"]} if texts else {}),
             **{column: rows[column] for column in STYLE_COLUMNS},
+            **({"unique_a": rows["unique_a"], "unique_b": rows["unique_b"]} if audit else {}),
             **({column: rows[column] for column in EXTRA_COLUMNS} if texts else {}),
             **({column: np.asarray(rows[column], dtype=bool) for column in TEXT_COLUMNS} if texts else {}),
         }

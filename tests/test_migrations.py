@@ -16,6 +16,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import CheckConstraint, Engine, UniqueConstraint, event, inspect, text
 
+from facts.categories import classify_prompt
+from facts.style import unique_token_share
 from store.engine import DatabaseURLError, make_engine, writer
 from store.migrate import alembic_config, current_revision, head_revision, migrate
 from store.tables import Base
@@ -239,7 +241,6 @@ def test_the_alembic_command_line_migrates_the_database_the_app_opens(tmp_path: 
 def test_votes_from_before_the_facts_get_the_rules_verdict_and_their_facts_by_a_resumable_backfill(
     db_engine: Engine,
 ) -> None:
-    from facts.categories import classify_prompt
     from facts.style import style_features
     from store import Store
     from store.backfill import backfill_facts, pending_battles
@@ -324,3 +325,55 @@ def test_votes_from_before_the_facts_get_the_rules_verdict_and_their_facts_by_a_
     }
     assert {column: row[column] for column in expected} == expected
     assert row["category"] == classify_prompt("Write a poem about clean.")
+    assert (row["unique_a"], row["unique_b"]) == (unique_token_share("ok"), unique_token_share("- x"))
+
+
+def test_votes_with_facts_from_before_the_unique_token_share_get_all_their_facts_again(db_engine: Engine) -> None:
+    """0007 adds each side's unique-token share and hands every older vote back to the backfill, which
+    recomputes all its text-derived facts; until then the vote's style reads as missing, never stale."""
+    from store import NewTurn, Store
+    from store.backfill import backfill_facts, pending_battles
+
+    with writer(db_engine).begin() as connection:
+        command.upgrade(alembic_config(connection), "0006")
+    store = Store(db_engine)  # the tables as the ORM declares them: only the unique columns are missing yet
+    with writer(db_engine).begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO battles (id, mode, model_a, model_b, swapped, params_a, params_b, session_id, voter_id, "
+                "state, flag_error, flag_identity_leak, flag_length_limit, flag_notes, tokens_a, tokens_b, "
+                "created_at, updated_at) VALUES ('old', 'anonymous', 'alpha', 'beta', false, '{}', '{}', 's', 'v', "
+                "'voted', false, false, false, '', 0, 0, '2026-11-01', '2026-11-01')"
+            )
+        )
+        connection.execute(
+            text(
+                'INSERT INTO turns (battle_id, "index", attempt, superseded, user_message, answer_a, answer_b, '
+                "prompt_tokens_a, prompt_tokens_b, completion_tokens_a, completion_tokens_b, created_at) VALUES "
+                "('old', 1, 0, false, 'Say it twice.', 'echo echo', 'one two', 0, 0, 0, 0, '2026-11-01')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO votes (battle_id, turn, winner, voter_id, source, created_at, model_a, model_b, mode, "
+                "category, len_a, len_b, header_a, header_b, list_a, list_b, bold_a, bold_b) VALUES ('old', 1, "
+                "'model_b', 'v', 'human', '2026-11-02', 'alpha', 'beta', 'anonymous', 'other', 2, 2, 0, 0, 0, 0, "
+                "0, 0)"
+            )
+        )
+    migrate(db_engine)
+    assert pending_battles(store.db) == 1
+    before = store.votes.read(audit=True).iloc[0]
+    assert pd.isna(before["len_a"]) and pd.isna(before["unique_a"]), "missing until the backfill, not stale"
+    backfill_facts(store.db)
+    after = store.votes.read(audit=True).iloc[0]
+    assert (after["len_a"], after["unique_a"], after["unique_b"]) == (2, 0.5, 1.0)
+    assert after["category"] == classify_prompt("Say it twice.")
+    new = store.battles.create(
+        mode="anonymous", model_a="alpha", model_b="beta", swapped=False, params_a={}, params_b={},
+        session_id="s", voter_id="v",
+    )  # fmt: skip
+    store.battles.add_turn(new.id, NewTurn(user_message="hi", answer_a="a a a a", answer_b=""))
+    store.battles.record_vote(battle_id=new.id, turn=1, winner="tie", voter_id="w")
+    written = store.votes.read(audit=True).set_index("battle_id").loc[new.id]
+    assert written["unique_a"] == 0.25 and pd.isna(written["unique_b"]), "written with the vote; no token: none"

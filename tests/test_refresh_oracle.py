@@ -135,6 +135,21 @@ def test_the_narrow_read_builds_the_page_the_per_vote_computation_builds(storage
     assert sum(1 for key in views if "category" in key or ":" in key) >= 3, list(views)
 
 
+def test_the_judge_audit_from_stored_facts_is_the_audit_from_the_texts(storage: Store) -> None:
+    from leaderboard.judge_audit import audit_judges, render_markdown
+
+    populate(storage)
+    facts = storage.votes.read(audit=True)
+    assert facts[["prompt", "answer_a", "answer_b"]].isna().all().all(), "no answer text read"
+    texts = per_vote_battles(storage).drop(columns=["unique_a", "unique_b"])  # the audit computes them again
+
+    from_facts, from_texts = audit_judges(facts), audit_judges(texts)
+
+    assert render_markdown(from_facts) == render_markdown(from_texts)
+    assert from_facts.judges and from_facts.judges[0].unique_token_slope == from_texts.judges[0].unique_token_slope
+    assert not math.isnan(from_facts.judges[0].unique_token_slope.value)
+
+
 def test_a_vote_written_during_a_refresh_is_counted_by_the_next(storage: Store) -> None:
     populate(storage, battles=12)
     late = storage.battles.create(
