@@ -72,6 +72,9 @@ def write_files(frame: pd.DataFrame, folder: Path) -> dict[str, Path]:
 
 
 def child(mode: str, path: Path) -> None:
+    if mode.startswith("write-"):
+        write_files(battles_frame(int(mode.removeprefix("write-"))), path)
+        return
     if mode == "read-ours":
         from leaderboard.io import read_battles
 
@@ -112,7 +115,9 @@ def ours_end_to_end(path: Path, out: Path) -> Measured:
 def run(args: argparse.Namespace) -> str:
     loads = [load_average()]
     with tempfile.TemporaryDirectory(dir=args.workdir) as folder:
-        paths = write_files(battles_frame(args.battles), Path(folder))
+        # written by a child: a forked child's peak RSS counts the parent's memory at the fork
+        run_measured(["-m", "benchmarks.bench_files", "--child", f"write-{args.battles}", folder])
+        paths = {suffix: Path(folder) / f"battles{suffix}" for suffix in FORMATS}
         sizes = {suffix: path.stat().st_size / 1024 / 1024 for suffix, path in paths.items()}
         reads: dict[str, tuple[Measured, Measured]] = {}
         for suffix, path in paths.items():

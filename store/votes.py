@@ -258,9 +258,18 @@ def _battles_frame(batches: Iterator[pa.RecordBatch], texts: bool, audit: bool =
             **({"unique_a": rows["unique_a"], "unique_b": rows["unique_b"]} if audit else {}),
             **({column: rows[column] for column in EXTRA_COLUMNS} if texts else {}),
             **({column: np.asarray(rows[column], dtype=bool) for column in TEXT_COLUMNS} if texts else {}),
+            # Not read: missing throughout, at a byte per vote (the schema's default, None, costs eight).
+            **{column: _missing(len(rows["turn"])) for column in _ABSENT_TEXTS if column not in rows},
         }
     )
     return normalize_battles(frame)
+
+
+_ABSENT_TEXTS = ("battle_id", "prompt", "answer_a", "answer_b")
+
+
+def _missing(n: int) -> pd.Categorical:
+    return pd.Categorical.from_codes(np.full(n, -1, dtype=np.int8), categories=pd.Index([], dtype=object))
 
 
 def _conversations(
