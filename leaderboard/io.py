@@ -229,8 +229,10 @@ def _read_jsonl(path: Path, label: str, max_rows: int | None) -> pd.DataFrame:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             pass
         else:
-            _check_rows(table.num_rows, max_rows, label)
-            return _frame_from_arrow(table)
+            # Arrow reads text that looks like a date as a timestamp; the schema keeps text as written.
+            if not any(pa.types.is_timestamp(field.type) or pa.types.is_date(field.type) for field in table.schema):
+                _check_rows(table.num_rows, max_rows, label)
+                return _frame_from_arrow(table)
     return _frame_from_objects(_jsonl_objects(path, label, max_rows))
 
 
@@ -362,8 +364,8 @@ def _read_parquet(path: Path, label: str, limits: ReadLimits | None) -> pd.DataF
                 )
             batches.append(batch)
         return _frame_from_arrow(pa.Table.from_batches(batches, schema=source.schema_arrow))
-    except (pa.ArrowException, OSError) as exc:
-        raise BattlesFileError(f"{label}: not a readable Parquet file ({exc})") from None
+    except (pa.ArrowException, OSError) as exc:  # the reader's words, with the server's path taken out
+        raise BattlesFileError(f"{label}: not a readable Parquet file ({str(exc).replace(str(path), label)})") from None
 
 
 def _frame_from_arrow(table: pa.Table) -> pd.DataFrame:

@@ -194,6 +194,9 @@ def test_an_uploaded_file_is_audited_and_then_deleted(edge: RunningApp) -> None:
         ("deep.json", "[" * 100_000 + "]" * 100_000, "nested too deeply"),
         ("half.json", '[{"model_a": "a", ', "malformed JSON"),
         ("bad.csv", "model_a,model_b\n\"a,b\n", "malformed CSV"),
+        # a line Arrow's JSON reader would recurse through until the process crashed
+        ("deep.jsonl", '{"model_a": "a", "x": ' + "[" * 100_000 + "]" * 100_000 + "}\n", "nested too deeply"),
+        ("fake.parquet", "PAR1 but not Parquet", "not a readable Parquet file"),
     ],
 )  # fmt: skip
 def test_hostile_files_get_a_sentence_naming_the_file_not_the_server_path(

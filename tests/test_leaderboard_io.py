@@ -281,3 +281,10 @@ def test_a_parquet_file_is_held_to_the_limits_before_it_is_unpacked(tmp_path: Pa
         read_battles(tmp_path / "b.parquet", limits=ReadLimits(max_rows=1_000))
     with pytest.raises(BattlesFileError, match="unpacks to"):
         read_battles(tmp_path / "b.parquet", limits=ReadLimits(max_bytes=100_000, max_unpacked_ratio=20))
+
+
+def test_text_that_looks_like_a_date_stays_the_text_it_was(tmp_path: Path) -> None:
+    rows = [{"model_a": "x", "model_b": "y", "winner": "tie", "battle_id": "2024-01-01", "judge": "2024-02-03"}]
+    (tmp_path / "dates.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows * 3))
+    frame = read_battles(tmp_path / "dates.jsonl")
+    assert (str(frame.at[0, "battle_id"]), str(frame.at[0, "judge"])) == ("2024-01-01", "2024-02-03")

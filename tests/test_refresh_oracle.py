@@ -186,8 +186,18 @@ def test_a_big_sqlite_read_in_a_child_process_gives_the_frame_the_driver_gives(
     try:
         populate(storage, battles=40)
         in_process = storage.votes.read()
+        read_by_child: list[bool] = []
+        child = columnar._sqlite_in_child
+
+        def recorded(database: str, sql: str) -> Any:
+            batches = child(database, sql)
+            read_by_child.append(batches is not None)
+            return batches
+
+        monkeypatch.setattr(columnar, "_sqlite_in_child", recorded)
         monkeypatch.setattr(columnar, "SQLITE_CHILD_ROWS", 0)
         pd.testing.assert_frame_equal(storage.votes.read(), in_process)
+        assert read_by_child == [True], "the child read it, not the fallback"
         assert in_process["excluded_reason"].notna().any()
     finally:
         storage.dispose()
@@ -202,11 +212,12 @@ def test_the_sqlite_child_reads_what_it_is_given_or_refuses_with_nothing(tmp_pat
     with sqlite3.connect(path) as connection:
         connection.execute("CREATE TABLE t (id INTEGER, label TEXT)")
         connection.executemany("INSERT INTO t VALUES (?, ?)", [(i, None if i < 70_000 else "x") for i in range(70_010)])
-    batches = _sqlite_in_child(str(path), "SELECT id, label FROM t ORDER BY id")
-    if batches is not None:  # read whole, with the late texts
-        import pyarrow as pa
+    import pyarrow as pa
 
-        table = pa.Table.from_batches(batches)
-        assert table.num_rows == 70_010 and table.column("label").null_count == 70_000
-    # else: refused as a whole, and the caller reads through the app's driver
+    batches = _sqlite_in_child(str(path), "SELECT id, coalesce(label, '') AS label FROM t ORDER BY id")
+    assert batches is not None
+    table = pa.Table.from_batches(batches)
+    assert table.num_rows == 70_010 and table.column("label").to_pylist()[-10:] == ["x"] * 10
+    # NULL for the driver's first batch, text after: refused as a whole, never half the rows
+    assert _sqlite_in_child(str(path), "SELECT id, label FROM t ORDER BY id") is None
     assert _sqlite_in_child(str(path), "SELECT nothing FROM nowhere") is None
