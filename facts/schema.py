@@ -120,4 +120,6 @@ def counted(battles: pd.DataFrame, *, source: str | None = HUMAN) -> pd.DataFram
     keep = battles["anony"].astype(bool) & battles["excluded_reason"].isna()
     if source is not None:
         keep &= battles["source"] == source
+    if keep.all():  # a selection already made (a view's own votes): no copy of millions of rows
+        return battles.copy(deep=False)
     return battles[keep]

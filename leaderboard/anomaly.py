@@ -56,6 +56,8 @@ PRIOR = 1.0
 SHOWN_PREFIX = 8  # characters of a voter hash shown on the page: enough to tell voters apart, not to find them
 _OUTCOMES = 3  # first model (by name) won, second won, tie
 _CHUNK = 2_000_000  # terms per block when summing the chi-square series, to bound memory
+_BLOCK = 1 << 20  # votes per block of per-vote temporaries
+_COLUMNS = ("model_a", "model_b", "winner", "judge", "tstamp", "anony", "excluded_reason", "source")
 
 
 @dataclass(frozen=True)
@@ -194,19 +196,26 @@ def detect_anomalous_voters(
     if not prior > 0.0:
         # with no prior an outcome nobody else chose has probability 0 and one vote would flag its voter
         raise ValueError(f"prior must be positive, got {prior}")
-    votes = counted(normalize_battles(battles), source="human")
+    # Only the columns the test reads, and only counted human votes: a narrow copy of millions of rows.
+    votes = counted(normalize_battles(battles)[list(_COLUMNS)], source="human")
     voter, names = voter_codes(votes["judge"])
     attributed = voter >= 0
-    evidence = _vote_evidence(votes, voter, prior=prior, mid_p=mid_p)
-    tested = evidence[attributed]
-    sizes = tested.groupby("voter", sort=False).size()
-    eligible = sizes[sizes >= min_votes]
-    tested = tested[tested["voter"].isin(eligible.index)]
-    flagged = _sequential_test(tested, names, alpha=alpha, min_votes=min_votes)
+    p_value, against = _vote_evidence(votes, voter, prior=prior, mid_p=mid_p)
+    sizes = np.bincount(voter[attributed], minlength=len(names))
+    eligible = sizes >= min_votes
+    tested = np.flatnonzero(attributed & eligible[np.maximum(voter, 0)])
+    known = tested[against[tested] >= 0]
+    opposed = np.bincount(voter[known], weights=against[known], minlength=len(names))
+    judged = np.bincount(voter[known], minlength=len(names))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(judged > 0, opposed / np.maximum(judged, 1), np.nan)
+    flagged = _sequential_test(
+        tested, voter, votes["tstamp"].to_numpy(dtype=float), p_value, shares, sizes, names, alpha=alpha,
+        min_votes=min_votes,
+    )  # fmt: skip
     ordered = tuple(sorted(flagged, key=lambda v: (v.p_value, v.voter)))
-    shares = tested.groupby("voter", sort=False)["against"].mean()
-    flagged_codes = np.flatnonzero(np.isin(names, [v.voter for v in ordered]))
-    typical = shares[~shares.index.isin(flagged_codes)].median()
+    typical_pool = eligible & ~np.isin(names, [v.voter for v in ordered]) & ~np.isnan(shares)
+    typical = float(np.median(shares[typical_pool])) if typical_pool.any() else math.nan
     return AnomalyReport(
         voters=ordered,
         alpha=alpha,
@@ -214,11 +223,11 @@ def detect_anomalous_voters(
         prior=prior,
         mid_p=mid_p,
         human_votes=len(votes),
-        voters_tested=len(eligible),
-        votes_tested=int(eligible.sum()),
+        voters_tested=int(eligible.sum()),
+        votes_tested=int(sizes[eligible].sum()),
         unattributed=int((~attributed).sum()),
         votes_flagged=sum(v.votes for v in ordered),
-        typical_disagreement=float(typical) if pd.notna(typical) else math.nan,
+        typical_disagreement=typical,
     )
 
 
@@ -265,40 +274,37 @@ def voter_codes(judge: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64), names
 
 
-def _vote_evidence(votes: pd.DataFrame, voter: np.ndarray, *, prior: float, mid_p: bool) -> pd.DataFrame:
-    """Per vote: the voter, time, p-value against the other voters on that pair, and whether it went against
-    their majority (NaN when nobody else voted on the pair)."""
-    if votes.empty:
-        return pd.DataFrame({"voter": [], "tstamp": [], "order": [], "p_value": [], "against": []})
-    model_a, model_b, names = model_codes(votes)  # indices into sorted names: comparing them compares names
-    swap = model_a > model_b
-    side = winner_sides(votes["winner"])
-    outcome = np.where((side < 2) & swap, 1 - side, side)
+def _vote_evidence(
+    votes: pd.DataFrame, voter: np.ndarray, *, prior: float, mid_p: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per vote: the p-value against the other voters on that pair, and whether it went against their majority
+    (1 against, 0 not, -1 nobody else voted on the pair). Computed in blocks of votes, so the per-outcome
+    temporaries stay a block's size."""
     n = len(votes)
+    if n == 0:
+        return np.zeros(0), np.zeros(0, dtype=np.int8)
+    model_a, model_b, names = model_codes(votes)  # indices into sorted names: comparing them compares names
+    side = winner_sides(votes["winner"])
+    outcome = np.where((side < 2) & (model_a > model_b), 1 - side, side).astype(np.int64)
     pair, pairs = pd.factorize(np.minimum(model_a, model_b) * len(names) + np.maximum(model_a, model_b))
+    del model_a, model_b, side
     # Unattributed votes (code -1) are different people: each is its own voter here.
-    own_key = np.where(voter >= 0, voter * len(pairs) + pair, -1 - np.arange(n))
-    own_index, own_keys = pd.factorize(own_key)
+    own_index, own_keys = pd.factorize(np.where(voter >= 0, voter * len(pairs) + pair, -1 - np.arange(n)))
     totals = _counts(pair * _OUTCOMES + outcome, len(pairs))
-    others = totals[pair] - _counts(own_index * _OUTCOMES + outcome, len(own_keys))[own_index]
-    rows = np.arange(n)
-    seen = others[rows, outcome]
-    probability = (others + prior) / (others.sum(axis=1, keepdims=True) + _OUTCOMES * prior)
-    # Counts share one prior, so comparing counts compares probabilities without rounding trouble.
-    rarer = np.where(others < seen[:, None], probability, 0.0).sum(axis=1)
-    as_rare = np.where(others == seen[:, None], probability, 0.0).sum(axis=1)
-    p_value = rarer + (0.5 if mid_p else 1.0) * as_rare
-    history = others.sum(axis=1) > 0
-    against = np.where(history, (seen < others.max(axis=1)).astype(float), np.nan)
-    return pd.DataFrame(
-        {
-            "voter": voter,
-            "tstamp": votes["tstamp"].to_numpy(dtype=float),
-            "order": rows,
-            "p_value": np.clip(p_value, np.finfo(float).tiny, 1.0),
-            "against": against,
-        }
-    )
+    own = _counts(own_index * _OUTCOMES + outcome, len(own_keys))
+    p_value, against = np.empty(n), np.empty(n, dtype=np.int8)
+    for start in range(0, n, _BLOCK):
+        block = slice(start, start + _BLOCK)
+        others = totals[pair[block]] - own[own_index[block]]
+        seen = np.take_along_axis(others, outcome[block, None], axis=1)
+        probability = (others + prior) / (others.sum(axis=1, keepdims=True) + _OUTCOMES * prior)
+        # Counts share one prior, so comparing counts compares probabilities without rounding trouble.
+        rarer = np.where(others < seen, probability, 0.0).sum(axis=1)
+        as_rare = np.where(others == seen, probability, 0.0).sum(axis=1)
+        p_value[block] = np.clip(rarer + (0.5 if mid_p else 1.0) * as_rare, np.finfo(float).tiny, 1.0)
+        history = others.sum(axis=1) > 0
+        against[block] = np.where(history, seen[:, 0] < others.max(axis=1), -1)
+    return p_value, against
 
 
 def _counts(codes: np.ndarray, groups: int) -> np.ndarray:
@@ -306,35 +312,63 @@ def _counts(codes: np.ndarray, groups: int) -> np.ndarray:
 
 
 def _sequential_test(
-    evidence: pd.DataFrame, names: np.ndarray, *, alpha: float, min_votes: int
+    tested: np.ndarray,
+    voter: np.ndarray,
+    tstamp: np.ndarray,
+    p_value: np.ndarray,
+    shares: np.ndarray,
+    sizes: np.ndarray,
+    names: np.ndarray,
+    *,
+    alpha: float,
+    min_votes: int,
 ) -> list[AnomalousVoter]:
-    if evidence.empty:
+    """`tested`: the rows of the voters tested; per voter (code): `shares` against the majority, `sizes` votes."""
+    if len(tested) == 0:
         return []
-    evidence = evidence.iloc[np.lexsort((evidence["order"], evidence["tstamp"], evidence["voter"]))]
-    voter = evidence["voter"].to_numpy()
-    statistic = np.cumsum(-2.0 * np.log(evidence["p_value"].to_numpy()))
-    starts = np.flatnonzero(np.r_[True, voter[1:] != voter[:-1]])
-    lengths = np.diff(np.r_[starts, len(voter)])
-    group = np.repeat(np.arange(len(starts)), lengths)
+    # Each voter's votes in time order (ties: row order). The store's votes come in time order, so a stable sort
+    # by voter alone does it then.
+    times = tstamp[tested]
+    if (times[1:] < times[:-1]).any():
+        rows = tested[np.lexsort((tested, times, voter[tested]))]
+    else:
+        rows = tested[np.argsort(voter[tested], kind="stable")]
+    del times
+    by_voter = voter[rows]
+    statistic = np.cumsum(-2.0 * np.log(p_value[rows]))
+    starts = np.flatnonzero(np.r_[True, by_voter[1:] != by_voter[:-1]])
+    lengths = np.diff(np.r_[starts, len(rows)])
+    owner = by_voter[starts]
+    del rows, by_voter
     before = np.r_[0.0, statistic][starts]
-    fisher = statistic - before[group]  # Fisher's statistic after each of the voter's votes
-    k = np.arange(len(voter)) - starts[group] + 1
-    log_threshold = np.log(alpha / (lengths - min_votes + 1))[group]
-    look = k >= min_votes
+    log_thresholds = np.log(alpha / (lengths - min_votes + 1))
+
+    def looks(at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """For sorted positions: the voter's group, the vote's rank k, Fisher's statistic, the log threshold."""
+        group = np.searchsorted(starts, at, side="right") - 1
+        return group, at - starts[group] + 1, statistic[at] - before[group], log_thresholds[group]
+
     # A Chernoff bound rules out most looks for nothing: log sf(x; 2k) <= -k (z - 1 - log z), z = x / 2k > 1.
-    z = fisher / (2.0 * k)
-    bound = np.where(z > 1.0, -k * (z - 1.0 - np.log(np.maximum(z, 1.0))), 0.0)
-    candidate = np.flatnonzero(look & (bound < log_threshold))
+    # Screened in blocks of votes, so its temporaries stay a block's size.
+    screened: list[np.ndarray] = []
+    for start in range(0, len(statistic), _BLOCK):
+        at = np.arange(start, min(start + _BLOCK, len(statistic)))
+        _, k, fisher, log_threshold = looks(at)
+        z = fisher / (2.0 * k)
+        bound = np.where(z > 1.0, -k * (z - 1.0 - np.log(np.maximum(z, 1.0))), 0.0)
+        screened.append(at[(k >= min_votes) & (bound < log_threshold)])
+    candidate = np.concatenate(screened)
     if len(candidate) == 0:
         return []
+    group, k, fisher, log_threshold = looks(candidate)
     # Only each voter's first crossing matters: test the candidates in rounds of doubling size, in time order,
     # and drop a voter once crossed, so a bot with 20,000 votes costs a few hundred exact tails, not 20,000.
-    rank = np.arange(len(candidate)) - np.searchsorted(group[candidate], group[candidate])
+    rank = np.arange(len(candidate)) - np.searchsorted(group, group)
     done = np.zeros(len(starts), dtype=bool)
     firsts: list[np.ndarray] = []
     low, width = 0, 64
     while low <= rank.max():
-        pick = candidate[(rank >= low) & (rank < low + width)]
+        pick = np.flatnonzero((rank >= low) & (rank < low + width))
         pick = pick[~done[group[pick]]]
         crossed = pick[chi2_logsf_even(fisher[pick], 2 * k[pick]) < log_threshold[pick]] if len(pick) else pick
         first_here = crossed[np.r_[True, group[crossed][1:] != group[crossed][:-1]]] if len(crossed) else crossed
@@ -347,25 +381,19 @@ def _sequential_test(
     groups = group[first]
     last = starts[groups] + lengths[groups] - 1
     at_flag = chi2_sf_even(fisher[first], 2 * k[first])
-    overall = chi2_sf_even(fisher[last], 2 * k[last])
-    against = evidence["against"].to_numpy()
+    overall = chi2_sf_even(statistic[last] - before[groups], 2 * lengths[groups])
     return [
         AnomalousVoter(
-            voter=str(names[voter[row]]),
-            votes=int(lengths[g]),
+            voter=str(names[owner[g]]),
+            votes=int(sizes[owner[g]]),
             p_value=float(overall[i]),
             flagged_at=int(k[row]),
             p_value_at_flag=float(at_flag[i]),
             threshold=float(alpha / (lengths[g] - min_votes + 1)),
-            disagreement=_share(against[starts[g] : starts[g] + lengths[g]]),
+            disagreement=float(shares[owner[g]]),
         )
         for i, (row, g) in enumerate(zip(first, groups, strict=True))
     ]
-
-
-def _share(flags: np.ndarray) -> float:
-    known = flags[~np.isnan(flags)]
-    return float(known.mean()) if len(known) else math.nan
 
 
 def chi2_logsf_even(x: np.ndarray | float, df: np.ndarray | int) -> np.ndarray:

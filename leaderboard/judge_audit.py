@@ -67,10 +67,12 @@ import pandas as pd
 from facts.categories import CATEGORIES
 from facts.schema import counted, normalize_battles
 from facts.style import count_tokens, unique_token_share
+from leaderboard.multinomial import BLOCK, map_multinomial_rounds
 
 Z95 = 1.959963984540054
 HUMAN = "human"
 LENGTH_BIN_EDGES = (0.0, 0.1, 0.25, 0.5, 1.0)
+_BOOTSTRAP_CELLS = 4_000_000  # rounds x turns per block of bootstrap draws (memory bound)
 ENTROPY_GROUPS: Mapping[str, str] = MappingProxyType(
     {
         **dict.fromkeys(
@@ -213,7 +215,7 @@ def audit_judges(
     return AuditReport(
         judges=audits,
         human=human,
-        human_turns=int(human_rows.groupby(["battle_id", "turn"]).ngroups) if len(human_rows) else 0,
+        human_turns=int(human_rows["turn_key"].nunique()),
         human_human=_human_human(human_rows, rounds, seed),
         messages=tuple(messages),
     )
@@ -224,10 +226,13 @@ def audit_judges(
 
 def _prepare(battles: pd.DataFrame) -> pd.DataFrame:
     frame = counted(normalize_battles(battles), source=None).copy()
-    frame["winner_name"] = np.select(
-        [frame["winner"] == "model_a", frame["winner"] == "model_b"],
-        [frame["model_a"], frame["model_b"]],
-        default=_TIE,
+    # A category: a million verdicts name a few dozen models, and every grouping below then works on codes.
+    frame["winner_name"] = pd.Categorical(
+        np.select(
+            [frame["winner"] == "model_a", frame["winner"] == "model_b"],
+            [frame["model_a"].astype(object), frame["model_b"].astype(object)],
+            default=_TIE,
+        )
     )
     for side in ("a", "b"):
         length = pd.to_numeric(frame[f"len_{side}"], errors="coerce")
@@ -248,10 +253,13 @@ def _prepare(battles: pd.DataFrame) -> pd.DataFrame:
             unique = unique.copy()
             unique[missing] = _unique_ratios(frame.loc[missing, f"answer_{side}"])
         frame[column] = unique
-    # one string per battle turn: grouping on strings is much faster than on tuples
-    frame["turn_key"] = (frame["battle_id"].astype(str) + "\x1f" + frame["turn"].astype(str)).where(
-        frame["battle_id"].notna()
-    )
+    # One integer per battle turn (missing without a battle id): grouping a million of them is much faster than
+    # grouping strings or tuples.
+    battle, _ = pd.factorize(frame["battle_id"], use_na_sentinel=True)
+    turn = frame["turn"].to_numpy(dtype=np.int64)
+    key = battle.astype(np.int64) * (int(turn.max(initial=0)) + 1) + turn
+    frame["turn_key"] = pd.array(np.where(battle >= 0, key, 0), dtype="Int64")
+    frame.loc[battle < 0, "turn_key"] = pd.NA
     return frame
 
 
@@ -318,9 +326,10 @@ def _audit_source(
 def _swap_survival(rows: pd.DataFrame) -> Estimate:
     if "order" not in rows.columns:
         return NO_DATA
-    key = rows["turn_key"]
-    if "pair_id" in rows.columns:
-        key = rows["pair_id"].where(rows["pair_id"].notna(), key)
+    key = rows["turn_key"].astype(object)
+    if "pair_id" in rows.columns:  # a pair id names the judgment; the battle turn stands in where it is missing
+        turn = key.map(lambda k: None if pd.isna(k) else ("turn", k))
+        key = rows["pair_id"].astype(object).where(rows["pair_id"].notna(), turn)
     ordered = pd.DataFrame({"key": key, "order": rows["order"], "winner": rows["winner_name"]}).dropna()
     original = ordered[ordered["order"] == "original"].drop_duplicates("key").set_index("key")["winner"]
     swapped = ordered[ordered["order"] == "swapped"].drop_duplicates("key").set_index("key")["winner"]
@@ -435,7 +444,7 @@ def _agreement_with_people(rows: pd.DataFrame, majority: pd.Series, categories: 
     keyed = rows[rows["turn_key"].notna()]
     labels = keyed.groupby("turn_key")["winner_name"]
     # several rows on one turn (both orders, repeats) are its verdict when they agree, a tie otherwise
-    judged = labels.first().where(labels.nunique() == 1, _TIE)
+    judged = labels.first().astype(object).where(labels.nunique() == 1, _TIE)
     shared = judged.index.intersection(majority.index)
     human = majority.loc[shared]
     with_majority = human.notna()
@@ -470,38 +479,59 @@ def _agreement_with_people(rows: pd.DataFrame, majority: pd.Series, categories: 
 def _human_human(human_rows: pd.DataFrame, rounds: int, seed: int) -> Agreement:
     """Chance that two distinct human votes on one turn agree, bootstrapped over turns."""
     keyed = human_rows[human_rows["turn_key"].notna()]
-    counts = keyed.groupby(["turn_key", "winner_name"]).size().unstack(fill_value=0)
-    if counts.empty:
+    if keyed.empty:
         return Agreement(NO_DATA, NO_DATA)
-    matrix = counts.to_numpy(dtype=float)
-    tie_column = list(counts.columns).index(_TIE) if _TIE in counts.columns else None
-    votes = matrix.sum(axis=1)
-    agreeing_all = (matrix * (matrix - 1) / 2).sum(axis=1)
+    # Per turn and label, the number of votes, from integer codes: no matrix of turns by labels.
+    turn, turns = pd.factorize(keyed["turn_key"])
+    names = keyed["winner_name"].cat
+    labels = len(names.categories)
+    cells, votes_per_cell = np.unique(turn.astype(np.int64) * labels + names.codes.to_numpy(), return_counts=True)
+    owner = cells // labels
+    decisive_cell = names.categories[cells % labels] != _TIE
+    same_pairs = votes_per_cell * (votes_per_cell - 1) / 2.0
+
+    def per_turn(values: np.ndarray) -> np.ndarray:
+        return np.bincount(owner, values.astype(float), len(turns))
+
+    votes = per_turn(votes_per_cell)
+    decisive_votes = per_turn(votes_per_cell * decisive_cell)
+    agreeing_all, agreeing_decisive = per_turn(same_pairs), per_turn(same_pairs * decisive_cell)
     pairs_all = votes * (votes - 1) / 2
-    decisive = matrix.copy()
-    if tie_column is not None:
-        decisive[:, tie_column] = 0
-    decisive_votes = decisive.sum(axis=1)
-    agreeing_decisive = (decisive * (decisive - 1) / 2).sum(axis=1)
     pairs_decisive = decisive_votes * (decisive_votes - 1) / 2
-    generator = np.random.default_rng(seed)
-    draws = generator.integers(0, len(matrix), size=(rounds, len(matrix))) if rounds > 0 else None
+    totals = np.column_stack([agreeing_all, pairs_all, agreeing_decisive, pairs_decisive])
+    resampled = _turn_bootstrap(totals, rounds, seed)
     return Agreement(
-        with_ties=_ratio_bootstrap(agreeing_all, pairs_all, draws),
-        without_ties=_ratio_bootstrap(agreeing_decisive, pairs_decisive, draws),
+        with_ties=_ratio_bootstrap(totals[:, 0], totals[:, 1], None if resampled is None else resampled[:, :2]),
+        without_ties=_ratio_bootstrap(totals[:, 2], totals[:, 3], None if resampled is None else resampled[:, 2:]),
     )
 
 
-def _ratio_bootstrap(numerators: np.ndarray, denominators: np.ndarray, draws: np.ndarray | None) -> Estimate:
+def _turn_bootstrap(totals: np.ndarray, rounds: int, seed: int) -> np.ndarray | None:
+    """Per round, the column sums of `totals` (a row per turn) over turns drawn with replacement, as many as
+    there are turns. Only turns with a pair of votes add anything, so they are drawn through their counts: the
+    others are one cell of the multinomial (the same law as drawing every turn), and a million turns of one
+    vote each cost nothing. None: nothing to resample."""
+    useful = np.flatnonzero(totals[:, 1] > 0)  # a decisive pair is a pair
+    if rounds <= 0 or len(useful) == 0:
+        return None
+    counts = np.r_[np.ones(len(useful), dtype=np.int64), len(totals) - len(useful)]
+    per_block = max(1, min(BLOCK, _BOOTSTRAP_CELLS // len(counts)))
+    kept = totals[useful]
+    drawn = map_multinomial_rounds(counts, rounds, seed, lambda block: block[:, :-1] @ kept, per_block)
+    return np.concatenate(drawn)
+
+
+def _ratio_bootstrap(numerators: np.ndarray, denominators: np.ndarray, resampled: np.ndarray | None) -> Estimate:
+    """`resampled`: per bootstrap round, (sum of numerators, sum of denominators) over the turns drawn."""
     used = int((denominators > 0).sum())
     total = denominators.sum()
     if total == 0:
         return NO_DATA
     value = float(numerators.sum() / total)
-    if draws is None:
+    if resampled is None:
         return Estimate(value, math.nan, math.nan, used)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratios = numerators[draws].sum(axis=1) / denominators[draws].sum(axis=1)
+        ratios = resampled[:, 0] / resampled[:, 1]
     low, high = np.nanpercentile(ratios, [2.5, 97.5])
     return Estimate(value, float(low), float(high), used)
 

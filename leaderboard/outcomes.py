@@ -23,6 +23,7 @@ import pandas as pd
 
 # bincount over all n^2 ordered keys is faster than sorting while the key space stays this small
 _DENSE_KEYS = 20_000_000
+_BLOCK = 1 << 20  # votes per block when counting
 
 
 def _frozen(values: np.ndarray, dtype: type) -> np.ndarray:
@@ -128,6 +129,16 @@ def winner_sides(winner: pd.Series | np.ndarray) -> np.ndarray:
     return np.where(labels == "model_a", 0, np.where(labels == "model_b", 1, 2)).astype(np.int8)
 
 
+def _outcome_keys(side_a: np.ndarray, side_b: np.ndarray, sides: np.ndarray, n: int) -> np.ndarray:
+    """Per vote: 3 * (first * n + second) + outcome, first < second the pair's models, outcome 0 when the first
+    won, 1 for a tie, 2 when the second won."""
+    a_first = side_a < side_b
+    first_won = np.where(a_first, sides == 0, sides == 1)
+    second_won = np.where(a_first, sides == 1, sides == 0)
+    outcome = np.where(first_won, 0, np.where(second_won, 2, 1))
+    return (np.minimum(side_a, side_b) * n + np.maximum(side_a, side_b)) * 3 + outcome
+
+
 def empty_counts() -> PairCounts:
     nothing = np.zeros(0)
     return PairCounts((), nothing, nothing, nothing, nothing, nothing)
@@ -139,21 +150,20 @@ def count_outcomes(battles: pd.DataFrame) -> PairCounts:
         return empty_counts()
     side_a, side_b, names = model_codes(battles)
     sides = winner_sides(battles["winner"])
-    a_won = sides == 0
-    b_won = sides == 1
-    a_first = side_a < side_b
-    first = np.where(a_first, side_a, side_b)
-    second = np.where(a_first, side_b, side_a)
-    outcome = np.where(a_first, np.where(a_won, 0, np.where(b_won, 2, 1)), np.where(b_won, 0, np.where(a_won, 2, 1)))
     n = len(names)
-    pair_key = first * n + second
     if n * n * 3 <= _DENSE_KEYS:
-        counts = np.bincount(pair_key * 3 + outcome, minlength=n * n * 3).reshape(n * n, 3)
+        # In blocks: the per-vote temporaries stay a block's size, whatever the number of votes.
+        counts = np.zeros(n * n * 3, dtype=np.int64)
+        for start in range(0, len(sides), _BLOCK):
+            block = slice(start, start + _BLOCK)
+            counts += np.bincount(_outcome_keys(side_a[block], side_b[block], sides[block], n), minlength=n * n * 3)
+        counts = counts.reshape(n * n, 3)
         keys = np.flatnonzero(counts.any(axis=1))
         counts = counts[keys]
     else:
-        keys, inverse = np.unique(pair_key, return_inverse=True)
-        counts = np.bincount(inverse * 3 + outcome, minlength=len(keys) * 3).reshape(len(keys), 3)
+        outcome_keys = _outcome_keys(side_a, side_b, sides, n)
+        keys, inverse = np.unique(outcome_keys // 3, return_inverse=True)
+        counts = np.bincount(inverse * 3 + outcome_keys % 3, minlength=len(keys) * 3).reshape(len(keys), 3)
     return PairCounts(
         models=names,
         first=keys // n,

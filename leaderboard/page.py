@@ -37,7 +37,7 @@ def view_key(source: str, category: str | None, style_control: bool) -> str:
     return f"{source}|{category or ALL_CATEGORIES}|{'style' if style_control else 'plain'}"
 
 
-_VIEW_COLUMNS = ("model_a", "model_b", "winner", "source", "turn", "anony", "tstamp", "excluded_reason", "category",
+_VIEW_COLUMNS = ("model_a", "model_b", "winner", "source", "anony", "tstamp", "excluded_reason", "category",
                  *STYLE_COLUMNS)  # fmt: skip
 
 
@@ -55,8 +55,8 @@ def build_page_payload(
     anomalies = detect_anomalous_voters(battles)
     if not keep_anomalous:
         battles = exclude_anomalous(battles, anomalies)
-    # Only what the views read: every view filters these rows again, and texts or ids would be copied each time.
-    everything = counted(battles, source=None)[list(_VIEW_COLUMNS)]
+    # What counts, per source and category, from the label columns alone (a byte per vote each).
+    everything = counted(battles[["source", "category", "anony", "excluded_reason"]], source=None)
     per_source = everything["source"].value_counts()
     per_source = per_source[per_source > 0]  # a categorical column lists every label, counted or not
     sources = sorted(per_source.index, key=lambda s: (s != "human", s))
@@ -76,8 +76,11 @@ def build_page_payload(
     # Normalized once above; each view gets only its own votes and skips the online-Elo replay (a loop over every
     # vote), which the page does not show.
     fast = {"normalized": True, "with_online_elo": False}
+    del everything
     for source in sources:
-        own = everything[everything["source"] == source]
+        # Only what the views read, one source at a time: the rows are copied once per source, not per view, and
+        # no voter id or text comes along.
+        own = counted(battles[list(_VIEW_COLUMNS)], source=source)
         board = compute_leaderboard(own, source=source, **fast)
         payload["views"][view_key(source, None, False)] = board.to_dict()
         payload["matrices"][source] = _matrices(board)

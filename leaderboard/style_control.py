@@ -13,7 +13,7 @@ their model's strength explains. A feature that is the same for every vote canno
 with a warning. Every vote is its own row here (covariates differ per vote), so a Newton step costs O(votes)
 and the bootstrap refits every round on all rows: prefer the sandwich intervals on large tables.
 
-    style_covariates(battles) -> StyleCovariates     raises StyleFeaturesMissing naming the first row lacking one
+    style_covariates(battles, order=None) -> StyleCovariates   raises StyleFeaturesMissing naming a row lacking one
     fit_style_control(battles, models, parts, *, anchor=None, ci="sandwich", rounds=1000, seed=0) -> StyleFit
     style_logits(fit, battles) -> log-odds that model_a wins each vote of `battles` (for predictions)
 """
@@ -34,6 +34,7 @@ from leaderboard.multinomial import map_multinomial_rounds
 from leaderboard.scale import ELO_PER_NAT, Anchor, as_anchor, gauge, to_elo
 
 _BOOTSTRAP_CELLS = 5_000_000  # rounds x votes per block of bootstrap weights (memory bound)
+_BLOCK = 1 << 20  # votes per block of per-vote temporaries
 
 
 class StyleFeaturesMissing(ValueError):
@@ -43,7 +44,7 @@ class StyleFeaturesMissing(ValueError):
 @dataclass(frozen=True, eq=False)
 class StyleCovariates:
     features: tuple[str, ...]  # the fitted features
-    values: np.ndarray  # (votes, features), z-normalised
+    values: np.ndarray  # (votes, features), z-normalised, a contiguous column per feature
     mean: np.ndarray  # of the raw covariates, to normalise new votes the same way
     sd: np.ndarray
     constant: tuple[str, ...]  # features left out: the same for every vote
@@ -73,24 +74,29 @@ class StyleFit:
     warnings: tuple[str, ...]
 
 
-def _raw_covariates(battles: pd.DataFrame) -> np.ndarray:
-    raw = np.empty((len(battles), len(STYLE_FEATURES)))
+def _raw_covariates(battles: pd.DataFrame, order: np.ndarray | None = None) -> np.ndarray:
+    """(votes, features), one contiguous column per feature; rows in `order` if given."""
+    raw = np.empty((len(battles), len(STYLE_FEATURES)), order="F")
     for j, feature in enumerate(STYLE_FEATURES):
         a = battles[f"{feature}_a"].to_numpy(dtype=float)
         b = battles[f"{feature}_b"].to_numpy(dtype=float)
-        np.divide(a - b, a + b + 1.0, out=raw[:, j])
+        if order is not None:
+            a, b = a[order], b[order]
+        np.subtract(a, b, out=raw[:, j])
+        raw[:, j] /= a + b + 1.0
     return raw
 
 
-def style_covariates(battles: pd.DataFrame) -> StyleCovariates:
+def style_covariates(battles: pd.DataFrame, order: np.ndarray | None = None) -> StyleCovariates:
+    """The z-normalised covariates of every vote, rows in `order` (a permutation of the votes) if given."""
     absent = [c for c in STYLE_COLUMNS if c not in battles.columns]
     if absent:
         raise StyleFeaturesMissing(f"style control needs the columns {', '.join(absent)}")
-    raw = _raw_covariates(battles)  # NaN exactly where a vote lacks a count on either side
+    raw = _raw_covariates(battles, order)  # NaN exactly where a vote lacks a count on either side
     lacking = np.isnan(raw).any(axis=1)
     if lacking.any():
         missing = battles[list(STYLE_COLUMNS)].isna()
-        first = int(np.flatnonzero(lacking)[0])
+        first = int(np.flatnonzero(lacking)[0]) if order is None else int(order[lacking].min())
         row = battles.iloc[first]
         columns = ", ".join(c for c in STYLE_COLUMNS if missing.iloc[first][c])
         raise StyleFeaturesMissing(
@@ -98,7 +104,9 @@ def style_covariates(battles: pd.DataFrame) -> StyleCovariates:
             f"({row['model_a']!r} vs {row['model_b']!r}) lacks {columns}; {int(lacking.sum())} of {len(battles)} "
             "votes lack some. Compute them from the answers (facts.style) or turn style control off."
         )
-    mean, sd = raw.mean(axis=0), raw.std(axis=0)
+    # A column at a time: numpy's std over the matrix would hold a second matrix of deviations.
+    mean = np.array([raw[:, j].mean() for j in range(raw.shape[1])])
+    sd = np.array([raw[:, j].std() for j in range(raw.shape[1])])
     varies = sd > 1e-12
     raw -= mean
     raw /= np.where(varies, sd, 1.0)
@@ -115,7 +123,7 @@ def style_covariates(battles: pd.DataFrame) -> StyleCovariates:
         kept.append(int(index))
     return StyleCovariates(
         features=tuple(STYLE_FEATURES[k] for k in kept),
-        values=z[:, kept] if len(kept) < z.shape[1] else z,
+        values=np.asfortranarray(z[:, kept]) if len(kept) < z.shape[1] else z,
         mean=mean[kept],
         sd=sd[kept],
         constant=tuple(f for f, v in zip(STYLE_FEATURES, varies, strict=True) if not v),
@@ -146,15 +154,21 @@ class _Votes:
     z: np.ndarray  # (rows, features), grouped
     outcome: np.ndarray  # score of model_a, grouped
 
+    @staticmethod
+    def grouping_order(n: int, side_a: np.ndarray, side_b: np.ndarray) -> np.ndarray:
+        """The permutation that groups the votes by ordered pair."""
+        return np.argsort(side_a * n + side_b, kind="stable")
+
     @classmethod
-    def grouped(cls, n: int, side_a: np.ndarray, side_b: np.ndarray, z: np.ndarray, outcome: np.ndarray) -> _Votes:
-        key = side_a * n + side_b
-        order = np.argsort(key, kind="stable")
-        key = key[order]
+    def grouped(
+        cls, n: int, side_a: np.ndarray, side_b: np.ndarray, z: np.ndarray, outcome: np.ndarray, order: np.ndarray
+    ) -> _Votes:
+        """`z` is already in `order` (_Votes.grouping_order); the codes and outcomes are in the votes' own order."""
+        key = side_a[order] * n + side_b[order]
         starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
         sizes = np.diff(np.r_[starts, len(key)])
         pairs = key[starts]
-        return cls(n, pairs // n, pairs % n, starts, sizes, order, z[order], outcome[order])
+        return cls(n, pairs // n, pairs % n, starts, sizes, order, z, outcome[order])
 
     def pair_sums(self, values: np.ndarray) -> np.ndarray:
         """Sums over each pair's rows of a per-row array (rows,) or (rows, k)."""
@@ -169,32 +183,42 @@ class _Votes:
 
 
 def _outer_sum(votes: _Votes, weights: np.ndarray) -> np.ndarray:
-    """sum over votes of weight * x x^T, x = (e_a - e_b, z)."""
+    """sum over votes of weight * x x^T, x = (e_a - e_b, z). A feature at a time: one temporary of a vector per
+    vote, not a matrix."""
     n, k = votes.n, votes.z.shape[1]
-    weighted = weights[:, None] * votes.z
     per_pair = votes.pair_sums(weights)
     pair = np.bincount(votes.pair_a * n + votes.pair_b, per_pair, n * n).reshape(n, n)
     pair += pair.T
     matrix = np.zeros((n + k, n + k))
     matrix[:n, :n] = np.diag(pair.sum(axis=1)) - pair
-    if k:
-        cross = votes.pair_sums(weighted)
-        for j in range(k):
-            matrix[:n, n + j] = votes.model_sums(cross[:, j])
+    weighted = np.empty(len(weights))
+    for j in range(k):
+        np.multiply(weights, votes.z[:, j], out=weighted)
+        matrix[:n, n + j] = votes.model_sums(votes.pair_sums(weighted))
+        matrix[n + j, n:] = weighted @ votes.z
     matrix[n:, :n] = matrix[:n, n:].T
-    matrix[n:, n:] = votes.z.T @ weighted
     return matrix
 
 
 def _probabilities(logits: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-logits))
+        p = np.negative(logits)
+        np.exp(p, out=p)
+        p += 1.0
+        return np.reciprocal(p, out=p)
 
 
 def _objective(logits: np.ndarray, params: np.ndarray, votes: _Votes, weights: np.ndarray, prior: np.ndarray) -> float:
-    # y ln(1 + e^-x) + (1 - y) ln(1 + e^x) = ln(1 + e^-x) + (1 - y) x: one logaddexp per vote, not two.
-    log_loss = np.logaddexp(0.0, -logits) + (1.0 - votes.outcome) * logits
-    return float(-(weights @ log_loss) - 0.5 * (prior * params**2).sum())
+    # y ln(1 + e^-x) + (1 - y) ln(1 + e^x) = ln(1 + e^-x) + (1 - y) x: one logaddexp per vote, not two. In blocks:
+    # the temporaries stay a block's size.
+    total = 0.0
+    for start in range(0, len(logits), _BLOCK):
+        block = slice(start, start + _BLOCK)
+        x = logits[block]
+        log_loss = np.logaddexp(0.0, -x)
+        log_loss += (1.0 - votes.outcome[block]) * x
+        total += float(weights[block] @ log_loss)
+    return -total - 0.5 * float((prior * params**2).sum())
 
 
 def _gauge_terms(n: int, k: int, parts: list[np.ndarray], prior: np.ndarray) -> np.ndarray:
@@ -277,15 +301,14 @@ def fit_style_control(
     """Style-controlled ratings for `models` (parts: the part label of each, from fit.fit_ratings). `start`: the
     plain fit's strengths (natural scale), where Newton starts: fewer steps to the same maximum."""
     anchor = as_anchor(anchor)
-    covariates = style_covariates(battles)
     categories = pd.CategoricalDtype(list(models))
-    votes = _Votes.grouped(
-        len(models),
-        battles["model_a"].astype(categories).cat.codes.to_numpy().astype(np.int64),
-        battles["model_b"].astype(categories).cat.codes.to_numpy().astype(np.int64),
-        covariates.values,
-        vote_scores(battles["winner"]),
-    )
+    side_a = battles["model_a"].astype(categories).cat.codes.to_numpy().astype(np.int64)
+    side_b = battles["model_b"].astype(categories).cat.codes.to_numpy().astype(np.int64)
+    order = _Votes.grouping_order(len(models), side_a, side_b)
+    # The covariates are made in the grouped order directly: no second copy of a matrix per vote.
+    covariates = style_covariates(battles, order)
+    votes = _Votes.grouped(len(models), side_a, side_b, covariates.values, vote_scores(battles["winner"]), order)
+    del side_a, side_b
     n, k = votes.n, len(covariates.features)
     groups = [np.flatnonzero(parts == label) for label in range(int(parts.max()) + 1)] if n else []
     warnings = [

@@ -143,7 +143,8 @@ class Votes:
         if not texts:
             rows = upto if upto is not None else self.watermark().last_vote_id  # ids count up: an upper bound
             query = _query(False, upto, audit)
-            return _battles_frame(arrow_batches(self._db.engine, query, rows=rows), texts=False, audit=audit)
+            batches = arrow_batches(self._db.engine, query, rows=rows)
+            return _battles_frame(batches, texts=False, audit=audit, rows=rows)
         with self._db.snapshot() as connection:
             frame = _battles_frame(cursor_batches(connection, _query(True, upto)), texts=True, audit=True)
             turns = connection.execute(_CONVERSATION_TURNS).all() if conversations else []
@@ -182,7 +183,6 @@ class Votes:
 # Labels stored as categories (a code per row, each distinct label once): a million votes name a few dozen models.
 _LABELS = ("model_a", "model_b", "winner", "strength", "judge", "source", "excluded_reason", "mode", "category")
 _INTEGERS = ("vote_id", "turn")
-_EMPTY = {"tstamp": np.float64, "unique_a": np.float64, "unique_b": np.float64, "vote_id": np.int64, "turn": np.int64}
 
 
 class _Labels:
@@ -201,66 +201,115 @@ class _Labels:
         return mapping[indices]
 
     def categorical(self, codes: np.ndarray) -> pd.Categorical:
-        """The codes as a Categorical whose categories are sorted (the order every reader gets)."""
+        """The codes as a Categorical whose categories are sorted (the order every reader gets), its codes in the
+        narrowest integer type that holds them (a byte per vote for a few dozen models)."""
         labels = np.array(list(self.index), dtype=object)
         order = np.argsort(labels, kind="stable")
-        rank = np.empty(len(labels) + 1, dtype=np.int32)
-        rank[order] = np.arange(len(labels), dtype=np.int32)
+        narrow = np.int8 if len(labels) < 2**7 else np.int16 if len(labels) < 2**15 else np.int32
+        rank = np.empty(len(labels) + 1, dtype=narrow)
+        rank[order] = np.arange(len(labels), dtype=narrow)
         rank[-1] = -1
         return pd.Categorical.from_codes(rank[codes], categories=pd.Index(labels[order], dtype=object))
 
 
-def _battles_frame(batches: Iterator[pa.RecordBatch], texts: bool, audit: bool = False) -> pd.DataFrame:
+class _Column:
+    """A column filled batch by batch into one buffer that grows by doubling: no list of chunks to concatenate at
+    the end, which would hold every vote twice at the peak."""
+
+    def __init__(self, dtype: Any, capacity: int) -> None:
+        self.data = np.empty(capacity, dtype=dtype)
+        self.size = 0
+
+    def append(self, values: np.ndarray) -> None:
+        end = self.size + len(values)
+        if end > len(self.data):
+            grown = np.empty(max(end, 2 * len(self.data), 1024), dtype=self.data.dtype)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        narrow = np.issubdtype(self.data.dtype, np.integer) and values.dtype != self.data.dtype
+        if narrow and len(values) and values.max() > np.iinfo(self.data.dtype).max:  # more labels than codes hold
+            self.data = self.data.astype(np.int32)
+        self.data[self.size : end] = values
+        self.size = end
+
+    def array(self) -> np.ndarray:
+        if self.size == len(self.data):
+            return self.data
+        # A bound on the rows was the capacity: give back what a much smaller result leaves unused.
+        return self.data[: self.size].copy() if self.size < 0.75 * len(self.data) else self.data[: self.size]
+
+
+def _column_type(name: str) -> Any:
+    if name == "judge":
+        return np.int32  # tens of thousands of voters
+    if name in _LABELS:
+        return np.int16  # widened if ever needed (_Column.append)
+    if name in STYLE_COLUMNS:
+        return np.float32
+    if name in ("tstamp", "unique_a", "unique_b"):
+        return np.float64
+    if name == "turn":
+        return np.int32
+    if name in _INTEGERS:
+        return np.int64
+    return object  # texts and flags: plain values, None where NULL
+
+
+def _battles_frame(
+    batches: Iterator[pa.RecordBatch], texts: bool, audit: bool = False, rows: int | None = None
+) -> pd.DataFrame:
     """The clean-battle frame from the query's batches, built column by column in compact types: labels as
     categories (model_a and model_b share theirs), style counts as float32 (NaN: not backfilled yet), times as
-    unix seconds. Texts stay strings."""
+    unix seconds. Texts stay strings. `rows`: a bound on the number of rows, if known (the buffers' size)."""
     models, labels = _Labels(), {name: _Labels() for name in _LABELS}
     labels["model_a"] = labels["model_b"] = models
-    parts: dict[str, list[np.ndarray]] = {}
+    names = list(_query(texts, audit=audit).selected_columns.keys())
+    columns = {name: _Column(_column_type(name), min(rows or 0, 50_000_000)) for name in names}
     for batch in batches:
         for name, array in zip(batch.schema.names, batch.columns, strict=True):
             if name in labels:
                 value = labels[name].codes(array)
-            elif name in STYLE_COLUMNS:
-                value = pc.cast(array, pa.float32()).to_numpy(zero_copy_only=False)
-            elif name in ("tstamp", "unique_a", "unique_b"):
-                value = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
-            elif name in _INTEGERS:
-                value = pc.cast(array, pa.int64()).to_numpy(zero_copy_only=False)
-            else:  # texts and flags: plain values, None where NULL
+            elif (kind := columns[name].data.dtype) != np.dtype(object):
+                value = pc.cast(array, pa.from_numpy_dtype(kind)).to_numpy(zero_copy_only=False)
+            else:
                 value = array.to_numpy(zero_copy_only=False)
-            parts.setdefault(name, []).append(value)
-    rows: dict[str, Any] = {}
-    names = _query(texts, audit=audit).selected_columns.keys()
+            columns[name].append(value)
+    values_by_name: dict[str, Any] = {}
     for name in names:
-        chunks = parts.pop(name, [])
-        if name in labels:
-            rows[name] = labels[name].categorical(np.concatenate(chunks) if chunks else np.zeros(0, np.int32))
-        elif chunks:
-            rows[name] = np.concatenate(chunks)
-        else:
-            rows[name] = np.zeros(0, _EMPTY.get(name, np.float32 if name in STYLE_COLUMNS else object))
+        values = columns.pop(name).array()
+        values_by_name[name] = labels[name].categorical(values) if name in labels else values
+        del values
+    n = len(values_by_name["turn"])
     frame = pd.DataFrame(
         {
-            "model_a": rows["model_a"],
-            "model_b": rows["model_b"],
-            "winner": rows["winner"],
-            "judge": rows["judge"],
-            "source": rows["source"],
-            "turn": rows["turn"],
-            "anony": np.asarray(rows["mode"] == ANONYMOUS, dtype=bool),
-            "tstamp": rows["tstamp"],
-            "excluded_reason": rows["excluded_reason"],
-            "category": rows["category"],
-            **({"battle_id": rows["battle_id"]} if audit else {}),
-            **({"prompt": rows["prompt"], "answer_a": rows["answer_a"], "answer_b": rows["answer_b"]} if texts else {}),
-            **{column: rows[column] for column in STYLE_COLUMNS},
-            **({"unique_a": rows["unique_a"], "unique_b": rows["unique_b"]} if audit else {}),
-            **({column: rows[column] for column in EXTRA_COLUMNS} if texts else {}),
-            **({column: np.asarray(rows[column], dtype=bool) for column in TEXT_COLUMNS} if texts else {}),
+            "model_a": values_by_name["model_a"],
+            "model_b": values_by_name["model_b"],
+            "winner": values_by_name["winner"],
+            "judge": values_by_name["judge"],
+            "source": values_by_name["source"],
+            "turn": values_by_name["turn"],
+            "anony": np.asarray(values_by_name["mode"] == ANONYMOUS, dtype=bool),
+            "tstamp": values_by_name["tstamp"],
+            "excluded_reason": values_by_name["excluded_reason"],
+            "category": values_by_name["category"],
+            **({"battle_id": values_by_name["battle_id"]} if audit else {}),
+            **(
+                {
+                    "prompt": values_by_name["prompt"],
+                    "answer_a": values_by_name["answer_a"],
+                    "answer_b": values_by_name["answer_b"],
+                }
+                if texts
+                else {}
+            ),
+            **{column: values_by_name[column] for column in STYLE_COLUMNS},
+            **({"unique_a": values_by_name["unique_a"], "unique_b": values_by_name["unique_b"]} if audit else {}),
+            **({column: values_by_name[column] for column in EXTRA_COLUMNS} if texts else {}),
+            **({column: np.asarray(values_by_name[column], dtype=bool) for column in TEXT_COLUMNS} if texts else {}),
             # Not read: missing throughout, at a byte per vote (the schema's default, None, costs eight).
-            **{column: _missing(len(rows["turn"])) for column in _ABSENT_TEXTS if column not in rows},
-        }
+            **{column: _missing(n) for column in _ABSENT_TEXTS if column not in values_by_name},
+        },
+        copy=False,  # the buffers above are the frame's: no second copy of ten million votes
     )
     return normalize_battles(frame)
 
