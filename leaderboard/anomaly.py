@@ -34,7 +34,8 @@ The method is Chatbot Arena's (Chiang et al. 2024, section 5.1), done offline ov
 
 Cost: a few group-bys and one pass of cumulative sums over the votes, no Python loop per vote; exact
 p-values are only computed at the looks a Chernoff bound cannot rule out, up to each voter's first crossing
-(in rounds), and each costs O(sqrt(votes)). About 0.2 s for 100,000 votes here.
+(in rounds), and each costs O(sqrt(votes)). About 0.2 s for 100,000 votes here. Per-vote temporaries are
+made in blocks of votes, so memory beyond a few integer arrays per vote does not grow with the votes.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from leaderboard.outcomes import winner_sides
 from leaderboard.scale import BASE, INITIAL, SCALE
 
 K_FACTOR = 4.0
+_CHUNK = 1 << 18  # votes replayed per batch of Python objects
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,17 +46,21 @@ def replay_elo(
     # plain Python floats: each vote depends on the previous one, and numpy scalars are slower here;
     # BASE ** (d / SCALE) as exp(d * ln(BASE) / SCALE), with local names: a third less time per vote
     per_point, exp = math.log(BASE) / SCALE, math.exp
-    for a, b, score in zip(side_a.tolist(), side_b.tolist(), outcome.tolist(), strict=True):
-        rating_a, rating_b = ratings[a], ratings[b]
-        delta = k * (score - 1.0 / (1.0 + exp((rating_b - rating_a) * per_point)))
-        ratings[a] = rating_a + delta
-        ratings[b] = rating_b - delta
+    for start in range(0, len(outcome), _CHUNK):  # Python objects for a chunk of votes at a time, not all
+        chunk = slice(start, start + _CHUNK)
+        for a, b, score in zip(side_a[chunk].tolist(), side_b[chunk].tolist(), outcome[chunk].tolist(), strict=True):
+            rating_a, rating_b = ratings[a], ratings[b]
+            delta = k * (score - 1.0 / (1.0 + exp((rating_b - rating_a) * per_point)))
+            ratings[a] = rating_a + delta
+            ratings[b] = rating_b - delta
     return np.array(ratings)
 
 
 def online_elo(battles: pd.DataFrame, *, k: float = K_FACTOR, models: tuple[str, ...] | None = None) -> OnlineElo:
     """Online Elo of every model in `battles` (or of `models`, which must include them all), by tstamp."""
-    ordered = battles.iloc[np.argsort(battles["tstamp"].to_numpy(), kind="stable")]
+    tstamp = battles["tstamp"].to_numpy()
+    # The store's votes come in time order: no copy of them then.
+    ordered = battles.iloc[np.argsort(tstamp, kind="stable")] if (tstamp[1:] < tstamp[:-1]).any() else battles
     names = models if models is not None else tuple(sorted(set(ordered["model_a"]) | set(ordered["model_b"])))
     categories = pd.CategoricalDtype(list(names))
     side_a = ordered["model_a"].astype(categories).cat.codes.to_numpy()

@@ -10,6 +10,9 @@ Payload:
 
 Anomalous voters (leaderboard.anomaly) are found among the human votes and, unless keep_anomalous, their votes
 are excluded before anything is computed: every view, matrix, count and validation rests on the same votes.
+
+Cost: one narrow copy of each source's counted votes (the columns the views read, no voter id or text), one
+source at a time; the per-vote work of each view is in blocks (leaderboard.outcomes, .style_control, .anomaly).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import pandas as pd
 from facts.categories import CATEGORIES
 from facts.schema import STYLE_COLUMNS, counted, normalize_battles
 from leaderboard.anomaly import detect_anomalous_voters, exclude_anomalous
+from leaderboard.memory import release_freed_memory
 from leaderboard.style_control import StyleFeaturesMissing
 from leaderboard.table import Leaderboard, compute_leaderboard
 from leaderboard.validation import ValidationReport, validate
@@ -55,6 +59,7 @@ def build_page_payload(
     anomalies = detect_anomalous_voters(battles)
     if not keep_anomalous:
         battles = exclude_anomalous(battles, anomalies)
+    release_freed_memory()  # the anomaly test's per-vote arrays
     # What counts, per source and category, from the label columns alone (a byte per vote each).
     everything = counted(battles[["source", "category", "anony", "excluded_reason"]], source=None)
     per_source = everything["source"].value_counts()
@@ -73,36 +78,55 @@ def build_page_payload(
     }
     category_counts = everything.groupby(["source", "category"]).size() if len(everything) else pd.Series()
     shown_categories: set[str] = set()
-    # Normalized once above; each view gets only its own votes and skips the online-Elo replay (a loop over every
-    # vote), which the page does not show.
-    fast = {"normalized": True, "with_online_elo": False}
     del everything
+    # One source at a time, its views then its validation, memory given back between them: at ten million votes
+    # the peak is one source's copy and one fit's arrays. (A second thread for the category views saved nothing
+    # there and held 400 MB more.)
     for source in sources:
-        # Only what the views read, one source at a time: the rows are copied once per source, not per view, and
-        # no voter id or text comes along.
+        # Only what the views read: the rows are copied once per source, not per view, and no voter id or text
+        # comes along.
         own = counted(battles[list(_VIEW_COLUMNS)], source=source)
-        board = compute_leaderboard(own, source=source, **fast)
-        payload["views"][view_key(source, None, False)] = board.to_dict()
-        payload["matrices"][source] = _matrices(board)
-        payload["validation"][source] = _validation_text(validate(own, source=source, normalized=True))
         categories = [str(c) for (s, c), n in category_counts.items() if s == source and n >= min_category_votes and c]
-        for category in [None, *categories]:
-            votes = own if category is None else own[own["category"] == category]
-            if category is not None:
-                shown_categories.add(category)
-                payload["views"][view_key(source, category, False)] = compute_leaderboard(
-                    votes, source=source, category=category, **fast
-                ).to_dict()
-            try:
-                styled = compute_leaderboard(votes, source=source, category=category, style_control=True, **fast)
-            except StyleFeaturesMissing:
-                continue
-            payload["views"][view_key(source, category, True)] = _style_view(styled)
+        shown_categories.update(categories)
+        payload["views"].update(_views(own, source, None))
+        payload["matrices"][source] = payload["views"][view_key(source, None, False)].pop("_matrices")
+        payload["views"].update(_category_views(own, source, categories))
+        release_freed_memory()
+        payload["validation"][source] = _validation_text(validate(own, source=source, normalized=True))
+        del own
+        release_freed_memory()
     payload["categories"] = [[ALL_CATEGORIES, "All"]] + [
         [c, CATEGORIES.get(c, c)]
         for c in sorted(shown_categories, key=lambda c: list(CATEGORIES).index(c) if c in CATEGORIES else 99)
     ]
     return payload
+
+
+# Normalized once above; each view gets only its own votes and skips the online-Elo replay (a loop over every
+# vote), which the page does not show.
+_FAST = {"normalized": True, "with_online_elo": False}
+
+
+def _views(votes: pd.DataFrame, source: str, category: str | None) -> dict[str, dict[str, Any]]:
+    """The plain and the style-controlled view of these votes (the latter only when every vote has the style
+    features); the plain view of a whole source carries its matrices under "_matrices" for the caller."""
+    board = compute_leaderboard(votes, source=source, category=category, **_FAST)
+    views = {view_key(source, category, False): board.to_dict()}
+    if category is None:
+        views[view_key(source, None, False)]["_matrices"] = _matrices(board)
+    try:
+        styled = compute_leaderboard(votes, source=source, category=category, style_control=True, **_FAST)
+    except StyleFeaturesMissing:
+        return views
+    views[view_key(source, category, True)] = _style_view(styled)
+    return views
+
+
+def _category_views(own: pd.DataFrame, source: str, categories: list[str]) -> dict[str, dict[str, Any]]:
+    views: dict[str, dict[str, Any]] = {}
+    for category in categories:
+        views.update(_views(own[own["category"] == category], source, category))
+    return views
 
 
 def _style_view(board: Leaderboard) -> dict[str, Any]:

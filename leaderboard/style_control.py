@@ -20,7 +20,7 @@ and the bootstrap refits every round on all rows: prefer the sandwich intervals 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -78,13 +78,21 @@ def _raw_covariates(battles: pd.DataFrame, order: np.ndarray | None = None) -> n
     """(votes, features), one contiguous column per feature; rows in `order` if given."""
     raw = np.empty((len(battles), len(STYLE_FEATURES)), order="F")
     for j, feature in enumerate(STYLE_FEATURES):
-        a = battles[f"{feature}_a"].to_numpy(dtype=float)
-        b = battles[f"{feature}_b"].to_numpy(dtype=float)
-        if order is not None:
+        a, b = _counts(battles[f"{feature}_a"]), _counts(battles[f"{feature}_b"])
+        if order is not None:  # gathered in their own (narrow) type, widened in the arithmetic below
             a, b = a[order], b[order]
-        np.subtract(a, b, out=raw[:, j])
-        raw[:, j] /= a + b + 1.0
+        np.subtract(a, b, out=raw[:, j], dtype=float)
+        denominator = np.add(a, b, dtype=float)
+        denominator += 1.0
+        raw[:, j] /= denominator
     return raw
+
+
+def _counts(column: pd.Series) -> np.ndarray:
+    """A style count column as numbers: float32 or integers as stored (the store's are float32), anything else
+    converted to float64 (missing as NaN)."""
+    values = column.to_numpy()
+    return values if values.dtype.kind in "fiu" else column.to_numpy(dtype=float)
 
 
 def style_covariates(battles: pd.DataFrame, order: np.ndarray | None = None) -> StyleCovariates:
@@ -208,7 +216,9 @@ def _probabilities(logits: np.ndarray) -> np.ndarray:
         return np.reciprocal(p, out=p)
 
 
-def _objective(logits: np.ndarray, params: np.ndarray, votes: _Votes, weights: np.ndarray, prior: np.ndarray) -> float:
+def _objective(
+    logits: np.ndarray, params: np.ndarray, votes: _Votes, weights: np.ndarray | None, prior: np.ndarray
+) -> float:
     # y ln(1 + e^-x) + (1 - y) ln(1 + e^x) = ln(1 + e^-x) + (1 - y) x: one logaddexp per vote, not two. In blocks:
     # the temporaries stay a block's size.
     total = 0.0
@@ -217,7 +227,7 @@ def _objective(logits: np.ndarray, params: np.ndarray, votes: _Votes, weights: n
         x = logits[block]
         log_loss = np.logaddexp(0.0, -x)
         log_loss += (1.0 - votes.outcome[block]) * x
-        total += float(weights[block] @ log_loss)
+        total += float(log_loss.sum() if weights is None else weights[block] @ log_loss)
     return -total - 0.5 * float((prior * params**2).sum())
 
 
@@ -231,17 +241,27 @@ def _gauge_terms(n: int, k: int, parts: list[np.ndarray], prior: np.ndarray) -> 
 
 
 def _fit(
-    votes: _Votes, weights: np.ndarray, parts: list[np.ndarray], prior: np.ndarray, start: np.ndarray
+    votes: _Votes, weights: np.ndarray | None, parts: list[np.ndarray], prior: np.ndarray, start: np.ndarray
 ) -> np.ndarray:
+    """`weights`: per vote (a bootstrap round's counts), None for one each (no vector of ones per vote)."""
     params = start.copy()
     extra = _gauge_terms(votes.n, votes.z.shape[1], parts, prior)
     logits = votes.logits(params)
     value = _objective(logits, params, votes, weights, prior)
     for _ in range(MAX_ITERATIONS):
+        # In place where the arithmetic stays the same: a few vectors per vote alive at once, not a dozen.
         p = _probabilities(logits)
-        residual = weights * (votes.outcome - p)
+        residual = votes.outcome - p
+        if weights is not None:
+            residual *= weights
         gradient = np.concatenate([votes.model_sums(votes.pair_sums(residual)), votes.z.T @ residual]) - prior * params
-        step = np.linalg.solve(_outer_sum(votes, weights * p * (1.0 - p)) + extra, gradient)
+        del residual
+        curvature = p.copy() if weights is None else weights * p
+        np.subtract(1.0, p, out=p)
+        curvature *= p
+        del p
+        step = np.linalg.solve(_outer_sum(votes, curvature) + extra, gradient)
+        del curvature
         length = 1.0
         while True:
             candidate = params + length * step
@@ -261,12 +281,12 @@ def _fit(
     raise ConvergenceError("style-control fit did not converge")
 
 
-def _part_priors(votes: _Votes, weights: np.ndarray, parts: list[np.ndarray]) -> np.ndarray:
+def _part_priors(votes: _Votes, weights: np.ndarray | None, parts: list[np.ndarray]) -> np.ndarray:
     """PRIOR_PRECISION on the strengths of parts whose plain Bradley-Terry maximum is not finite."""
     n = votes.n
     prior = np.zeros(n + votes.z.shape[1])
-    scored_a = votes.pair_sums(weights * (votes.outcome > 0))
-    scored_b = votes.pair_sums(weights * (votes.outcome < 1))
+    scored_a = votes.pair_sums((votes.outcome > 0) if weights is None else weights * (votes.outcome > 0))
+    scored_b = votes.pair_sums((votes.outcome < 1) if weights is None else weights * (votes.outcome < 1))
     forward = np.bincount(votes.pair_a * n + votes.pair_b, scored_a, n * n).reshape(n, n)
     forward += np.bincount(votes.pair_b * n + votes.pair_a, scored_b, n * n).reshape(n, n)
     # forward[i, j]: how often i scored (won or tied) against j
@@ -302,13 +322,16 @@ def fit_style_control(
     plain fit's strengths (natural scale), where Newton starts: fewer steps to the same maximum."""
     anchor = as_anchor(anchor)
     categories = pd.CategoricalDtype(list(models))
-    side_a = battles["model_a"].astype(categories).cat.codes.to_numpy().astype(np.int64)
-    side_b = battles["model_b"].astype(categories).cat.codes.to_numpy().astype(np.int64)
+    code = np.int32 if len(models) ** 2 < 2**31 else np.int64  # a pair's key, side_a * n + side_b, must fit
+    side_a = battles["model_a"].astype(categories).cat.codes.to_numpy().astype(code)
+    side_b = battles["model_b"].astype(categories).cat.codes.to_numpy().astype(code)
     order = _Votes.grouping_order(len(models), side_a, side_b)
     # The covariates are made in the grouped order directly: no second copy of a matrix per vote.
     covariates = style_covariates(battles, order)
     votes = _Votes.grouped(len(models), side_a, side_b, covariates.values, vote_scores(battles["winner"]), order)
-    del side_a, side_b
+    del side_a, side_b, order
+    if ci != "bootstrap":  # only the bootstrap maps its draws back through the permutation
+        votes = replace(votes, order=np.zeros(0, dtype=np.int64))
     n, k = votes.n, len(covariates.features)
     groups = [np.flatnonzero(parts == label) for label in range(int(parts.max()) + 1)] if n else []
     warnings = [
@@ -317,16 +340,15 @@ def fit_style_control(
         f"Style control leaves out {feature}: in these votes it is a linear combination of {kept}."
         for feature, kept in covariates.redundant
     ]
-    unit = np.ones(len(battles))
-    prior = _part_priors(votes, unit, groups)
+    prior = _part_priors(votes, None, groups)
     initial = np.zeros(n + k)
     if start is not None and np.isfinite(start).all():
         initial[:n] = start
     try:
-        params = _fit(votes, unit, groups, prior, initial)
+        params = _fit(votes, None, groups, prior, initial)
     except ConvergenceError:
         prior = np.full(n + k, PRIOR_PRECISION)
-        params = _fit(votes, unit, groups, prior, np.zeros(n + k))
+        params = _fit(votes, None, groups, prior, np.zeros(n + k))
         warnings.append(
             "The style-controlled fit has no finite maximum (the style features alone separate winners from "
             "losers); it uses an L2 prior on all its parameters."

@@ -124,7 +124,8 @@ def validate(
     known = ~np.isnan(side_a) & ~np.isnan(side_b)
     a, b = np.where(known, side_a, 0).astype(np.int64), np.where(known, side_b, 0).astype(np.int64)
     usable = known & (fit.part[a] == fit.part[b])
-    test, a, b = test[usable], a[usable], b[usable]
+    if not usable.all():  # usually all are: no copy of the test votes then
+        test, a, b = test[usable], a[usable], b[usable]
     n_skipped = int((~usable).sum())
     if n_skipped:
         notes.append(f"{n_skipped} test votes involve a model unseen in training, or two separate groups: left out.")

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, suppress
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +64,49 @@ def arrow_batches(engine: Engine, query: Select[Any], *, rows: int | None = None
     try:
         with closing(adbc.connect(libpq)) as connection, closing(connection.cursor()) as cursor:
             cursor.execute(sql)
-            yield from cursor.fetch_record_batch()
+            yield from _prefetched(cursor.fetch_record_batch())
     except adbc.Error as exc:  # the same error the rest of the store raises, whichever driver read
         raise DBAPIError(sql, None, exc) from exc
+
+
+def _prefetched(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """The batches read on a thread of their own, `depth` ahead of the caller: the database sending, the driver
+    decoding (it releases the GIL) and the caller converting the previous batch then overlap. The reader's
+    errors are raised here, in the caller's thread."""
+    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        ready.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(_END)
+        except BaseException as exc:  # handed to the caller's thread, which raises it
+            ready.put(exc)
+
+    reader = threading.Thread(target=pump, name="arrow-prefetch", daemon=True)
+    reader.start()
+    try:
+        while (item := ready.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a pump waiting on a full queue, then let it finish
+            with suppress(queue.Empty):
+                ready.get(timeout=0.1)
+        reader.join()
+
+
+_END = object()
 
 
 def cursor_batches(connection: Connection, query: Select[Any]) -> Iterator[pa.RecordBatch]:

@@ -297,3 +297,27 @@ def test_llmfao_both_judges_against_the_crowd(llmfao_report: AuditReport) -> Non
     assert "judge:gpt-4" in markdown and "judge:gpt-3.5" in markdown and "GPT 4" in markdown
     print()
     print(markdown)
+
+
+def test_human_agreement_interval_is_the_bootstrap_over_turns_however_many_turns_have_one_vote() -> None:
+    """Turns with a single human vote hold no pair: they are drawn as one cell, not one by one. The interval must
+    still be the percentile bootstrap over all turns, checked here against drawing turns directly."""
+    generator = np.random.default_rng(5)
+    rows = []
+    for number in range(1_200):
+        votes = 1 if number >= 150 else int(generator.integers(2, 5))
+        for winner in generator.choice(["model_a", "model_b", "tie"], size=votes, p=[0.5, 0.3, 0.2]):
+            rows.append(
+                {"model_a": "x", "model_b": "y", "winner": winner, "source": "human", "battle_id": f"b{number}",
+                 "turn": 1, "judge": f"voter{len(rows)}"}
+            )  # fmt: skip
+    estimate = audit_judges(pd.DataFrame(rows), rounds=2_000, seed=1).human_human.with_ties
+
+    frame = pd.DataFrame(rows)
+    counts = frame.groupby(["battle_id", "winner"]).size().unstack(fill_value=0).to_numpy(dtype=float)
+    agreeing, total = (counts * (counts - 1) / 2).sum(axis=1), counts.sum(axis=1) * (counts.sum(axis=1) - 1) / 2
+    draws = np.random.default_rng(2).integers(0, len(counts), size=(2_000, len(counts)))
+    ratios = agreeing[draws].sum(axis=1) / total[draws].sum(axis=1)
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    assert estimate.value == pytest.approx(agreeing.sum() / total.sum())
+    assert (estimate.low, estimate.high) == pytest.approx((low, high), abs=0.02)

@@ -221,3 +221,16 @@ def test_no_votes_no_voters() -> None:
     assert "No anomalous voters" in report.summary()
     with pytest.raises(ValueError, match="prior"):
         detect_anomalous_voters(honest_votes(0), prior=0.0)
+
+
+def test_the_report_does_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per-vote evidence and the sequential screen run in blocks of votes to bound memory: the blocks' size
+    changes nothing."""
+    from leaderboard import anomaly
+
+    battles = attacked(3)
+    in_time_order = battles.sort_values("tstamp", kind="stable")
+    whole = detect_anomalous_voters(battles)
+    monkeypatch.setattr(anomaly, "_BLOCK", 7)
+    assert detect_anomalous_voters(battles) == whole and whole.voters
+    assert detect_anomalous_voters(in_time_order) == whole, "rows in time order take the sort-free path"

@@ -113,3 +113,19 @@ def test_style_bootstrap_intervals_agree_with_the_sandwich() -> None:
     assert np.all((np.array(boot_width) / width > 0.75) & (np.array(boot_width) / width < 1.33))
     rows = bootstrap.to_frame()
     assert ((rows["style_lower"] < rows["style_rating"]) & (rows["style_rating"] < rows["style_upper"])).all()
+
+
+def test_ratings_do_not_depend_on_the_block_size_of_the_per_vote_sums(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counts and the style fit's objective are summed in blocks of votes to bound memory; the blocks' size
+    changes no number."""
+    from leaderboard import elo, outcomes, style_control
+
+    battles = biased_battles(n=3000)
+    whole = compute_leaderboard(battles, style_control=True).to_dict()
+    for module in (outcomes, style_control, elo):
+        monkeypatch.setattr(module, "_BLOCK" if module is not elo else "_CHUNK", 17)
+    blocked = compute_leaderboard(battles, style_control=True).to_dict()
+    left, right = pd.DataFrame(blocked["rows"]), pd.DataFrame(whole["rows"])
+    numbers = left.select_dtypes("number").columns
+    assert (left[numbers] - right[numbers]).abs().max().max() < 1e-9
+    assert left.drop(columns=numbers).equals(right.drop(columns=numbers))

@@ -195,3 +195,52 @@ def test_the_number_of_queries_does_not_grow_with_the_votes(storage: Store) -> N
         assert len(storage.votes.read(texts=True)) == 22
 
     assert len(many) == len(few) <= 4
+
+
+def test_labels_are_held_in_a_byte_per_vote_and_read_the_same_whatever_the_row_bound(storage: Store) -> None:
+    """The reader fills buffers sized by a bound on the rows (the watermark's last id): a bound below the real
+    count grows them, one far above is given back; the frame is the same either way."""
+    import numpy as np
+
+    from store.columnar import cursor_batches
+    from store.votes import _battles_frame, _query
+
+    for number in range(5):
+        battle_id = battle(storage, model_a=f"m{number}", model_b="base")
+        turn(storage, battle_id, f"Question {number}?", "A", "B")
+        storage.battles.record_vote(battle_id=battle_id, turn=1, winner="model_b", voter_id=f"v{number}")
+
+    frames = []
+    for bound in (None, 1, 5, 10_000):
+        with storage.engine.connect() as connection:
+            frames.append(_battles_frame(cursor_batches(connection, _query(False)), texts=False, rows=bound))
+    for frame in frames[1:]:
+        pd.testing.assert_frame_equal(frame, frames[0])
+    read = storage.votes.read()
+    pd.testing.assert_frame_equal(read, frames[0])
+    for label in ("model_a", "model_b", "winner", "source", "category", "excluded_reason"):
+        assert read[label].cat.codes.dtype == np.int8, label
+    assert list(read["model_a"].cat.categories) == sorted(read["model_a"].cat.categories)
+
+
+def test_prefetched_batches_come_in_order_raise_the_readers_error_and_stop_when_abandoned() -> None:
+    import threading
+
+    import pyarrow as pa
+
+    from store.columnar import _prefetched
+
+    batches = [pa.record_batch({"x": [number]}) for number in range(5)]
+    assert [batch["x"][0].as_py() for batch in _prefetched(iter(batches))] == [0, 1, 2, 3, 4]
+
+    def failing() -> Iterator[pa.RecordBatch]:
+        yield batches[0]
+        raise RuntimeError("the connection dropped")
+
+    with pytest.raises(RuntimeError, match="the connection dropped"):
+        list(_prefetched(failing()))
+
+    abandoned = _prefetched(iter(batches * 100), depth=1)
+    next(abandoned)
+    abandoned.close()
+    assert not [thread for thread in threading.enumerate() if thread.name == "arrow-prefetch"]
