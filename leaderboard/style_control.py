@@ -13,14 +13,14 @@ their model's strength explains. A feature that is the same for every vote canno
 with a warning. Every vote is its own row here (covariates differ per vote), so a Newton step costs O(votes)
 and the bootstrap refits every round on all rows: prefer the sandwich intervals on large tables.
 
-    style_covariates(battles, order=None) -> StyleCovariates   raises StyleFeaturesMissing naming a row lacking one
+    style_covariates(battles) -> StyleCovariates     raises StyleFeaturesMissing naming the first row lacking one
     fit_style_control(battles, models, parts, *, anchor=None, ci="sandwich", rounds=1000, seed=0) -> StyleFit
     style_logits(fit, battles) -> log-odds that model_a wins each vote of `battles` (for predictions)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,7 @@ from leaderboard.scale import ELO_PER_NAT, Anchor, as_anchor, gauge, to_elo
 
 _BOOTSTRAP_CELLS = 5_000_000  # rounds x votes per block of bootstrap weights (memory bound)
 _BLOCK = 1 << 20  # votes per block of per-vote temporaries
+_DENSE_PAIRS = 50_000_000  # up to this many possible ordered pairs, pairs are found through a table
 
 
 class StyleFeaturesMissing(ValueError):
@@ -74,13 +75,11 @@ class StyleFit:
     warnings: tuple[str, ...]
 
 
-def _raw_covariates(battles: pd.DataFrame, order: np.ndarray | None = None) -> np.ndarray:
-    """(votes, features), one contiguous column per feature; rows in `order` if given."""
+def _raw_covariates(battles: pd.DataFrame) -> np.ndarray:
+    """(votes, features), one contiguous column per feature."""
     raw = np.empty((len(battles), len(STYLE_FEATURES)), order="F")
     for j, feature in enumerate(STYLE_FEATURES):
-        a, b = _counts(battles[f"{feature}_a"]), _counts(battles[f"{feature}_b"])
-        if order is not None:  # gathered in their own (narrow) type, widened in the arithmetic below
-            a, b = a[order], b[order]
+        a, b = _counts(battles[f"{feature}_a"]), _counts(battles[f"{feature}_b"])  # widened in the arithmetic
         np.subtract(a, b, out=raw[:, j], dtype=float)
         denominator = np.add(a, b, dtype=float)
         denominator += 1.0
@@ -95,16 +94,16 @@ def _counts(column: pd.Series) -> np.ndarray:
     return values if values.dtype.kind in "fiu" else column.to_numpy(dtype=float)
 
 
-def style_covariates(battles: pd.DataFrame, order: np.ndarray | None = None) -> StyleCovariates:
-    """The z-normalised covariates of every vote, rows in `order` (a permutation of the votes) if given."""
+def style_covariates(battles: pd.DataFrame) -> StyleCovariates:
+    """The z-normalised covariates of every vote."""
     absent = [c for c in STYLE_COLUMNS if c not in battles.columns]
     if absent:
         raise StyleFeaturesMissing(f"style control needs the columns {', '.join(absent)}")
-    raw = _raw_covariates(battles, order)  # NaN exactly where a vote lacks a count on either side
+    raw = _raw_covariates(battles)  # NaN exactly where a vote lacks a count on either side
     lacking = np.isnan(raw).any(axis=1)
     if lacking.any():
         missing = battles[list(STYLE_COLUMNS)].isna()
-        first = int(np.flatnonzero(lacking)[0]) if order is None else int(order[lacking].min())
+        first = int(np.flatnonzero(lacking)[0])
         row = battles.iloc[first]
         columns = ", ".join(c for c in STYLE_COLUMNS if missing.iloc[first][c])
         raise StyleFeaturesMissing(
@@ -150,44 +149,43 @@ def _residual_share(gram: np.ndarray, basis: list[int], column: int) -> float:
 
 @dataclass(frozen=True, eq=False)
 class _Votes:
-    """The votes grouped by ordered pair (model_a, model_b): rows of a pair are contiguous, so every sum over a
-    pair is one np.add.reduceat over all rows (features included), and per-model sums run over pairs, not votes."""
+    """The votes in their own order, each tagged with its ordered pair (model_a, model_b): every sum over a pair
+    is one np.bincount over the rows, and per-model sums run over pairs, not votes. Nothing is sorted or
+    gathered, so the covariates stay where they were made."""
 
     n: int  # models
     pair_a: np.ndarray  # per pair: model_a's index
     pair_b: np.ndarray
-    starts: np.ndarray  # per pair: its first row
-    sizes: np.ndarray  # per pair: its number of rows
-    order: np.ndarray  # row i here is row order[i] of the input
-    z: np.ndarray  # (rows, features), grouped
-    outcome: np.ndarray  # score of model_a, grouped
-
-    @staticmethod
-    def grouping_order(n: int, side_a: np.ndarray, side_b: np.ndarray) -> np.ndarray:
-        """The permutation that groups the votes by ordered pair."""
-        return np.argsort(side_a * n + side_b, kind="stable")
+    row_pair: np.ndarray  # per row: its pair
+    z: np.ndarray  # (rows, features)
+    outcome: np.ndarray  # score of model_a
 
     @classmethod
-    def grouped(
-        cls, n: int, side_a: np.ndarray, side_b: np.ndarray, z: np.ndarray, outcome: np.ndarray, order: np.ndarray
-    ) -> _Votes:
-        """`z` is already in `order` (_Votes.grouping_order); the codes and outcomes are in the votes' own order."""
-        key = side_a[order] * n + side_b[order]
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
-        sizes = np.diff(np.r_[starts, len(key)])
-        pairs = key[starts]
-        return cls(n, pairs // n, pairs % n, starts, sizes, order, z, outcome[order])
+    def tagged(cls, n: int, side_a: np.ndarray, side_b: np.ndarray, z: np.ndarray, outcome: np.ndarray) -> _Votes:
+        key = side_a.astype(np.int64) * n + side_b
+        if n * n <= _DENSE_PAIRS:  # a table over every possible pair: no sort of the votes
+            present = np.zeros(n * n, dtype=bool)
+            present[key] = True
+            pairs = np.flatnonzero(present)
+            index = np.cumsum(present, dtype=np.int64) - 1
+            row_pair = index[key]
+        else:
+            pairs, row_pair = np.unique(key, return_inverse=True)
+        code = np.int32 if len(pairs) < 2**31 else np.int64
+        return cls(n, pairs // n, pairs % n, row_pair.astype(code), z, outcome)
 
     def pair_sums(self, values: np.ndarray) -> np.ndarray:
-        """Sums over each pair's rows of a per-row array (rows,) or (rows, k)."""
-        return np.add.reduceat(values, self.starts, axis=0)
+        """Sums over each pair's rows of a per-row array."""
+        return np.bincount(self.row_pair, values, len(self.pair_a))
 
     def model_sums(self, per_pair: np.ndarray) -> np.ndarray:
         """Per model: the pair sums where it is model_a minus those where it is model_b."""
         return np.bincount(self.pair_a, per_pair, self.n) - np.bincount(self.pair_b, per_pair, self.n)
 
     def logits(self, params: np.ndarray) -> np.ndarray:
-        return np.repeat(params[self.pair_a] - params[self.pair_b], self.sizes) + self.z @ params[self.n :]
+        logits = self.z @ params[self.n :]
+        logits += (params[self.pair_a] - params[self.pair_b])[self.row_pair]
+        return logits
 
 
 def _outer_sum(votes: _Votes, weights: np.ndarray) -> np.ndarray:
@@ -322,16 +320,11 @@ def fit_style_control(
     plain fit's strengths (natural scale), where Newton starts: fewer steps to the same maximum."""
     anchor = as_anchor(anchor)
     categories = pd.CategoricalDtype(list(models))
-    code = np.int32 if len(models) ** 2 < 2**31 else np.int64  # a pair's key, side_a * n + side_b, must fit
-    side_a = battles["model_a"].astype(categories).cat.codes.to_numpy().astype(code)
-    side_b = battles["model_b"].astype(categories).cat.codes.to_numpy().astype(code)
-    order = _Votes.grouping_order(len(models), side_a, side_b)
-    # The covariates are made in the grouped order directly: no second copy of a matrix per vote.
-    covariates = style_covariates(battles, order)
-    votes = _Votes.grouped(len(models), side_a, side_b, covariates.values, vote_scores(battles["winner"]), order)
-    del side_a, side_b, order
-    if ci != "bootstrap":  # only the bootstrap maps its draws back through the permutation
-        votes = replace(votes, order=np.zeros(0, dtype=np.int64))
+    side_a = battles["model_a"].astype(categories).cat.codes.to_numpy()
+    side_b = battles["model_b"].astype(categories).cat.codes.to_numpy()
+    covariates = style_covariates(battles)
+    votes = _Votes.tagged(len(models), side_a, side_b, covariates.values, vote_scores(battles["winner"]))
+    del side_a, side_b
     n, k = votes.n, len(covariates.features)
     groups = [np.flatnonzero(parts == label) for label in range(int(parts.max()) + 1)] if n else []
     warnings = [
@@ -396,7 +389,7 @@ def _bootstrap(
 
     def block(draws: np.ndarray) -> np.ndarray:
         fitted = np.empty((len(draws), len(params)))
-        for row, weights in enumerate(draws[:, votes.order].astype(float)):  # drawn per input row, grouped here
+        for row, weights in enumerate(draws.astype(float)):  # drawn per vote, in the votes' order
             round_prior = np.maximum(prior, _part_priors(votes, weights, groups))
             try:
                 fitted[row] = _fit(votes, weights, groups, round_prior, params)
