@@ -88,9 +88,11 @@ def build_page_payload(
         own = counted(battles[list(_VIEW_COLUMNS)], source=source)
         categories = [str(c) for (s, c), n in category_counts.items() if s == source and n >= min_category_votes and c]
         shown_categories.update(categories)
-        payload["views"].update(_views(own, source, None))
-        payload["matrices"][source] = payload["views"][view_key(source, None, False)].pop("_matrices")
-        payload["views"].update(_category_views(own, source, categories))
+        views, board = _views(own, source, None)
+        payload["views"].update(views)
+        payload["matrices"][source] = _matrices(board)
+        for category in categories:
+            payload["views"].update(_views(own[own["category"] == category], source, category)[0])
         release_freed_memory()
         payload["validation"][source] = _validation_text(validate(own, source=source, normalized=True))
         del own
@@ -107,26 +109,17 @@ def build_page_payload(
 _FAST = {"normalized": True, "with_online_elo": False}
 
 
-def _views(votes: pd.DataFrame, source: str, category: str | None) -> dict[str, dict[str, Any]]:
+def _views(votes: pd.DataFrame, source: str, category: str | None) -> tuple[dict[str, dict[str, Any]], Leaderboard]:
     """The plain and the style-controlled view of these votes (the latter only when every vote has the style
-    features); the plain view of a whole source carries its matrices under "_matrices" for the caller."""
+    features), and the plain leaderboard (its matrices are shown for a whole source)."""
     board = compute_leaderboard(votes, source=source, category=category, **_FAST)
     views = {view_key(source, category, False): board.to_dict()}
-    if category is None:
-        views[view_key(source, None, False)]["_matrices"] = _matrices(board)
     try:
         styled = compute_leaderboard(votes, source=source, category=category, style_control=True, **_FAST)
     except StyleFeaturesMissing:
-        return views
+        return views, board
     views[view_key(source, category, True)] = _style_view(styled)
-    return views
-
-
-def _category_views(own: pd.DataFrame, source: str, categories: list[str]) -> dict[str, dict[str, Any]]:
-    views: dict[str, dict[str, Any]] = {}
-    for category in categories:
-        views.update(_views(own[own["category"] == category], source, category))
-    return views
+    return views, board
 
 
 def _style_view(board: Leaderboard) -> dict[str, Any]:

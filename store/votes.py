@@ -79,7 +79,7 @@ def _unix_seconds_default(element: UnixSeconds, compiler: Any, **options: Any) -
 _voted = aliased(Turn, name="voted")
 _first = aliased(Turn, name="first")
 # Who voted (the frame's `judge`): the voter's salted hash for a person, the judge's name for a judge's verdict,
-# made from voter_id and source on the client (_judge_codes), from their labels' codes, not per row in SQL.
+# made from voter_id and source on the client (_judge), from their labels' codes, not per row in SQL.
 _NARROW = (
     Vote.turn,
     Vote.winner,
