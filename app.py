@@ -33,6 +33,7 @@ from arena.moderation import moderator_from_settings
 from arena.safety import client_hash
 from arena.scheduler import ArenaScheduler, JobSpec, RetrainConfig, Skip, retrain_job
 from arena.upload_audits import UploadAudits
+from arena.vote_screen import screen_votes
 from leaderboard.io import ReadLimits, read_battles
 from leaderboard.judge_audit import audit_judges, render_markdown
 from leaderboard.page import build_page_payload
@@ -147,6 +148,9 @@ def scheduled_jobs(
         JobSpec("retrain", retrain_job(retrain, new_votes, last_rlhf_run), seconds=settings.retrain_check_seconds,
                 description=f"RLHF ({settings.retrain_recipe}) after {settings.retrain_min_new_votes} new votes"),
     ]  # fmt: skip
+    jobs.append(JobSpec("stuffing-screen", lambda: screen_votes(store, days=settings.stuffing_window_days),
+                        seconds=settings.stuffing_screen_seconds,
+                        description="flag sources stuffing votes; their votes stop counting"))  # fmt: skip
     jobs.append(JobSpec("backfill-facts", lambda: backfill_facts(store), seconds=600,
                         description="store the style and category of rows that lack them"))  # fmt: skip
     if settings.retrain_cron:
@@ -213,6 +217,8 @@ def build_arena(settings: Settings | None = None) -> ArenaApp:
             rate_limit_votes=settings.rate_limit_votes,
             rate_limit_messages_per_client=settings.rate_limit_messages_per_client,
             rate_limit_votes_per_client=settings.rate_limit_votes_per_client,
+            anonymous_min_temperature=settings.anonymous_min_temperature,
+            daily_votes_per_address=settings.daily_votes_per_address,
         ),
         moderator=moderator_from_settings(settings),
     )

@@ -26,6 +26,12 @@ DEFAULT_IDENTITY_WORDS = (
     "qwen", "alibaba", "deepseek", "zhipu", "chatglm", "cohere", "command-r", "dbrx", "databricks", "phi-3",
     "microsoft", "falcon", "tii", "yi-34b", "01.ai", "hermes", "tulu", "olmo", "allenai", "smollm",
     "smollm2", "hugging face", "huggingface", "huggingfacetb", "grok", "xai",
+    # Later names, and how a prompt addresses a model ("hey gpt"); a family's versions and sizes ("llama-3.1-70b",
+    # "zephyr-7b-beta") are matched for each family named here (arena/safety.py, _FAMILIES).
+    "chat gpt", "hey gpt", "hi gpt", "hello gpt", "dear gpt", "o1-preview", "o1-mini", "o3-mini", "o4-mini",
+    "codellama", "meta-llama", "mistralai", "codestral", "ministral", "pixtral", "qwq", "deepmind", "zephyr-7b",
+    "starling-lm", "openchat", "nemotron", "wizardlm", "internlm", "baichuan", "stablelm", "moonshot ai",
+    "yandexgpt", "gigachat", "clova", "클로바", "ernie bot", "文心一言", "通义千问", "通義千問",
 )  # fmt: skip
 
 
@@ -88,6 +94,11 @@ class Settings(BaseSettings):
     # The same per client address, over all its sessions: room for a few people behind one NAT.
     rate_limit_messages_per_client: int = Field(60, ge=0)
     rate_limit_votes_per_client: int = Field(90, ge=0)
+    # Anonymous battles sample at this temperature at least, a greedy contender included: a deterministic answer
+    # could be replayed in direct chat (or by repeating a prompt) to tell the sides apart. 0 allows greedy.
+    anonymous_min_temperature: float = Field(0.7, ge=0.0, le=2.0)
+    # Human votes counted per client address per UTC day; later ones are stored but do not count. 0 = no cap.
+    daily_votes_per_address: int = Field(200, ge=0)
     # "openai": check every message with POST /v1/moderations first, failing closed; "" = no moderation.
     moderation: str = Field("", pattern="^(|openai)$")
     moderation_model: str = "omni-moderation-latest"
@@ -110,6 +121,10 @@ class Settings(BaseSettings):
     # How often the scheduler recomputes the stored leaderboard and judge audit (only when enough new votes
     # arrived); pages only ever read the stored snapshot.
     leaderboard_refresh_seconds: float = Field(60.0, gt=0)
+    # The stuffing screen (leaderboard.stuffing) over the last days of counted human votes, every so often; the
+    # sources it flags stop counting, past votes and future ones.
+    stuffing_screen_seconds: float = Field(300.0, gt=0)
+    stuffing_window_days: float = Field(7.0, gt=0)
     retrain_min_new_votes: int = Field(500, ge=1)  # decisive human votes since the last RLHF run
     retrain_check_seconds: float = Field(300.0, gt=0)  # how often the retrain trigger counts them
     retrain_cron: str = ""  # e.g. "0 3 * * *": also retrain then (UTC) if any new decisive vote arrived

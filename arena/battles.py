@@ -116,6 +116,7 @@ class Caller:
     session_id: str
     voter_id: str
     client_id: str = ""
+    network_id: str = ""  # the address's network (IPv4 /24, IPv6 /48): one attacker rotating nearby addresses
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,11 @@ class ArenaConfig:
     # Per client address per minute, over all its sessions (several people may share one address).
     rate_limit_messages_per_client: int = 60
     rate_limit_votes_per_client: int = 90
+    # Anonymous battles sample at this temperature at least (a greedy contender included), so that no answer can
+    # be replayed in direct chat or by repeating a prompt to tell the sides apart; 0 keeps greedy decoding.
+    anonymous_min_temperature: float = 0.7
+    # Counted human votes per client address and UTC day; later votes are stored, excluded with the reason.
+    daily_votes_per_address: int = 200
 
 
 @dataclass(frozen=True)
@@ -170,6 +176,9 @@ class TurnPlan:
     backends: list[ChatBackend]
     requests: list[GenerationRequest]
     regenerate: bool
+    # Per side: the answer's cap is the room left in the conversation (not the model's or the arena's cap), so
+    # an answer cut there was cut by the conversation limit.
+    room_bound: tuple[bool, ...] = ()
 
 
 @dataclass
@@ -281,12 +290,12 @@ class ArenaService:
             battle = self.battle(caller, battle_id)
             self._check_open(battle)
             specs = [self._spec(name) for name in _contender_names(battle)]
-            plan = self._plan_turn(battle, specs, clean.text, overrides, regenerate=False)
+            plan = self._plan_turn(battle, battle.mode, specs, clean.text, overrides, regenerate=False)
             self._moderate(clean.text)
         else:
             # Plan before creating the battle: a refused first message must not leave an empty battle behind.
             specs, swapped = self._choose(mode, models)
-            plan = self._plan_turn(None, specs, clean.text, overrides, regenerate=False)
+            plan = self._plan_turn(None, mode, specs, clean.text, overrides, regenerate=False)
             self._moderate(clean.text)
             battle = self._create(caller, mode, specs, swapped)
         return self._stream_turn(battle, clean.text, clean.notices, plan)
@@ -301,7 +310,7 @@ class ArenaService:
             raise NothingToVote("There is nothing to regenerate yet: send a message first.")
         specs = [self._spec(name) for name in _contender_names(battle)]
         last = battle.turns[-1]
-        plan = self._plan_turn(battle, specs, last.user_message, {}, regenerate=True)
+        plan = self._plan_turn(battle, battle.mode, specs, last.user_message, {}, regenerate=True)
         return self._stream_turn(battle, last.user_message, (), plan)
 
     # ---- votes ------------------------------------------------------------------------------------
@@ -326,6 +335,9 @@ class ArenaService:
                 winner=winner,
                 voter_id=caller.voter_id,
                 source="human",
+                client_id=caller.client_id or None,
+                network_id=caller.network_id or None,
+                daily_cap=self.config.daily_votes_per_address,
             )
         except DuplicateVote:
             raise AlreadyVoted("You already voted on this turn.") from None
@@ -465,27 +477,50 @@ class ArenaService:
     def _plan_turn(
         self,
         battle: BattleView | None,
+        mode: str,
         specs: list[ModelSpec],
         user_text: str,
         overrides: dict[str, Any],
         *,
         regenerate: bool,
     ) -> TurnPlan:
-        """Everything a turn needs before it streams; raises (storing nothing) when it cannot run."""
+        """Everything a turn needs before it streams; raises (storing nothing) when it cannot run.
+
+        In an anonymous battle nothing about the turn may depend on which model is on which side: both answers
+        get the same cap (the arena's, or the room the fuller conversation leaves), and decoding is sampled at
+        `anonymous_min_temperature` at least. A contender's own, lower cap would cut its answers at a length
+        that names it, and a greedy answer can be replayed in direct chat to tell the sides apart.
+        """
         last = battle.last_turn if battle else 0
         index = last if regenerate else last + 1
         backends = [self.backend_for(spec) for spec in specs]
-        requests = []
+        requests, rooms = [], []
         for side, (spec, backend) in enumerate(zip(specs, backends, strict=True)):
             history = self._conversation(battle, side, index)
             history.append(ChatMessage("user", user_text))
-            requests.append(self._prepare(spec, backend, history, overrides))
-        return TurnPlan(index=index, specs=specs, backends=backends, requests=requests, regenerate=regenerate)
+            request, room = self._prepare(spec, backend, history, overrides)
+            requests.append(request)
+            rooms.append(room)
+        cap = self.config.max_new_tokens
+        if mode == "anonymous":
+            common = min(cap, *rooms)
+            floor = self.config.anonymous_min_temperature
+            requests = [_anonymous(r, common, floor) for r in requests]
+            bound = tuple(common < cap for _ in requests)
+        else:
+            bound = tuple(room < min(r.params.max_new_tokens, cap) for r, room in zip(requests, rooms, strict=True))
+            requests = [
+                replace(r, params=replace(r.params, max_new_tokens=min(r.params.max_new_tokens, cap, room)))
+                for r, room in zip(requests, rooms, strict=True)
+            ]
+        return TurnPlan(
+            index=index, specs=specs, backends=backends, requests=requests, regenerate=regenerate, room_bound=bound
+        )
 
     def _prepare(
         self, spec: ModelSpec, backend: ChatBackend, conversation: list[ChatMessage], overrides: dict[str, Any]
-    ) -> GenerationRequest:
-        """The request for one side, its answer capped so the conversation stays within its token limit."""
+    ) -> tuple[GenerationRequest, int]:
+        """The request for one side, and the room its conversation leaves for the answer within the token limit."""
         system = overrides.get("system_prompt")
         if system:
             conversation = [ChatMessage("system", str(system)), *conversation]
@@ -498,8 +533,7 @@ class ArenaService:
                 f"This conversation has reached its limit of {self.config.max_conversation_tokens:,} tokens. "
                 "Vote on the last answers, or start a new round."
             )
-        max_new = min(request.params.max_new_tokens, self.config.max_new_tokens, room)
-        return replace(request, params=replace(request.params, max_new_tokens=max_new))
+        return request, room
 
     def _stream_turn(
         self, battle: BattleView, user_text: str, notices: tuple[str, ...], plan: TurnPlan
@@ -529,7 +563,7 @@ class ArenaService:
             finally:
                 # Runs on normal end and when the browser goes away mid-stream: what was said is kept.
                 final_notices = self._store_turn(
-                    battle, index, user_text, texts, finals, latency, requests, plan.regenerate, finished
+                    battle, index, user_text, texts, finals, latency, requests, plan, finished
                 )
         errors = [f.error if f and f.finish_reason == "error" else None for f in finals]
         if battle.mode == "anonymous":
@@ -556,10 +590,11 @@ class ArenaService:
         finals: list[StreamChunk | None],
         latency: list[float | None],
         requests: list[GenerationRequest],
-        regenerate: bool,
+        plan: TurnPlan,
         finished: bool,
     ) -> tuple[str, ...]:
         two_sided = len(requests) == 2
+        regenerate, room_bound = plan.regenerate, plan.room_bound
 
         def finish(i: int) -> str:
             final = finals[i]
@@ -591,10 +626,11 @@ class ArenaService:
         )
         leaks = self._identity_matcher().find(user_text, *texts)
         probes = find_identity_probes(user_text)
+        # Only a cut the conversation's limit caused: a model's own cap is not the conversation's limit.
         length_hit = any(
             finals[i] is not None
             and finals[i].finish_reason == "length"  # type: ignore[union-attr]
-            and requests[i].params.max_new_tokens < self.config.max_new_tokens
+            and room_bound[i]
             for i in sides
         )
         notes: list[str] = []
@@ -651,6 +687,13 @@ __all__ = [
     "TurnUpdate",
     "VoteOutcome",
 ]
+
+
+def _anonymous(request: GenerationRequest, max_new_tokens: int, min_temperature: float) -> GenerationRequest:
+    params = replace(
+        request.params, max_new_tokens=max_new_tokens, temperature=max(request.params.temperature, min_temperature)
+    )
+    return replace(request, params=params)
 
 
 def _contender_names(battle: BattleView) -> list[str]:

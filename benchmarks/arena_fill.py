@@ -16,6 +16,7 @@ SQLAlchemy on SQLite, COPY on PostgreSQL.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -93,12 +94,15 @@ def fill(store: Store, votes: int, *, seed: int = 0, short_texts: bool = False, 
     pools = _pools(rng, short_texts)
     ratings = rng.normal(1000, 100, len(MODELS))
     voters = np.array([uuid.UUID(int=int(v)).hex for v in rng.integers(0, 2**62, VOTERS)], dtype=object)
+    # Where votes come from (salted hashes in the app): two sessions per address, eight addresses per network.
+    clients = np.array([hashlib.sha256(f"client{i}".encode()).hexdigest() for i in range(VOTERS // 2)], dtype=object)
+    networks = np.array([hashlib.sha256(f"net{i}".encode()).hexdigest() for i in range(VOTERS // 16)], dtype=object)
     weights = 1.0 / np.arange(1, VOTERS + 1) ** 1.1
     weights /= weights.sum()
     started = time.perf_counter()
     written = 0
     postgres = store.db.engine.dialect.name == "postgresql"
-    for battles, turns, vote_rows in _batches(rng, votes, ratings, pools, voters, weights):
+    for battles, turns, vote_rows in _batches(rng, votes, ratings, pools, (voters, clients, networks), weights):
         with store.db.writing_core() as connection:
             if postgres:
                 _copy(connection, battles, turns, vote_rows)
@@ -120,7 +124,7 @@ def _batches(
     votes: int,
     ratings: np.ndarray,
     pools: Pools,
-    voters: np.ndarray,
+    origins: tuple[np.ndarray, np.ndarray, np.ndarray],
     weights: np.ndarray,
 ) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]]:
     base = datetime(2026, 1, 1, tzinfo=UTC)
@@ -134,7 +138,9 @@ def _batches(
         prompt = rng.integers(len(pools.prompts), size=n)
         answer_a, answer_b = rng.integers(len(pools.answers), size=(2, n))
         p_a = 1 / (1 + 10 ** ((ratings[b] - ratings[a]) / 400))
-        voter = voters[rng.choice(VOTERS, size=n, p=weights)]
+        voters, clients, networks = origins
+        who = rng.choice(VOTERS, size=n, p=weights)
+        voter, client, network = voters[who], clients[who // 2], networks[who // 16]
         battles: list[dict[str, Any]] = []
         turns: list[dict[str, Any]] = []
         vote_rows: list[dict[str, Any]] = []
@@ -173,6 +179,8 @@ def _batches(
                 vote_rows.append({
                     **stored, "winner": winner, "source": source,
                     "voter_id": voter[i] if source == "human" else "judge-model",
+                    "client_id": client[i] if source == "human" else None,
+                    "network_id": network[i] if source == "human" else None,
                     "strength": STRENGTH_LABELS[int(draw[2] * 3)] if decisive else None,
                     "created_at": when + timedelta(seconds=1),
                 })  # fmt: skip

@@ -6,6 +6,11 @@ answer. These are facts about the battle, so every vote on a battle shares its v
 after it was voted on takes its votes out with it. The store writes the verdict with each vote and rewrites
 it, in the same transaction, whenever the battle's flags change; readers never recompute it.
 
+Two reasons are about where the vote came from, not the battle (`VoterFacts`, kept with the vote as its own
+reasons so that a battle's rewrite keeps them): the address had already had its day's share of counted votes
+(a cap per address and UTC day, as Chatbot Arena's analysis caps votes per IP), or the address or its network
+was found stuffing votes (leaderboard.stuffing: many sessions voting one way for one model).
+
 The verdict is the reasons joined by "; " (None: the vote counts), as stored in `votes.excluded_reason`.
 """
 
@@ -23,7 +28,9 @@ NOT_ANONYMOUS = "the models were not anonymous"
 NAMED = "a model or vendor was named in the conversation"
 PROBED = "a model was asked who it is (identity probe)"
 FAILED = "a model failed to answer"
-REASONS = (NOT_ANONYMOUS, NAMED, PROBED, FAILED)
+OVER_DAILY_CAP = "its address had already cast the day's share of counted votes"
+STUFFING = "vote stuffing suspected from its address or network"
+REASONS = (NOT_ANONYMOUS, NAMED, PROBED, FAILED, OVER_DAILY_CAP, STUFFING)
 SEPARATOR = "; "
 
 
@@ -55,9 +62,30 @@ def exclusion_reasons(battle: BattleFacts) -> tuple[str, ...]:
     return tuple(reasons)
 
 
-def verdict(battle: BattleFacts) -> str | None:
-    """The stored form: the reasons joined, or None when votes on this battle count."""
-    return SEPARATOR.join(exclusion_reasons(battle)) or None
+@dataclass(frozen=True)
+class VoterFacts:
+    """What the rule reads of where a vote came from."""
+
+    over_daily_cap: bool = False
+    stuffing: bool = False
+
+
+def voter_reasons(voter: VoterFacts) -> tuple[str, ...]:
+    """Why a vote must not count whatever its battle, in a fixed order (empty: nothing against it)."""
+    found = ((OVER_DAILY_CAP, voter.over_daily_cap), (STUFFING, voter.stuffing))
+    return tuple(reason for reason, present in found if present)
+
+
+def verdict(battle: BattleFacts, voter: VoterFacts | str | None = None) -> str | None:
+    """The stored form: the battle's reasons then the voter's (facts, or the stored voter reasons), joined, or
+    None when the vote counts."""
+    own = voter_reasons(voter) if isinstance(voter, VoterFacts) else reasons_of(voter)
+    return SEPARATOR.join((*exclusion_reasons(battle), *own)) or None
+
+
+def joined(reasons: tuple[str, ...]) -> str | None:
+    """Reasons in their stored form."""
+    return SEPARATOR.join(reasons) or None
 
 
 def reasons_of(stored: str | None) -> tuple[str, ...]:

@@ -7,6 +7,8 @@ Payload:
     matrices {source: {models, win_fraction, battle_count, predicted}},
     validation {source: {text, ...}},
     anomalies {text, excluded, voters_flagged, votes_flagged, voters [{voter: 8-character prefix, ...}], ...}
+    excluded {source: {reason: votes}}: the stored reasons (facts.eligibility) of the votes that do not count, a
+        vote with several reasons under each (the anomalous voters' are in `anomalies`)
 
 Anomalous voters (leaderboard.anomaly) are found among the human votes and, unless keep_anomalous, their votes
 are excluded before anything is computed: every view, matrix, count and validation rests on the same votes.
@@ -25,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from facts.categories import CATEGORIES
+from facts.eligibility import reasons_of
 from facts.schema import STYLE_COLUMNS, counted, normalize_battles
 from leaderboard.anomaly import detect_anomalous_voters, exclude_anomalous
 from leaderboard.memory import release_freed_memory
@@ -56,6 +59,7 @@ def build_page_payload(
     """Every view the page offers (per source, category, style control), the matrices, the validation and the
     anomalous-voter report."""
     battles = normalize_battles(battles)
+    excluded = excluded_by_reason(battles)
     anomalies = detect_anomalous_voters(battles)
     if not keep_anomalous:
         battles = exclude_anomalous(battles, anomalies)
@@ -75,6 +79,7 @@ def build_page_payload(
         "matrices": {},
         "validation": {},
         "anomalies": anomalies.to_dict(excluded=not keep_anomalous),
+        "excluded": excluded,
     }
     category_counts = everything.groupby(["source", "category"]).size() if len(everything) else pd.Series()
     shown_categories: set[str] = set()
@@ -102,6 +107,19 @@ def build_page_payload(
         for c in sorted(shown_categories, key=lambda c: list(CATEGORIES).index(c) if c in CATEGORIES else 99)
     ]
     return payload
+
+
+def excluded_by_reason(battles: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Per source, how many votes each stored reason keeps out (a vote with two reasons is under both). Counts the
+    distinct stored verdicts, not the votes' text: a few dozen strings at any size."""
+    frame = battles[["source", "excluded_reason"]].dropna()
+    out: dict[str, dict[str, int]] = {}
+    for (source, stored), n in frame.groupby(["source", "excluded_reason"], observed=True).size().items():
+        if n:
+            into = out.setdefault(str(source), {})
+            for reason in reasons_of(str(stored)):
+                into[reason] = into.get(reason, 0) + int(n)
+    return {source: dict(sorted(reasons.items(), key=lambda kv: -kv[1])) for source, reasons in out.items()}
 
 
 # Normalized once above; each view gets only its own votes and skips the online-Elo replay (a loop over every

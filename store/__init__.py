@@ -9,6 +9,7 @@
     store.training_runs training reports and the contenders they registered
     store.jobs          the scheduler's lease and job history
     store.snapshots     stored leaderboard snapshots
+    store.vote_origins  where human votes came from, for the stuffing screen, and the sources it flagged
 
 Every write is one transaction; every read returns frozen views (store.views) or DataFrames, never ORM rows.
 """
@@ -45,6 +46,7 @@ from store.views import (
     VoteView,
     VoteWatermark,
 )
+from store.vote_origins import FlagReport, SourceFlag, VoteOrigins
 from store.votes import Votes
 
 __all__ = [
@@ -53,12 +55,14 @@ __all__ = [
     "BattleView",
     "Conflict",
     "DuplicateVote",
+    "FlagReport",
     "JobRunView",
     "NewJudgment",
     "NewTrainingRun",
     "NewTurn",
     "NotFound",
     "Snapshot",
+    "SourceFlag",
     "Store",
     "StoreError",
     "StoreUnavailable",
@@ -85,6 +89,7 @@ class Store:
         self.training_runs = TrainingRuns(self.db)
         self.jobs = JobLedger(self.db)
         self.snapshots = Snapshots(self.db)
+        self.vote_origins = VoteOrigins(self.db)
 
     @classmethod
     def open(cls, url: str, **engine_options: Any) -> Store:

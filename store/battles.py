@@ -18,16 +18,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, exists, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from facts.categories import Classifier, classify_prompt
-from facts.eligibility import BattleFacts, verdict
+from facts.eligibility import BattleFacts, VoterFacts, exclusion_reasons, joined, verdict, voter_reasons
 from facts.style import StyleFeatures, style_features, unique_token_share
 from facts.vocabulary import BATTLE_MODES, DIRECT, HUMAN, STRENGTHS, TIES, WINNERS, is_source
 from store.db import Database
 from store.errors import Conflict, DuplicateVote, NotFound, is_unique_violation
-from store.tables import Battle, Turn, Vote, utcnow
+from store.tables import AddressDay, Battle, FlaggedSource, Turn, Vote, utcnow
 from store.views import BattleView, NewTurn, TurnView, VoteView, column_values, view_of
 
 
@@ -181,9 +183,16 @@ class Battles:
         voter_id: str,
         source: str = HUMAN,
         strength: str | None = None,
+        client_id: str | None = None,
+        network_id: str | None = None,
+        daily_cap: int = 0,
     ) -> VoteView:
-        """Store a verdict on a current turn, with the battle's eligibility verdict. One per (battle, turn,
-        source): a second is DuplicateVote.
+        """Store a verdict on a current turn, with its eligibility verdict. One per (battle, turn, source): a
+        second is DuplicateVote.
+
+        A human vote from `client_id` (a salted hash of the address) counts against that address's `daily_cap`
+        counted votes per UTC day (0: no cap); past it, it is stored with the reason. A vote from an address or
+        network the stuffing screen flagged is stored with that reason.
 
         A human vote also moves the battle to state "voted" (unless it is in "error"), in the same transaction:
         when the vote insert fails, the state change is rolled back with it.
@@ -200,10 +209,12 @@ class Battles:
             "source": source,
             "created_at": now,
             "strength_at": now if strength is not None else None,
+            "client_id": client_id,
+            "network_id": network_id,
         }
         try:
             with self._db.writing_core() as connection:
-                values = insert_vote(connection, values, self._classify)
+                values = insert_vote(connection, values, self._classify, daily_cap=daily_cap)
         except IntegrityError as exc:
             if is_unique_violation(exc):
                 raise DuplicateVote(f"turn {turn} of battle {battle_id} already has a {source} vote") from exc
@@ -256,11 +267,11 @@ _INSERT_VOTE = insert(Vote).returning(Vote.id)
 
 
 def insert_vote(
-    connection: Connection, values: dict[str, Any], classifier: Classifier = classify_prompt
+    connection: Connection, values: dict[str, Any], classifier: Classifier = classify_prompt, *, daily_cap: int = 0
 ) -> dict[str, Any]:
-    """Insert one vote after checking its battle and turn, with its facts: the battle's eligibility verdict, pair
-    and mode, the first message's category and each side's style up to the voted turn. A human vote also marks
-    the battle voted. Returns the stored values, id included."""
+    """Insert one vote after checking its battle and turn, with its facts: the eligibility verdict (the battle's
+    and the voter's), pair and mode, the first message's category and each side's style up to the voted turn. A
+    human vote also marks the battle voted. Returns the stored values, id included."""
     battle_id, turn = values["battle_id"], values["turn"]
     battle = connection.execute(_BATTLE_FACTS, {"battle_id": battle_id}).first()
     if battle is None:
@@ -270,9 +281,12 @@ def insert_vote(
         raise ValueError(f"battle {battle_id} has no turn {turn}")
     if values["source"] == HUMAN:
         connection.execute(_MARK_VOTED, {"battle_id": battle_id, "now": values["created_at"]})
+    facts = BattleFacts(*battle[:4])
+    voter = _voter_facts(connection, values, counts=not exclusion_reasons(facts), daily_cap=daily_cap)
     stored = {
         **values,
-        "excluded_reason": verdict(BattleFacts(*battle[:4])),
+        "excluded_reason": verdict(facts, voter),
+        "voter_reason": joined(voter_reasons(voter)),
         "model_a": battle.model_a,
         "model_b": battle.model_b,
         "mode": battle.mode,
@@ -280,6 +294,26 @@ def insert_vote(
     }
     # The unique constraint, not an earlier SELECT, decides between racing voters.
     return {**stored, "id": int(connection.execute(_INSERT_VOTE, stored).scalar_one())}
+
+
+def _voter_facts(connection: Connection, values: dict[str, Any], *, counts: bool, daily_cap: int) -> VoterFacts:
+    """The voter's side of the verdict: a flagged address or network, or the day's cap already reached. Only a
+    vote that would count uses up the address's share."""
+    client, network = values.get("client_id"), values.get("network_id")
+    if values["source"] != HUMAN or not client:
+        return VoterFacts()
+    keys = [key for key in (client, network) if key]
+    stuffing = connection.execute(select(exists().where(FlaggedSource.key.in_(keys)))).scalar_one()
+    if stuffing or not counts or daily_cap <= 0:
+        return VoterFacts(stuffing=bool(stuffing))
+    day = values["created_at"].strftime("%Y-%m-%d")
+    # One atomic statement: two replicas counting the same address both see the other's increment.
+    dialect = sqlite_insert if connection.dialect.name == "sqlite" else postgresql_insert
+    upsert = dialect(AddressDay).values(client_id=client, day=day, votes=1)
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[AddressDay.client_id, AddressDay.day], set_={"votes": AddressDay.votes + 1}
+    ).returning(AddressDay.votes)
+    return VoterFacts(over_daily_cap=connection.execute(upsert).scalar_one() > daily_cap)
 
 
 def vote_facts(seen: Sequence[Any], classifier: Classifier = classify_prompt) -> dict[str, Any]:
@@ -373,11 +407,12 @@ def _apply_flags(
     # The rule is about the battle: every vote on it shares its verdict, rewritten in this same transaction.
     # Also when the flags did not change: a vote written by an older version (say, during a rolling upgrade)
     # is brought in line.
-    session.execute(
-        update(Vote)
-        .where(Vote.battle_id == battle.id, Vote.excluded_reason.is_distinct_from(verdict(_facts(battle))))
-        .values(excluded_reason=verdict(_facts(battle)))
-    )
+    facts = _facts(battle)
+    for vote_id, voter_reason, stored in session.execute(
+        select(Vote.id, Vote.voter_reason, Vote.excluded_reason).where(Vote.battle_id == battle.id)
+    ):
+        if stored != (wanted := verdict(facts, voter_reason)):
+            session.execute(update(Vote).where(Vote.id == vote_id).values(excluded_reason=wanted))
 
 
 def _facts(battle: Battle) -> BattleFacts:

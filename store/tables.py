@@ -179,8 +179,38 @@ class Vote(Base):
     # audit; NULL for an answer without a token, and before the backfill.
     unique_a: Mapped[float | None] = mapped_column(Float, nullable=True)
     unique_b: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Where a human vote came from, as salted hashes (never the address): the client address and its network
+    # (IPv4 /24, IPv6 /48), for the daily cap and the stuffing screen. NULL for judges and older votes.
+    client_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    network_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # The reasons about the voter (facts.eligibility.VoterFacts) that are part of excluded_reason, kept apart so
+    # that rewriting the battle's verdict keeps them.
+    voter_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     battle: Mapped[Battle] = relationship(back_populates="votes")
+
+
+class AddressDay(Base):
+    """Counted human votes per client address and UTC day: the daily cap's counter, incremented in the vote's
+    own transaction by one atomic upsert, so that replicas racing on one address cannot both pass the cap."""
+
+    __tablename__ = "address_days"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    votes: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FlaggedSource(Base):
+    """An address or network the stuffing screen found (leaderboard.stuffing): its votes, past and future, do
+    not count. `evidence` says why, for the operator."""
+
+    __tablename__ = "flagged_sources"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # the salted hash (client_id or network_id)
+    kind: Mapped[str] = mapped_column(String(16))  # address | network
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    flagged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class LeaderboardSnapshot(Base):

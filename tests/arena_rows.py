@@ -16,6 +16,8 @@ def voted_battle(
     answer_b: str = "b",
     voter_id: str = "v",
     mode: str = "anonymous",
+    client_id: str | None = None,
+    network_id: str | None = None,
 ) -> str:
     """A one-turn battle with a human vote on it; returns the battle id."""
     battle = storage.battles.create(
@@ -29,5 +31,7 @@ def voted_battle(
         voter_id=voter_id,
     )
     storage.battles.add_turn(battle.id, NewTurn(user_message=prompt, answer_a=answer_a, answer_b=answer_b))
-    storage.battles.record_vote(battle_id=battle.id, turn=1, winner=winner, voter_id=voter_id)
+    storage.battles.record_vote(
+        battle_id=battle.id, turn=1, winner=winner, voter_id=voter_id, client_id=client_id, network_id=network_id
+    )
     return battle.id

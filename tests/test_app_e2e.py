@@ -4,6 +4,7 @@ way a browser session would drive it, then the database checked."""
 from __future__ import annotations
 
 import html
+import random
 import re
 import socket
 from collections.abc import Iterator
@@ -16,9 +17,11 @@ from gradio_client import Client
 from sqlalchemy import func, select
 
 from app import ArenaApp, build_arena
+from facts.eligibility import STUFFING
 from settings import Settings
 from store import Store
 from store.tables import Battle, Vote
+from tests.arena_rows import voted_battle
 
 
 def free_port() -> int:
@@ -224,3 +227,48 @@ def test_a_checkpoint_registered_while_the_app_runs_is_served_without_a_restart(
     assert _text(outputs[0][-1]) and latest_battle(storage).model_a == name
     refused = Client(running_app[0], verbose=False).predict("Hi", "no-such-model", "", 0.0, 1.0, 8, api_name="/chat")
     assert "Unknown model 'no-such-model'" in notice_of(refused[1:])
+
+
+# Last in this file: the screen flags this module's client address (every session here comes from 127.0.0.1), so
+# no vote from it counts afterwards.
+def test_one_client_opening_session_after_session_to_push_a_weak_model_is_flagged_and_its_votes_stop_counting(
+    running_app: tuple[str, Settings, ArenaApp], storage: Store
+) -> None:
+    """The break on main: one client made a new session per vote (spoofing X-Forwarded-For, which nobody
+    trusts here) and pushed a model to #1 with 9 votes; the per-voter anomaly test saw nothing."""
+    url, _, arena = running_app
+    target = "smollm2-135m-concise"
+    contenders = sorted(s.name for s in arena.store.registry.models(anonymous_only=True) if s.name != target)
+    # The arena's honest history: other addresses, on which the target is the weakest contender.
+    rng = random.Random(5)
+    for n in range(240):
+        rival = contenders[n % len(contenders)]
+        other = rng.choice([c for c in contenders if c != rival])
+        a, b = (target, rival) if n % 3 == 0 else (rival, other)
+        winner = "model_b" if a == target and rng.random() < 0.85 else rng.choice(["model_a", "model_b", "tie"])
+        voted_battle(storage, winner, model_a=a, model_b=b, voter_id=f"honest-{n}", client_id=f"client-{n}")
+    pushed = sessions = 0
+    while pushed < 9:
+        assert sessions < 60, "the target should come up in about half the battles"
+        attacker = Client(url, verbose=False, headers={"X-Forwarded-For": f"203.0.113.{sessions}"})
+        sessions += 1
+        attacker.predict("Say hi.", api_name="/send")
+        battle = latest_battle(storage)
+        if target in (battle.model_a, battle.model_b):  # a perfect fingerprint, the attacker's best case
+            attacker.predict(api_name="/vote_a" if battle.model_a == target else "/vote_b")
+            attacker.predict(api_name="/strength_much")
+            pushed += 1
+    pushed_votes = select(Vote.excluded_reason).order_by(Vote.id.desc()).limit(9)
+    with storage.engine.connect() as connection:
+        assert connection.execute(pushed_votes).scalars().all() == [None] * 9, "they counted on arrival"
+
+    assert arena.scheduler.execute("stuffing-screen") is not None  # what the scheduler runs every few minutes
+
+    with storage.engine.connect() as connection:
+        reasons = connection.execute(pushed_votes).scalars().all()
+        honest = connection.execute(select(Vote.excluded_reason).where(Vote.voter_id.like("honest-%"))).scalars()
+        assert set(honest) == {None}, "nobody else's votes were touched"
+    assert all(STUFFING in (reason or "") for reason in reasons), reasons
+    arena.leaderboard.refresh()
+    validation = Client(url, verbose=False).predict("human", "all", False, api_name="/leaderboard_view")[5]
+    assert "Votes not counted, by reason:" in validation and STUFFING in validation

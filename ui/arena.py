@@ -20,7 +20,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from arena.battles import ArenaError, ArenaService, Caller, Mode, TurnUpdate, VoteOutcome
-from arena.safety import InputError, client_hash, session_hash, voter_hash
+from arena.safety import InputError, client_hash, network_hash, session_hash, voter_hash
 from arena.upload_audits import AuditRefused, UploadAudits
 from leaderboard.io import BattlesFileError
 from store import BattleView
@@ -106,6 +106,7 @@ class Identity:
             session_id=session_hash(self.salt, session),
             voter_id=voter_hash(self.salt, ip, session),
             client_id=client_hash(self.salt, ip),
+            network_id=network_hash(self.salt, ip),
         )
 
 

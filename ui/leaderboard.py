@@ -108,6 +108,10 @@ def render(payload: dict[str, Any] | None, source: str, category: str, style_con
     if source == "human" and payload.get("anomalies", {}).get("text"):
         # Which voters' votes were left out, and why: the ratings above are fitted without them.
         validation = f"{validation}\n\n{payload['anomalies']['text']}".strip()
+    if excluded := payload.get("excluded", {}).get(source):
+        # Every vote that does not count, by its stored reason: capped, stuffed, probed, failed battles.
+        reasons = "; ".join(f"{reason}: {n:,}" for reason, n in excluded.items())
+        validation = f"{validation}\n\n**Votes not counted, by reason:** {reasons}.".strip()
     download = _csv(download_frame(rows, payload.get("descriptions", {})))
     return (
         display_html(text),
