@@ -168,7 +168,8 @@ def test_tiny_reward_run_saves_reloads_scores_and_reports(converted_model: Conve
     messages: list[str] = []
     assert main(argv, echo=messages.append) == 0
     elapsed = time.perf_counter() - start
-    assert "held-out accuracy" in messages[-1]
+    assert "held-out accuracy" in messages[-2]
+    assert messages[-1] == "evidence: not enough evidence: 4 held-out pairs, fewer than the 30 the gate asks for"
 
     report = json.loads((out / REPORT_FILE).read_text())
     assert list(report["stages"]) == ["config", "data", "model", "train", "evaluate", "save"]
@@ -189,6 +190,8 @@ def test_tiny_reward_run_saves_reloads_scores_and_reports(converted_model: Conve
     assert evaluation["baselines"]["higher_rated_model"]["accuracy"] == 1.0
     assert evaluation["gate"]["passed"] is False
     assert evaluation["gate"]["beats"]["higher_rated_model"] is False
+    assert evaluation["evidence"]["best_baseline"] == "higher-rated model wins"
+    assert evaluation["evidence"]["enough"] is False
 
     # The adapter (with its score head) and the tokenizer are saved; a fresh load scores like the trained model.
     assert (out / "adapter_config.json").is_file()

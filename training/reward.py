@@ -28,6 +28,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from settings import Settings
+from training.evidence import (
+    MIN_PAIRS,
+    Evidence,
+    length_outcomes,
+    mean_interval,
+    pair_outcomes,
+    weigh_evidence,
+)
 from training.recipes import Recipe, RecipeError, RewardModelRecipe, load_recipe, resolve_device
 from training.resume import last_checkpoint, train_or_resume
 from training.runs import RunReport, add_common_arguments, seed_everything, stage, trainer_arguments
@@ -228,15 +236,10 @@ def _answer_text(messages: Sequence[Mapping[str, str]]) -> str:
 
 def bootstrap_ci(outcomes: Sequence[float], samples: int, seed: int, level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap CI of the mean of per-pair outcomes (1 right, 0 wrong, 0.5 tie)."""
-    import numpy as np
-
-    values = np.asarray(outcomes, dtype=float)
-    if len(values) == 0:
+    if len(outcomes) == 0:
         return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(samples, len(values)))].mean(axis=1)
-    tail = (1 - level) / 2
-    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+    interval = mean_interval(outcomes, samples=samples, seed=seed, level=level)  # type: ignore[arg-type]
+    return interval.low, interval.high
 
 
 def _pair_outcomes(chosen: Sequence[float], rejected: Sequence[float]) -> list[float]:
@@ -310,7 +313,43 @@ def evaluate_rewards(
         "mean_reward_gap": sum(c - r for c, r in zip(chosen_rewards, rejected_rewards, strict=True)) / n if n else None,
         "baselines": baselines,
         "gate": {"passed": all(beats.values()), "beats": beats, "rule": GATE_RULE},
+        "evidence": reward_evidence(
+            records, chosen_rewards, rejected_rewards, ratings, samples=bootstrap_samples, seed=seed
+        ).to_dict(),
     }
+
+
+def reward_evidence(
+    records: Sequence[Record],
+    chosen_rewards: Sequence[float],
+    rejected_rewards: Sequence[float],
+    ratings: Mapping[str, float] | None = None,
+    *,
+    min_pairs: int = MIN_PAIRS,
+    samples: int = 2_000,
+    seed: int = 0,
+) -> Evidence:
+    """The reward model against every baseline on the same held-out pairs, with paired intervals
+    (training.evidence): answer length in both directions, the rating baseline on the pairs of two rated
+    models, a random scorer."""
+    import numpy as np
+
+    baselines: dict[str, Any] = length_outcomes(
+        [len(_answer_text(r["chosen"])) for r in records], [len(_answer_text(r["rejected"])) for r in records]
+    )
+    if ratings:
+        rated = [
+            (ratings[r["chosen_model"]], ratings[r["rejected_model"]])
+            if r.get("chosen_model") in ratings and r.get("rejected_model") in ratings
+            else (math.nan, math.nan)
+            for r in records
+        ]
+        chosen, rejected = (np.array(side, dtype=float) for side in zip(*rated, strict=True)) if rated else ([], [])
+        outcomes = pair_outcomes(chosen, rejected)
+        baselines["higher-rated model wins"] = np.where(np.isnan(chosen), np.nan, outcomes)
+    return weigh_evidence(
+        pair_outcomes(chosen_rewards, rejected_rewards), baselines, min_pairs=min_pairs, samples=samples, seed=seed
+    )
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -508,6 +547,7 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
         f"log-loss {evaluation['log_loss']}; gate {'PASSED' if gate['passed'] else 'NOT passed'}; "
         f"report: {Path(args.out) / REPORT_FILE}"
     )
+    echo(f"evidence: {evaluation['evidence']['verdict']}")
     return 0
 
 

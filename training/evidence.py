@@ -1,0 +1,180 @@
+"""Evidence that a model beats its baselines on the same held-out pairs (pure: arrays in, frozen dataclasses out).
+
+    pair_outcomes(chosen, rejected)                -> per pair: 1 chosen scored higher, 0.5 equal, 0 lower
+    length_outcomes(chosen_lengths, rejected_lengths) -> {"longer answer wins": ..., "shorter answer wins": ...}
+    mean_interval(values, ...)                     -> Interval of the mean (percentile bootstrap over pairs)
+    paired_interval(model, baseline, ...)          -> Interval of mean(model - baseline), pairs resampled together
+    weigh_evidence(model, baselines, ...)          -> Evidence: against every baseline, and whether it is enough
+
+Why paired: a reward model and a baseline are scored on the same pairs, so most of the noise of a small held-out
+set is shared; resampling pairs jointly measures the difference itself. Seven held-out pairs move accuracy by 14
+points each: a point estimate "strictly above" a baseline registers noise, an interval whose lower bound is above
+zero does not (RewardBench reports accuracies with intervals for the same reason).
+
+The baselines are scored on the held-out pairs themselves, and the best of them is the bar, which favours the
+baselines (choosing "shorter wins" after seeing the held-out pairs is optimistic for it): the error is on the
+side of not registering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+LEVEL = 0.95
+SAMPLES = 2_000
+MIN_PAIRS = 30  # below this many held-out pairs no interval is trusted, whatever it says
+RANDOM = "random scorer"
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float
+    low: float
+    high: float
+    level: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"estimate": self.estimate, "low": self.low, "high": self.high, "level": self.level}
+
+    def text(self, *, signed: bool = False) -> str:
+        fmt = "+.3f" if signed else ".3f"
+        return f"{self.estimate:{fmt}} [{self.low:{fmt}}, {self.high:{fmt}}]"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The model against one baseline on the pairs both can score."""
+
+    baseline: str
+    pairs: int
+    baseline_accuracy: float
+    difference: Interval  # model accuracy minus the baseline's, paired
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "baseline": self.baseline,
+            "pairs": self.pairs,
+            "baseline_accuracy": self.baseline_accuracy,
+            "difference": self.difference.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Whether the model beats every baseline with confidence: each paired interval's lower bound above zero,
+    on at least `min_pairs` pairs."""
+
+    pairs: int
+    min_pairs: int
+    accuracy: Interval
+    comparisons: tuple[Comparison, ...]  # best baseline first
+    enough: bool
+    verdict: str  # one line for people, with the numbers
+
+    @property
+    def best(self) -> Comparison | None:
+        return self.comparisons[0] if self.comparisons else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "enough": self.enough,
+            "verdict": self.verdict,
+            "pairs": self.pairs,
+            "min_pairs": self.min_pairs,
+            "accuracy": self.accuracy.to_dict(),
+            "best_baseline": self.best.baseline if self.best else None,
+            "comparisons": [c.to_dict() for c in self.comparisons],
+        }
+
+
+def pair_outcomes(chosen: Sequence[float] | np.ndarray, rejected: Sequence[float] | np.ndarray) -> np.ndarray:
+    chosen, rejected = np.asarray(chosen, dtype=float), np.asarray(rejected, dtype=float)
+    if chosen.shape != rejected.shape:
+        raise ValueError(f"{len(chosen)} chosen scores against {len(rejected)} rejected ones")
+    return np.where(chosen > rejected, 1.0, np.where(chosen == rejected, 0.5, 0.0))
+
+
+def length_outcomes(chosen_lengths: Sequence[int], rejected_lengths: Sequence[int]) -> dict[str, np.ndarray]:
+    """Both directions: votes that prefer short answers beat "longer wins" trivially, not "shorter wins"."""
+    longer = pair_outcomes(chosen_lengths, rejected_lengths)
+    return {"longer answer wins": longer, "shorter answer wins": 1.0 - longer}
+
+
+def _resampled(n: int, samples: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, n, size=(samples, n))
+
+
+def _interval(values: np.ndarray, index: np.ndarray, level: float) -> Interval:
+    means = values[index].mean(axis=1)
+    tail = (1.0 - level) / 2.0
+    return Interval(float(values.mean()), float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail)), level)
+
+
+def mean_interval(values: np.ndarray, *, samples: int = SAMPLES, seed: int = 0, level: float = LEVEL) -> Interval:
+    """Percentile bootstrap of the mean of per-pair values."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        raise ValueError("an interval needs at least one pair")
+    return _interval(values, _resampled(len(values), samples, seed), level)
+
+
+def paired_interval(
+    model: np.ndarray, baseline: np.ndarray, *, samples: int = SAMPLES, seed: int = 0, level: float = LEVEL
+) -> Interval:
+    """Percentile bootstrap of mean(model - baseline) over pairs resampled together."""
+    model, baseline = np.asarray(model, dtype=float), np.asarray(baseline, dtype=float)
+    if len(model) != len(baseline) or len(model) == 0:
+        raise ValueError("a paired interval needs the same, non-empty pairs on both sides")
+    return mean_interval(model - baseline, samples=samples, seed=seed, level=level)
+
+
+def weigh_evidence(
+    model: np.ndarray,
+    baselines: Mapping[str, np.ndarray | None],
+    *,
+    min_pairs: int = MIN_PAIRS,
+    samples: int = SAMPLES,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> Evidence:
+    """`model`: per-pair outcomes; `baselines`: per baseline, outcomes on the same pairs (NaN where it cannot
+    score a pair; None when it cannot score any). A random scorer (0.5 on every pair) is always among them."""
+    model = np.asarray(model, dtype=float)
+    n = len(model)
+    if n == 0:
+        empty = Interval(float("nan"), float("nan"), float("nan"), level)
+        return Evidence(0, min_pairs, empty, (), False, "no held-out pairs: nothing to weigh")
+    accuracy = mean_interval(model, samples=samples, seed=seed, level=level)
+    comparisons = []
+    for name, outcomes in {RANDOM: np.full(n, 0.5), **baselines}.items():
+        if outcomes is None:
+            continue
+        outcomes = np.asarray(outcomes, dtype=float)
+        usable = ~np.isnan(outcomes)
+        if not usable.any():
+            continue
+        difference = paired_interval(model[usable], outcomes[usable], samples=samples, seed=seed, level=level)
+        comparisons.append(Comparison(name, int(usable.sum()), float(outcomes[usable].mean()), difference))
+    comparisons.sort(key=lambda c: (-c.baseline_accuracy, c.baseline))
+    best = comparisons[0]
+    beaten = all(c.difference.low > 0 for c in comparisons)
+    share = f"{level:.0%}"
+    if n < min_pairs:
+        verdict = f"not enough evidence: {n} held-out pairs, fewer than the {min_pairs} the gate asks for"
+    elif not beaten:
+        weakest = min(comparisons, key=lambda c: c.difference.low)
+        verdict = (
+            f"not enough evidence: accuracy {accuracy.text()} against {weakest.baseline} "
+            f"{weakest.baseline_accuracy:.3f}, difference {weakest.difference.text(signed=True)} ({share} paired "
+            f"interval over {weakest.pairs} pairs) includes no gain"
+        )
+    else:
+        verdict = (
+            f"beats every baseline: accuracy {accuracy.text()}, {best.difference.text(signed=True)} over the best "
+            f"({best.baseline}, {best.baseline_accuracy:.3f}; {share} paired interval over {best.pairs} pairs)"
+        )
+    return Evidence(n, min_pairs, accuracy, tuple(comparisons), n >= min_pairs and beaten, verdict)
