@@ -212,8 +212,10 @@ def test_the_retrain_job_trains_and_a_new_contender_enters(tmp_path: Path, conve
     try:
         storage.registry.sync(load_model_specs())
         write_votes(storage, 40)
+        # A smoke run's few held-out pairs can never pass the gates (training.evidence): the operator forces it.
+        forced = ("--force-register", "--reason", "scheduler smoke test")
         config = RetrainConfig(database_url=url, runs_dir=tmp_path / "runs", recipe="cpu-smoke", min_new_votes=30,
-                               model_cache=converted_model.cache_dir)  # fmt: skip
+                               model_cache=converted_model.cache_dir, extra_args=forced)  # fmt: skip
         last_run = lambda: runs[-1].started_at if (runs := storage.training_runs.runs("rlhf")) else None  # noqa: E731
         job = retrain_job(config, storage.votes.count_decisive, last_run)
         arena_scheduler = scheduler(storage, "trainer", [JobSpec("retrain", job)], lease=30, heartbeat=0.5)
@@ -228,6 +230,7 @@ def test_the_retrain_job_trains_and_a_new_contender_enters(tmp_path: Path, conve
             arena_scheduler.shutdown()
         assert run.status == "succeeded", run.error
         assert run.result is not None and run.result["registered_model"] == "smollm2-135m-rlhf-v1"
+        assert run.result["gates"]["passed"] is False
         anonymous = [m.name for m in storage.registry.models(anonymous_only=True)]
         assert "smollm2-135m-rlhf-v1" in anonymous
         # The run's votes are now "old": the trigger waits for new ones.

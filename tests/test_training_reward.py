@@ -50,6 +50,20 @@ def test_wrong_type_and_cpu_bf16_are_refused() -> None:
         recipe_from_dict({"name": "x", "device": "cpu", "reward_model": {"bf16": True}})
 
 
+@pytest.mark.parametrize(
+    ("section", "values", "message"),
+    [
+        ("reward_model", {"gate_level": 1.0}, r"reward_model.gate_level must be in \[0.5, 1\)"),
+        ("reward_model", {"gate_min_pairs": 0}, "reward_model.gate_min_pairs must be at least 1"),
+        ("policy", {"gate_min_prompts": 0}, "policy.gate_min_prompts must be at least 1"),
+        ("policy", {"gate_level": 0.2}, "policy.gate_level"),
+    ],
+)
+def test_a_gate_without_evidence_is_refused_in_the_recipe(section: str, values: dict, message: str) -> None:
+    with pytest.raises(RecipeError, match=message):
+        recipe_from_dict({"name": "x", section: values})
+
+
 def test_gpu_recipe_on_cpu_machine_fails_clearly(tmp_path: Path) -> None:
     gpu = load_recipe("gpu-default")
     with pytest.raises(RecipeError, match=r"needs a CUDA GPU.*has none"):
@@ -102,18 +116,43 @@ def test_metrics_baselines_and_gate() -> None:
     assert report["log_loss"] == pytest.approx(
         sum(math.log1p(math.exp(-d)) for d in (2.0, 1.0, -1.0, 3.0)) / 4  # -log(sigmoid(d))
     )
-    # 0.75 beats the longer-answer baseline (0.625) and the rating baseline (0.667).
-    assert report["gate"] == {
-        "passed": True,
-        "beats": {"longer_answer": True, "higher_rated_model": True},
-        "rule": report["gate"]["rule"],
+    # 0.75 is above the longer-answer baseline (0.625) and the rating baseline (0.667), on 4 pairs: no evidence.
+    assert report["gate"]["passed"] is False
+    assert report["gate"]["beats"] == {
+        "random scorer": False,
+        "longer answer wins": False,
+        "shorter answer wins": False,
+        "higher-rated model wins": False,
     }
-    assert "strictly above" in report["gate"]["rule"]
+    assert report["gate"]["verdict"] == report["evidence"]["verdict"]
+    assert "paired bootstrap" in report["gate"]["rule"]
 
-    # Without ratings the rating baseline is not available, which blocks the gate.
+    # Without ratings the rating baseline is reported unavailable and left out of the evidence.
     no_ratings = evaluate_rewards(records, [2.0, 1.0, 0.0, 3.0], [0.0, 0.0, 1.0, 0.0])
     assert no_ratings["baselines"]["higher_rated_model"]["available"] is False
-    assert no_ratings["gate"]["passed"] is False
+    assert "higher-rated model wins" not in no_ratings["gate"]["beats"]
+
+
+def test_the_gate_passes_on_clear_held_out_evidence_and_refuses_a_coin() -> None:
+    """Pairs built from a rule people follow (a correct answer beats a wrong one of the same length), so no length
+    baseline can score them; a model that follows the rule passes, a model trained on shuffled labels does not."""
+    records = [
+        _record(f"{a} + {b} = {a + b}", f"{a} + {b} = {a + b + 1}", chosen_model="x", rejected_model="y")
+        for a in range(10, 50)
+        for b in (3,)
+    ]
+    ratings = {"x": 1000.0, "y": 1000.0}  # equal ratings: the rating baseline is a coin too
+    right = evaluate_rewards(records, [1.0] * 40, [0.0] * 40, ratings)
+    assert right["gate"]["passed"] is True, right["gate"]["verdict"]
+    assert right["gate"]["verdict"].startswith("beats every baseline")
+    coin = [float(i % 2) for i in range(40)]
+    shuffled = evaluate_rewards(records, coin, [0.5] * 40, ratings)
+    assert shuffled["accuracy"] == 0.5
+    assert shuffled["gate"]["passed"] is False and "not enough evidence" in shuffled["gate"]["verdict"]
+    # The same clear win on too few pairs is not enough either, and the recipe's minimum is what counts.
+    few = evaluate_rewards(records[:20], [1.0] * 20, [0.0] * 20, ratings)
+    assert few["gate"]["passed"] is False
+    assert evaluate_rewards(records[:20], [1.0] * 20, [0.0] * 20, ratings, min_pairs=20)["gate"]["passed"]
 
 
 # =====================================================================================================
@@ -189,7 +228,7 @@ def test_tiny_reward_run_saves_reloads_scores_and_reports(converted_model: Conve
     # The ratings baseline is perfect on this data, so 3 steps cannot beat it: the gate must say no.
     assert evaluation["baselines"]["higher_rated_model"]["accuracy"] == 1.0
     assert evaluation["gate"]["passed"] is False
-    assert evaluation["gate"]["beats"]["higher_rated_model"] is False
+    assert evaluation["gate"]["beats"]["higher-rated model wins"] is False
     assert evaluation["evidence"]["best_baseline"] == "higher-rated model wins"
     assert evaluation["evidence"]["enough"] is False
 

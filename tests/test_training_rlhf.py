@@ -200,6 +200,9 @@ def test_registration_is_versioned_and_atomic(storage: Store) -> None:
         (["--recipe", "cpu-smoke", "--like", "no-such-model"], 40, "no registered model named 'no-such-model'"),
         (["--recipe", "cpu-smoke"], 3, "too few votes: 3"),
         (["--recipe", "cpu-smoke"], 0, "no votes yet"),
+        (["--recipe", "cpu-smoke", "--force-register"], 40, '--force-register needs --reason "..."'),
+        (["--recipe", "cpu-smoke", "--force-register", "--reason", "  "], 40, "--force-register needs --reason"),
+        (["--recipe", "cpu-smoke", "--reason", "why not"], 40, "--reason goes with --force-register"),
     ],
 )
 def test_bad_requests_fail_before_training(
@@ -242,6 +245,7 @@ def test_votes_train_a_policy_that_enters_the_arena(
     argv = [
         "--from-votes", "--database-url", url, "--recipe", "cpu-smoke", "--out", str(out),
         "--device", "cpu", "--model-cache", str(converted_model.cache_dir),
+        "--force-register", "--reason", "smoke run: 10 held-out pairs and 4 prompts cannot show a gain",
     ]  # fmt: skip
     messages: list[str] = []
     assert main(argv, echo=messages.append) == 0, messages
@@ -256,12 +260,19 @@ def test_votes_train_a_policy_that_enters_the_arena(
     assert rm["baselines"]["higher_rated_model"]["available"] is True
     comparison = report["evaluation"]["policy_vs_base"]
     assert comparison["prompts"] == 4
+    # Above its baselines and its base on so few pairs and prompts is no evidence: the gates refuse, and the
+    # operator's forced registration is what serves it, with the reason kept.
     assert report["evaluation"]["gates"] == {
-        "reward_model_beats_baselines": True,
-        "policy_beats_base": comparison["policy_mean_reward"] > comparison["base_mean_reward"],
-        "passed": report["evaluation"]["gates"]["passed"],
+        "reward_model_beats_baselines": False,
+        "policy_beats_base": False,
+        "passed": False,
     }
-    assert report["evaluation"]["gates"]["passed"], report["evaluation"]
+    assert "fewer than the 30" in rm["gate"]["verdict"]
+    assert "fewer than the 10" in comparison["gate"]["verdict"]
+    assert report["registration"] == {
+        "forced": True,
+        "reason": "smoke run: 10 held-out pairs and 4 prompts cannot show a gain",
+    }
     assert (out / "adapter" / "adapter_config.json").is_file()
     merged = out / "merged-step6"
     assert (merged / "config.json").is_file() and not (out / "merged-step6.partial").exists()
@@ -275,7 +286,9 @@ def test_votes_train_a_policy_that_enters_the_arena(
     assert spec.weights == str(merged.resolve())
     assert spec.generation == storage.registry.get("smollm2-135m-greedy").generation  # decodes like its base
     (run,) = storage.training_runs.runs("rlhf")
-    assert (run.registered_model, run.method, run.gate_passed) == (name, "dpo", True)
+    assert (run.registered_model, run.method, run.gate_passed) == (name, "dpo", False)
+    assert run.report["registration"]["forced"] is True
+    assert "registered without passing its gates: smoke run" in spec.provenance
     assert run.report["evaluation"] == report["evaluation"]
 
     # It shows up in anonymous battle sampling, and answers in a battle through the arena's own engine.

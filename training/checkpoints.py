@@ -186,9 +186,13 @@ def compare_to_base(
     max_new_tokens: int,
     bootstrap_samples: int = 1000,
     seed: int = 0,
+    min_prompts: int = 10,
+    level: float = 0.95,
 ) -> dict[str, Any]:
     """The policy gate: answer held-out prompts with the base (adapter disabled) and with the policy, score both
-    with the reward model, and pass when the policy's mean reward is strictly higher.
+    with the reward model, and pass when the mean reward gain, paired per prompt, has the lower bound of its
+    bootstrap interval above zero, on at least `min_prompts` prompts. A mean that is merely higher is noise on
+    four prompts.
 
     One model in memory: the base is the same weights with the LoRA adapter switched off."""
     from training.reward import bootstrap_ci
@@ -210,8 +214,14 @@ def compare_to_base(
     outcomes = [1.0 if g > 0 else 0.5 if g == 0 else 0.0 for g in gaps]
     base_mean = sum(base_scores) / n if n else None
     policy_mean = sum(policy_scores) / n if n else None
-    low, high = bootstrap_ci(gaps, bootstrap_samples, seed)
-    passed = bool(n and policy_mean is not None and base_mean is not None and policy_mean > base_mean)
+    low, high = bootstrap_ci(gaps, bootstrap_samples, seed, level)
+    passed = bool(n >= min_prompts and n and low > 0)
+    if n < min_prompts:
+        verdict = f"not enough evidence: {n} held-out prompts, fewer than the {min_prompts} the gate asks for"
+    elif passed:
+        verdict = f"the policy gains {sum(gaps) / n:+.3f} reward [{low:+.3f}, {high:+.3f}] over its base"
+    else:
+        verdict = f"not enough evidence: reward gain {sum(gaps) / n:+.3f} [{low:+.3f}, {high:+.3f}] includes no gain"
     return {
         "prompts": n,
         "max_new_tokens": max_new_tokens,
@@ -223,7 +233,12 @@ def compare_to_base(
         "identical_answers": sum(a == b for a, b in zip(base_answers, policy_answers, strict=True)),
         "gate": {
             "passed": passed,
-            "rule": "the policy's mean reward on held-out prompts (greedy answers) is strictly above its base's",
+            "verdict": verdict,
+            "rule": (
+                f"the policy's reward gain over its base on held-out prompts (greedy answers), paired per prompt, "
+                f"has the lower bound of its {level:.0%} bootstrap interval above zero, on at least {min_prompts} "
+                "prompts"
+            ),
         },
         "examples": [
             {"prompt": p[-1]["content"], "base": b, "policy": a}

@@ -43,6 +43,10 @@ class RewardModelRecipe:
     center_rewards_coefficient: float | None = None
     eval_fraction: float = 0.2  # held out when no separate evaluation file is given
     bootstrap_samples: int = 1000
+    # The gate (training.evidence): every baseline beaten with this confidence (paired bootstrap lower bound above
+    # zero) on at least this many held-out pairs.
+    gate_min_pairs: int = 30
+    gate_level: float = 0.95
     seed: int = 0
     bf16: bool = False
     gradient_checkpointing: bool = False
@@ -85,6 +89,10 @@ class PolicyRecipe:
     lora_dropout: float = 0.0
     lora_target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     eval_prompts: int = 16  # held-out prompts answered by base and policy and scored by the reward model
+    # The policy gate: the mean reward gain over the base, paired over these prompts, has its lower bound (at
+    # gate_level) above zero, on at least gate_min_prompts prompts.
+    gate_min_prompts: int = 10
+    gate_level: float = 0.95
     eval_max_new_tokens: int = 64
     contender_prefix: str = "smollm2-135m-rlhf"  # registered as <prefix>-v<N>
     seed: int = 0
@@ -217,6 +225,12 @@ def _check_trainer(section: Any, key: str, device: str, where: str) -> None:
     fraction = getattr(section, "eval_fraction", 0.0)
     if not 0.0 <= fraction < 1.0:
         raise RecipeError(f"{where}: {key}.eval_fraction must be in [0, 1), got {fraction}")
+    level = getattr(section, "gate_level", 0.95)
+    if not 0.5 <= level < 1.0:
+        raise RecipeError(f"{where}: {key}.gate_level must be in [0.5, 1), got {level}")
+    for name in ("gate_min_pairs", "gate_min_prompts"):
+        if getattr(section, name, 1) < 1:
+            raise RecipeError(f"{where}: {key}.{name} must be at least 1: a gate needs held-out evidence")
 
 
 def _check_policy(policy: PolicyRecipe, where: str) -> None:

@@ -48,9 +48,10 @@ log = logging.getLogger(__name__)
 Record = Mapping[str, Any]
 REPORT_FILE = "report.json"
 GATE_RULE = (
-    "use the reward model only if its held-out accuracy is strictly above the accuracy of both baselines "
-    "('the longer answer wins' and 'the higher-rated model wins'); a baseline that is not available counts as "
-    "not beaten"
+    "use the reward model only if it beats every baseline on the same held-out pairs with confidence: the lower "
+    "bound of the paired bootstrap interval of its accuracy minus the baseline's is above zero, for answer length "
+    "in both directions, the higher-rated model (where both models are rated) and a random scorer, on at least a "
+    "minimum of held-out pairs (training.evidence)"
 )
 
 
@@ -287,8 +288,11 @@ def evaluate_rewards(
     ratings: Mapping[str, float] | None = None,
     bootstrap_samples: int = 1000,
     seed: int = 0,
+    *,
+    min_pairs: int = MIN_PAIRS,
+    level: float = 0.95,
 ) -> dict[str, Any]:
-    """Held-out metrics, both baselines and the gate decision, as a JSON-ready dict."""
+    """Held-out metrics, the baselines and the gate decision (on evidence: training.evidence), JSON-ready."""
     outcomes = _pair_outcomes(chosen_rewards, rejected_rewards)
     n = len(outcomes)
     # Log-loss of P(chosen preferred) = sigmoid(r_chosen - r_rejected), clipped so a confident miss stays finite.
@@ -302,9 +306,17 @@ def evaluate_rewards(
         "longer_answer": longer_answer_baseline(records),
         "higher_rated_model": rating_baseline(records, ratings),
     }
-    beats = {
-        key: bool(b["available"] and accuracy is not None and accuracy > b["accuracy"]) for key, b in baselines.items()
-    }
+    evidence = reward_evidence(
+        records,
+        chosen_rewards,
+        rejected_rewards,
+        ratings,
+        min_pairs=min_pairs,
+        samples=bootstrap_samples,
+        seed=seed,
+        level=level,
+    )
+    beats = {c.baseline: c.difference.low > 0 for c in evidence.comparisons}
     return {
         "pairs": n,
         "accuracy": accuracy,
@@ -312,10 +324,8 @@ def evaluate_rewards(
         "log_loss": sum(losses) / n if n else None,
         "mean_reward_gap": sum(c - r for c, r in zip(chosen_rewards, rejected_rewards, strict=True)) / n if n else None,
         "baselines": baselines,
-        "gate": {"passed": all(beats.values()), "beats": beats, "rule": GATE_RULE},
-        "evidence": reward_evidence(
-            records, chosen_rewards, rejected_rewards, ratings, samples=bootstrap_samples, seed=seed
-        ).to_dict(),
+        "gate": {"passed": evidence.enough, "beats": beats, "verdict": evidence.verdict, "rule": GATE_RULE},
+        "evidence": evidence.to_dict(),
     }
 
 
@@ -328,6 +338,7 @@ def reward_evidence(
     min_pairs: int = MIN_PAIRS,
     samples: int = 2_000,
     seed: int = 0,
+    level: float = 0.95,
 ) -> Evidence:
     """The reward model against every baseline on the same held-out pairs, with paired intervals
     (training.evidence): answer length in both directions, the rating baseline on the pairs of two rated
@@ -348,7 +359,12 @@ def reward_evidence(
         outcomes = pair_outcomes(chosen, rejected)
         baselines["higher-rated model wins"] = np.where(np.isnan(chosen), np.nan, outcomes)
     return weigh_evidence(
-        pair_outcomes(chosen_rewards, rejected_rewards), baselines, min_pairs=min_pairs, samples=samples, seed=seed
+        pair_outcomes(chosen_rewards, rejected_rewards),
+        baselines,
+        min_pairs=min_pairs,
+        samples=samples,
+        seed=seed,
+        level=level,
     )
 
 
@@ -450,7 +466,14 @@ def train_reward_model(
         scorer = RewardScorer(trainer.model.eval(), tokenizer, batch_size=rm.per_device_train_batch_size)
         chosen, rejected = scorer.score_pairs(eval_kept)
         report.evaluation = evaluate_rewards(
-            eval_kept, chosen, rejected, ratings, bootstrap_samples=rm.bootstrap_samples, seed=rm.seed
+            eval_kept,
+            chosen,
+            rejected,
+            ratings,
+            bootstrap_samples=rm.bootstrap_samples,
+            seed=rm.seed,
+            min_pairs=rm.gate_min_pairs,
+            level=rm.gate_level,
         )
         if not eval_kept:
             report.evaluation["gate"]["passed"] = False

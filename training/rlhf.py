@@ -10,13 +10,17 @@ sampling answers to the training prompts scored by the reward model; KL coeffici
 evaluate (base and policy answer the held-out prompts greedily, the reward model scores both), save
 (<out>/adapter and <out>/merged), register.
 
-Two gates decide whether the checkpoint is served: the reward model beats both baselines on held-out votes
-("the longer answer wins", "the higher-rated model wins"), and the policy's mean reward on held-out prompts is
-above its base's. When both pass, the merged weights are registered as `<contender_prefix>-v<N>`, an anonymous
-contender that decodes like the base contender (--like), and battles start sampling it; otherwise the
-checkpoint is kept and reported, not served. Either way the report is written to <out>/report.json and stored
-in the database (training_runs), in the same transaction as the registration. Rerunning with the same --out
-resumes: a finished reward model is reused and policy training continues from its last checkpoint.
+Two gates decide whether the checkpoint is served, both on evidence rather than point estimates: the reward
+model beats every baseline on held-out votes (answer length both ways, the higher-rated model, a random scorer)
+with a paired bootstrap interval above zero on at least `reward_model.gate_min_pairs` pairs (training.evidence),
+and the policy's reward gain over its base on held-out prompts has its interval above zero on at least
+`policy.gate_min_prompts` prompts. When both pass, the merged weights are registered as
+`<contender_prefix>-v<N>`, an anonymous contender that decodes like the base contender (--like), and battles
+start sampling it; otherwise the checkpoint is kept and reported, not served. An operator may register anyway
+with `--force-register --reason "..."`: the reason is stored with the run and in the contender's provenance.
+Either way the report is written to <out>/report.json and stored in the database (training_runs), in the same
+transaction as the registration. Rerunning with the same --out resumes: a finished reward model is reused and
+policy training continues from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -234,6 +238,8 @@ def train_policy(
             max_new_tokens=policy.eval_max_new_tokens,
             bootstrap_samples=recipe.require_reward_model().bootstrap_samples if recipe.reward_model else 1000,
             seed=policy.seed,
+            min_prompts=policy.gate_min_prompts,
+            level=policy.gate_level,
         )
         rm_gate = bool(rm_report.get("evaluation", {}).get("gate", {}).get("passed"))
         report.evaluation = {
@@ -276,6 +282,9 @@ def describe(report: Mapping[str, Any], votes: Mapping[str, Any] | None) -> tupl
     description = f"{method} (LoRA) from {pairs} arena vote pairs; reward gain over base {gain:+.3f} on held-out"
     sources = ", ".join(votes["sources"]) if votes else "a pairs file"
     provenance = f"RLHF ({report['method']}) from arena votes of {sources}; base {report['base_model']}"
+    forced = report.get("registration", {})
+    if forced.get("forced"):
+        provenance += f"; registered without passing its gates: {forced['reason']}"
     return description, provenance
 
 
@@ -295,8 +304,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--method", choices=POLICY_METHODS, help="override the recipe's policy.method")
     parser.add_argument("--reward-model", type=Path, help="reuse a reward model folder from training.reward")
     parser.add_argument("--like", help="registered contender whose decoding settings the new one copies")
-    parser.add_argument("--no-register", action="store_true", help="never register, even when the gates pass")
+    register = parser.add_mutually_exclusive_group()
+    register.add_argument("--no-register", action="store_true", help="never register, even when the gates pass")
+    register.add_argument(
+        "--force-register", action="store_true", help="register even when the gates do not pass (needs --reason)"
+    )
+    parser.add_argument("--reason", help="why registration is forced: stored with the run")
     return parser
+
+
+def forced_reason(args: argparse.Namespace) -> str | None:
+    """The operator's reason for --force-register, checked: a forced registration without one is refused."""
+    reason = (args.reason or "").strip()
+    if args.force_register and not reason:
+        raise ValueError('--force-register needs --reason "...": it is stored with the run')
+    if reason and not args.force_register:
+        raise ValueError("--reason goes with --force-register")
+    return reason or None
 
 
 def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = print) -> int:
@@ -310,6 +334,7 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
     try:
         settings = Settings()  # the app's settings fill what the command line leaves out
         # Everything that can be wrong with the request is checked before any model loads.
+        forced = forced_reason(args)
         recipe = load_recipe(args.recipe)
         policy = recipe.require_policy()
         if args.reward_model is None:
@@ -365,7 +390,8 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
         already = registered_as(store.registry.models(enabled_only=False), Path(report["merged"]))
         if already is not None:
             report["already_registered_as"] = already
-        if gates["passed"] and not args.no_register and already is None:
+        report["registration"] = {"forced": forced is not None, "reason": forced}
+        if (gates["passed"] or forced) and not args.no_register and already is None:
             description, provenance = describe(report, votes)
             register = contender_spec(
                 Path(report["merged"]),
@@ -400,10 +426,11 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
         f"on {comparison['prompts']} held-out prompts"
     )
     if stored.registered_model:
-        echo(f"registered {stored.registered_model}: it enters anonymous battles now")
+        how = "" if gates["passed"] else f" (forced: {forced})"
+        echo(f"registered {stored.registered_model}{how}: it enters anonymous battles now")
     else:
         reason = "the gates did not pass"
-        if gates["passed"]:
+        if gates["passed"] or forced:
             reason = "--no-register" if args.no_register else f"already served as {report['already_registered_as']}"
         echo(f"not registered ({reason}); checkpoint kept in {report['merged']}")
     echo(f"report: {Path(args.out) / REPORT_FILE} (training run {stored.id})")
