@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import time
@@ -48,6 +49,54 @@ def test_wrong_type_and_cpu_bf16_are_refused() -> None:
         recipe_from_dict({"name": "x", "reward_model": {"lora_r": "eight"}})
     with pytest.raises(RecipeError, match="bf16"):
         recipe_from_dict({"name": "x", "device": "cpu", "reward_model": {"bf16": True}})
+
+
+@pytest.mark.parametrize(
+    ("report_to", "message"),
+    [
+        (["tensorboardx"], "report_to has tensorboardx; use auto, none or any of tensorboard, wandb"),
+        (["auto", "wandb"], "auto and none stand alone"),
+    ],
+)
+def test_experiment_tracking_names_only_what_the_trainer_knows(report_to: list[str], message: str) -> None:
+    with pytest.raises(RecipeError, match=message):
+        recipe_from_dict({"name": "x", "reward_model": {"report_to": report_to}})
+
+
+@pytest.mark.skipif(importlib.util.find_spec("wandb") is not None, reason="wandb is installed here")
+def test_a_tracker_that_is_not_installed_is_refused_with_the_install_command() -> None:
+    with pytest.raises(
+        RecipeError, match=r"policy.report_to names wandb, which is not installed \(pip install wandb\)"
+    ):
+        recipe_from_dict({"name": "x", "policy": {"report_to": ["wandb"]}})
+
+
+def test_the_trainers_report_to_what_the_recipe_says(tmp_path: Path) -> None:
+    from training.runs import trainer_arguments
+
+    tensorboard = importlib.util.find_spec("tensorboard") is not None
+    section = load_recipe("cpu-smoke").require_reward_model()
+    assert section.report_to == ["auto"]
+    assert trainer_arguments(section, tmp_path, "cpu")["report_to"] == (["tensorboard"] if tensorboard else [])
+    quiet = recipe_from_dict({"name": "x", "reward_model": {"report_to": ["none"]}}).require_reward_model()
+    assert trainer_arguments(quiet, tmp_path, "cpu")["report_to"] == []
+
+
+@pytest.mark.parametrize(
+    ("prefix", "base", "kind", "name"),
+    [
+        ("", "embedded", "rlhf", "smollm2-135m-rlhf"),
+        ("", "Qwen/Qwen2.5-0.5B-Instruct", "rlhf", "qwen2.5-0.5b-rlhf"),  # a hub id
+        ("", "/models/smollm2-135m-instruct/", "sft", "smollm2-135m-sft"),  # a folder
+        ("", "meta-llama/Llama-3.1-8B", "sft", "llama-3.1-8b-sft"),
+        ("", "/models/My Model (v2)", "rlhf", "my-model-v2-rlhf"),
+        ("tuned", "embedded", "rlhf", "tuned"),  # the recipe's own prefix wins
+    ],
+)
+def test_a_new_contender_is_named_after_its_base_model(prefix: str, base: str, kind: str, name: str) -> None:
+    from training.checkpoints import contender_prefix
+
+    assert contender_prefix(prefix, base, kind) == name
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ max_steps, or --no-resume) writes a new folder.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -170,6 +171,18 @@ def contender_spec(
         enabled=True,
         provenance=provenance,
     )
+
+
+def contender_prefix(prefix: str, base_model: str | Path, kind: str) -> str:
+    """The name a new contender is registered under (`<prefix>-v<N>`): the recipe's, or else the base model's
+    name, without its chat-tuning suffix, and the kind of training: "embedded" -> smollm2-135m-rlhf, a hub id
+    "Qwen/Qwen2.5-0.5B-Instruct" or a folder of that name -> qwen2.5-0.5b-rlhf."""
+    if prefix:
+        return prefix
+    base = "smollm2-135m" if str(base_model) == "embedded" else Path(str(base_model).rstrip("/")).name
+    slug = re.sub(r"[^a-z0-9._-]+", "-", base.lower()).strip("-._")
+    slug = re.sub(r"[-_.](?:instruct|chat|it)$", "", slug)[:96] or "model"
+    return f"{slug}-{kind}"
 
 
 def weights_label(base_model: str) -> str:

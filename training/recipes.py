@@ -9,6 +9,7 @@ for hours.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import types
 import typing
 from dataclasses import dataclass, field
@@ -52,9 +53,15 @@ class RewardModelRecipe:
     gradient_checkpointing: bool = False
     save_steps: int = 100
     logging_steps: int = 10
+    # Experiment tracking through the trainer's own integrations: "auto" is TensorBoard when it is installed
+    # (logs under <out>/runs), else nothing; or any of REPORTERS, e.g. [wandb]; [none] for nothing.
+    report_to: list[str] = field(default_factory=lambda: ["auto"])
 
 
 POLICY_METHODS = ("dpo", "grpo", "rloo")
+# The trainer integrations a recipe may name, and the module each needs installed.
+REPORTERS = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "trackio": "trackio",
+             "comet_ml": "comet_ml", "clearml": "clearml"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -94,12 +101,15 @@ class PolicyRecipe:
     gate_min_prompts: int = 10
     gate_level: float = 0.95
     eval_max_new_tokens: int = 64
-    contender_prefix: str = "smollm2-135m-rlhf"  # registered as <prefix>-v<N>
+    contender_prefix: str = ""  # registered as <prefix>-v<N>; empty: <base model name>-rlhf
     seed: int = 0
     bf16: bool = False
     gradient_checkpointing: bool = False
     save_steps: int = 100
     logging_steps: int = 10
+    # Experiment tracking through the trainer's own integrations: "auto" is TensorBoard when it is installed
+    # (logs under <out>/runs), else nothing; or any of REPORTERS, e.g. [wandb]; [none] for nothing.
+    report_to: list[str] = field(default_factory=lambda: ["auto"])
 
 
 @dataclass(frozen=True)
@@ -121,12 +131,15 @@ class SFTRecipe:
     eval_fraction: float = 0.1
     eval_prompts: int = 16  # with --reward-model: held-out prompts answered by base and tuned model
     eval_max_new_tokens: int = 64
-    contender_prefix: str = "smollm2-135m-sft"
+    contender_prefix: str = ""  # empty: <base model name>-sft
     seed: int = 0
     bf16: bool = False
     gradient_checkpointing: bool = False
     save_steps: int = 100
     logging_steps: int = 10
+    # Experiment tracking through the trainer's own integrations: "auto" is TensorBoard when it is installed
+    # (logs under <out>/runs), else nothing; or any of REPORTERS, e.g. [wandb]; [none] for nothing.
+    report_to: list[str] = field(default_factory=lambda: ["auto"])
 
 
 SECTIONS: dict[str, type] = {
@@ -225,12 +238,35 @@ def _check_trainer(section: Any, key: str, device: str, where: str) -> None:
     fraction = getattr(section, "eval_fraction", 0.0)
     if not 0.0 <= fraction < 1.0:
         raise RecipeError(f"{where}: {key}.eval_fraction must be in [0, 1), got {fraction}")
+    _check_report_to(section.report_to, key, where)
     level = getattr(section, "gate_level", 0.95)
     if not 0.5 <= level < 1.0:
         raise RecipeError(f"{where}: {key}.gate_level must be in [0.5, 1), got {level}")
     for name in ("gate_min_pairs", "gate_min_prompts"):
         if getattr(section, name, 1) < 1:
             raise RecipeError(f"{where}: {key}.{name} must be at least 1: a gate needs held-out evidence")
+
+
+def _check_report_to(report_to: list[str], key: str, where: str) -> None:
+    names = set(report_to)
+    unknown = names - {"auto", "none", *REPORTERS}
+    if unknown:
+        raise RecipeError(
+            f"{where}: {key}.report_to has {', '.join(sorted(unknown))}; use auto, none or any of "
+            f"{', '.join(REPORTERS)}"
+        )
+    if len(names) > 1 and names & {"auto", "none"}:
+        raise RecipeError(f"{where}: {key}.report_to: auto and none stand alone")
+    for name in sorted(names - {"auto", "none"}):
+        if importlib.util.find_spec(REPORTERS[name]) is None:
+            raise RecipeError(f"{where}: {key}.report_to names {name}, which is not installed (pip install {name})")
+
+
+def reporters(report_to: list[str]) -> list[str]:
+    """What the trainer reports to: "auto" is TensorBoard when installed, else nothing."""
+    if report_to == ["auto"]:
+        return ["tensorboard"] if importlib.util.find_spec("tensorboard") is not None else []
+    return [name for name in report_to if name != "none"]
 
 
 def _check_policy(policy: PolicyRecipe, where: str) -> None:

@@ -38,6 +38,7 @@ from training.checkpoints import (
     base_contender,
     causal_lora_config,
     compare_to_base,
+    contender_prefix,
     contender_spec,
     load_causal_lm,
     registered_as,
@@ -391,6 +392,7 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
         if already is not None:
             report["already_registered_as"] = already
         report["registration"] = {"forced": forced is not None, "reason": forced}
+        prefix = contender_prefix(policy.contender_prefix, args.base_model or policy.base_model, "rlhf")
         if (gates["passed"] or forced) and not args.no_register and already is None:
             description, provenance = describe(report, votes)
             register = contender_spec(
@@ -398,7 +400,7 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
                 like=like,
                 description=description,
                 provenance=provenance,
-                prefix=policy.contender_prefix,
+                prefix=prefix,
             )
         run = NewTrainingRun(
             kind="rlhf",
@@ -409,7 +411,7 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
             report=report,
             started_at=started,
         )
-        stored = store.training_runs.record(run, register, version_prefix=policy.contender_prefix)
+        stored = store.training_runs.record(run, register, version_prefix=prefix)
         report["training_run"] = stored.id
         report["registered_model"] = stored.registered_model
         (Path(args.out) / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")

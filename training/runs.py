@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.recipes import reporters
+
 log = logging.getLogger("training")
 
 
@@ -58,7 +60,7 @@ def trainer_arguments(section: Any, out_dir: Path, device: str) -> dict[str, Any
         "save_steps": section.save_steps,
         "save_total_limit": 1,  # resuming needs only the last one
         "logging_steps": section.logging_steps,
-        "report_to": [],
+        "report_to": reporters(section.report_to),
         "dataloader_num_workers": 0,
     }
 

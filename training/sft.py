@@ -13,8 +13,9 @@ Both become TRL's conversational prompt-completion format, so `completion_only_l
 so one prompt is never on both sides. Stages run in order: config, data, model, train, evaluate, save; training
 resumes from the last checkpoint in --out. The run ends with `adapter/`, `merged-step<N>/` (checked to load and
 generate through the arena's own engine) and report.json in --out, a row in the database's training runs, and with
---register a new anonymous contender `<sft.contender_prefix>-v<N>` serving that folder. With --reward-model the
-tuned model must also beat its base by reward on held-out prompts to be registered.
+--register a new anonymous contender `<prefix>-v<N>` (sft.contender_prefix, or the base model's name + "-sft")
+serving that folder. With --reward-model the tuned model must also beat its base by reward on held-out prompts
+to be registered.
 """
 
 from __future__ import annotations
@@ -242,6 +243,7 @@ def run_sft(
     from training.checkpoints import (
         causal_lora_config,
         compare_to_base,
+        contender_prefix,
         contender_spec,
         load_causal_lm,
         registered_as,
@@ -367,7 +369,7 @@ def run_sft(
                     f"{report.evaluation['base']['loss']:.3f} (base) -> {report.evaluation['tuned']['loss']:.3f}"
                 ),
                 provenance=f"SFT with recipe {recipe.name} on base {base_name}; run folder {out_dir.resolve()}",
-                prefix=sft.contender_prefix,
+                prefix=contender_prefix(sft.contender_prefix, base_name, "sft"),
             )
             registration["decoding_from"] = like.name if like is not None else None
     elif register and reasons:
@@ -385,7 +387,7 @@ def run_sft(
                 started_at=started_at,
             ),
             register=spec,
-            version_prefix=sft.contender_prefix if spec is not None else None,
+            version_prefix=contender_prefix(sft.contender_prefix, base_name, "sft") if spec is not None else None,
         )
         registration.update(run_id=run.id, registered_model=run.registered_model)
     report.registration = registration
