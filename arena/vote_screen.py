@@ -14,10 +14,18 @@ from store import SourceFlag, Store
 
 
 def screen_votes(store: Store, *, days: float = 7.0) -> dict[str, Any]:
-    """Screen the last `days` of votes; returns what the job history shows (votes read, sources flagged, votes
-    that stopped counting)."""
-    votes = store.vote_origins.read(since=datetime.now(UTC) - timedelta(days=days))
+    """Screen the last `days` of votes and drop the daily cap's old counters; returns what the job history shows
+    (votes read, sources flagged, votes that stopped counting, counters dropped)."""
+    now = datetime.now(UTC)
+    votes = store.vote_origins.read(since=now - timedelta(days=days))
     report = screen_stuffing(votes)
     flags = [SourceFlag(key, kind, found.evidence) for found in report.flagged for kind, key in found.sources()]
     stored = store.vote_origins.flag(flags)
-    return {"votes": len(votes), "flagged": stored.new_sources, "votes_excluded": stored.votes_excluded}
+    # Yesterday's counters are kept a day (a vote in flight at midnight), older ones are dropped.
+    forgotten = store.vote_origins.forget_daily_counts(before=now - timedelta(days=1))
+    return {
+        "votes": len(votes),
+        "flagged": stored.new_sources,
+        "votes_excluded": stored.votes_excluded,
+        "daily_counters_dropped": forgotten,
+    }

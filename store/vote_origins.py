@@ -3,6 +3,7 @@
     VoteOrigins(db).read(since=...)     -> counted human votes with their address and network hashes
     VoteOrigins(db).flag(sources)       -> store flagged sources; their votes, past and future, stop counting
     VoteOrigins(db).flagged()           -> the flagged sources, newest first
+    VoteOrigins(db).forget_daily_counts(before) -> drop the daily cap's counters of past days
 
 A flag is a fact about the voter, so it goes into each of the source's votes as a voter reason and through the
 one eligibility rule (facts.eligibility.verdict) into the stored verdict, like a battle flag: every reader sees
@@ -21,13 +22,13 @@ from datetime import datetime
 
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 
 from facts.eligibility import STUFFING, BattleFacts, joined, reasons_of, verdict
 from facts.vocabulary import HUMAN
 from store.columnar import arrow_batches
 from store.db import Database
-from store.tables import Battle, FlaggedSource, Vote, utcnow
+from store.tables import AddressDay, Battle, FlaggedSource, Vote, utcnow
 
 KINDS = ("address", "network")
 
@@ -122,6 +123,13 @@ class VoteOrigins:
                     changes,
                 )
         return FlagReport(len(fresh), newly_excluded)
+
+    def forget_daily_counts(self, before: datetime) -> int:
+        """Drop the daily cap's counters of days before `before` (UTC): only today's decides anything, and one
+        row per address and day would otherwise grow for ever. Returns the rows dropped."""
+        with self._db.writing() as session:
+            result = session.execute(delete(AddressDay).where(AddressDay.day < before.strftime("%Y-%m-%d")))
+        return int(result.rowcount or 0)
 
     def flagged(self) -> list[SourceFlag]:
         with self._db.engine.connect() as connection:

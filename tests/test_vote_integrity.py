@@ -12,18 +12,20 @@ import math
 import random
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from arena.battles import ArenaConfig, ArenaService, Caller, TurnUpdate
 from arena.safety import network_hash
+from arena.vote_screen import screen_votes
 from facts.eligibility import FAILED, OVER_DAILY_CAP, PROBED, STUFFING, reasons_of
 from models.pool import BackendPool
 from models.registry import DecodingConfig, ModelSpec
 from models.types import ChatMessage, GenerationRequest, StreamChunk
 from store import SourceFlag, Store
-from store.tables import Vote
+from store.tables import AddressDay, Vote
 
 LIMIT_NOTICE = "reached its limit"
 
@@ -290,6 +292,27 @@ def test_a_cap_of_zero_counts_every_vote(storage: Store) -> None:
     for session in range(4):
         vote_once(service, caller(session))
     assert [r for _, r in counted_reasons(storage)] == [None] * 4
+
+
+def test_the_screen_job_drops_the_daily_counters_of_past_days_and_keeps_yesterdays(storage: Store) -> None:
+    service, _ = make_arena(storage, daily_votes_per_address=5)
+    vote_once(service, caller(1))
+    with storage.engine.begin() as connection:
+        connection.execute(
+            insert(AddressDay),
+            [
+                {"client_id": "old", "day": "2020-01-01", "votes": 9},
+                {"client_id": "old", "day": yesterday(), "votes": 3},
+            ],
+        )
+    assert screen_votes(storage, days=7)["daily_counters_dropped"] == 1
+    with storage.engine.connect() as connection:
+        days = sorted(connection.execute(select(AddressDay.day)).scalars())
+    assert days == sorted([yesterday(), datetime.now(UTC).strftime("%Y-%m-%d")])
+
+
+def yesterday() -> str:
+    return (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
 
 
 # =====================================================================================================
