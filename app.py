@@ -15,7 +15,7 @@ import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from arena.judging import JudgeConfig, JudgeRunner
 from arena.logs import configure_logging
 from arena.moderation import moderator_from_settings
 from arena.safety import client_hash
+from arena.sampling import BurnIn, BurnInSampler, snapshot_standings
 from arena.scheduler import ArenaScheduler, JobSpec, RetrainConfig, Skip, retrain_job
 from arena.upload_audits import UploadAudits
 from arena.vote_screen import screen_votes
@@ -43,6 +44,7 @@ from models.registry import load_model_specs
 from settings import Settings
 from store import Store
 from store.snapshots import JUDGE_AUDIT, LEADERBOARD
+from training.outcomes import read_training_outcomes
 from ui.admin import build_admin_tab
 from ui.arena import CSS, HEAD, Guards, Identity, build_ui, theme
 from ui.tempfiles import prune
@@ -205,9 +207,16 @@ def build_arena(settings: Settings | None = None) -> ArenaApp:
     pool = BackendPool(settings.resolved_model_cache_dir, device=settings.device)
     if settings.preload_models:
         pool.preload(store.registry.models())
+    leaderboard, judge_audit = snapshot_services(settings, store)
+    sampler = BurnInSampler(
+        BurnIn(share=settings.burn_in_share, min_votes=settings.burn_in_votes, max_interval=settings.burn_in_interval),
+        lambda: store.registry.models(enabled_only=True, anonymous_only=True),
+        snapshot_standings(leaderboard.read),
+    )
     service = ArenaService(
         store=store,
         backend_for=pool.get,
+        sampler=sampler,
         config=ArenaConfig(
             max_conversation_tokens=settings.max_conversation_tokens,
             max_new_tokens=settings.max_new_tokens,
@@ -222,7 +231,7 @@ def build_arena(settings: Settings | None = None) -> ArenaApp:
         ),
         moderator=moderator_from_settings(settings),
     )
-    leaderboard, judge_audit = snapshot_services(settings, store)
+
     for snapshot in (leaderboard, judge_audit):
         snapshot.refresh_in_background()  # at start-up; afterwards on the schedule
     judge = None
@@ -250,6 +259,8 @@ def build_arena(settings: Settings | None = None) -> ArenaApp:
         identity,
         concurrency=settings.generation_concurrency,
         leaderboard=leaderboard.read,
+        reward_models=lambda: [asdict(e) for e in store.reward_evaluations.latest()],
+        training_outcomes=lambda: read_training_outcomes(store, leaderboard.read()),
         judge_audit=judge_audit.read,
         upload_audits=upload_audits,
         admin_tab=lambda: build_admin_tab(admin, lambda address: client_hash(salt, address)),

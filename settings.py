@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     anonymous_min_temperature: float = Field(0.7, ge=0.0, le=2.0)
     # Human votes counted per client address per UTC day; later ones are stored but do not count. 0 = no cap.
     daily_votes_per_address: int = Field(200, ge=0)
+    # Burn-in of a contender a training run registered (arena/sampling.py): this share of anonymous battles
+    # features one (half of them against its base) until it has burn_in_votes counted human votes or a 95%
+    # interval narrower than burn_in_interval rating points. 0 turns burn-in off.
+    burn_in_share: float = Field(0.25, ge=0.0, le=1.0)
+    burn_in_votes: int = Field(300, ge=0)
+    burn_in_interval: float = Field(60.0, ge=0.0)
     # "openai": check every message with POST /v1/moderations first, failing closed; "" = no moderation.
     moderation: str = Field("", pattern="^(|openai)$")
     moderation_model: str = "omni-moderation-latest"

@@ -5,6 +5,7 @@ Natural scale: P(i beats j) = 1 / (1 + exp(theta_j - theta_i)). A tie counts hal
 log-likelihood. Inputs are index arrays `first`, `second` (one entry per pair) with `totals` n and `scores` s.
 
     fit_strengths(n, first, second, totals, scores, *, prior=0.0, start=None) -> theta, mean zero
+    strengths_from_pairs([(winner, loser), ...]) -> {name: theta}, with the prior (a small sample's baseline)
     fit_strengths_batch(n, first, second, totals, scores, *, start, start_inverse, prior=0.0) -> (rounds, n)
     chord_inverse(n, first, second, totals, theta, prior) -> the start_inverse for a fit theta
     normal_matrix(n, first, second, weights, prior) -> the matrix Newton solves with
@@ -117,6 +118,27 @@ def fit_strengths(
         if length * np.abs(step).max() < tolerance:
             return theta - theta.mean()
     raise ConvergenceError(f"Bradley-Terry fit did not converge in {MAX_ITERATIONS} Newton steps")
+
+
+def strengths_from_pairs(winners_losers: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> dict[str, float]:
+    """Strengths by name (natural scale, mean zero) from decisive (winner, loser) votes; {} without any. The
+    prior (PRIOR_PRECISION) keeps a model that won or lost every vote finite: a small sample's baseline, not a
+    leaderboard."""
+    if not winners_losers:
+        return {}
+    names = sorted({name for pair in winners_losers for name in pair})
+    index = {name: i for i, name in enumerate(names)}
+    counts: dict[tuple[int, int], list[float]] = {}  # the fit takes each pair of models once: (votes, wins)
+    for winner, loser in winners_losers:
+        w, lo = index[winner], index[loser]
+        key = (min(w, lo), max(w, lo))
+        tally = counts.setdefault(key, [0.0, 0.0])
+        tally[0] += 1.0
+        tally[1] += 1.0 if w == key[0] else 0.0
+    first, second = (np.array(side) for side in zip(*counts, strict=True))
+    totals, scores = (np.array(column) for column in zip(*counts.values(), strict=True))
+    strengths = fit_strengths(len(names), first, second, totals, scores, prior=PRIOR_PRECISION)
+    return {name: float(strengths[i]) for name, i in index.items()}
 
 
 @dataclass(frozen=True, eq=False)

@@ -415,7 +415,40 @@ def _frame(frame: pd.DataFrame) -> pd.DataFrame:
         frame["battle_id"] = frame["question_id"]
     if "len_a" not in frame.columns and "conv_metadata" in frame.columns:
         frame = frame.assign(**_arena_style(frame["conv_metadata"]))
+    if {"conversation_a", "conversation_b"} <= set(frame.columns) and "answer_a" not in frame.columns:
+        frame = frame.assign(**_from_conversations(frame["conversation_a"], frame["conversation_b"]))
     return frame
+
+
+def _from_conversations(conversation_a: pd.Series, conversation_b: pd.Series) -> dict[str, list[Any]]:
+    """prompt, answer_a/b and messages_a/b (each side's history up to its last answer) from the clean-battle
+    conversations (the arena's export, Chatbot Arena's releases): lists of {"role", "content"} ending with the
+    answer voted on. A conversation that is not one, or that does not end with an answer, gives missing texts."""
+    columns: dict[str, list[Any]] = {"prompt": [], "answer_a": [], "answer_b": [], "messages_a": [], "messages_b": []}
+    for first, second in zip(conversation_a, conversation_b, strict=True):
+        sides = [_conversation(first), _conversation(second)]
+        prompts = [next((m["content"] for m in side if m["role"] == "user"), None) if side else None for side in sides]
+        columns["prompt"].append(prompts[0])
+        for name, side in zip("ab", sides, strict=True):
+            columns[f"answer_{name}"].append(side[-1]["content"] if side else None)
+            columns[f"messages_{name}"].append(side[:-1] if side else None)
+    return columns
+
+
+def _conversation(value: Any) -> list[dict[str, str]] | None:
+    if isinstance(value, str):  # a CSV cell holds the JSON text
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return None
+    if not isinstance(value, list | tuple | np.ndarray) or len(value) < 2:
+        return None
+    messages = []
+    for message in value:
+        if not isinstance(message, dict) or not isinstance(message.get("content"), str):
+            return None
+        messages.append({"role": str(message.get("role")), "content": message["content"]})
+    return messages if messages[-1]["role"] == "assistant" else None
 
 
 _ARENA_STYLE = {

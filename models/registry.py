@@ -61,6 +61,9 @@ class ModelSpec(BaseModel):
     anonymous: bool = True
     enabled: bool = True
     provenance: str = ""
+    # The registered contender this one was trained from (set when a training run registers a checkpoint): new
+    # contenders meet it during burn-in, and "did training help?" compares the two.
+    base: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
     options: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")

@@ -7,6 +7,7 @@
     store.judgments     LLM-judge calls and the judge's votes
     store.votes         THE votes reader (clean-battle frames), counts, the watermark
     store.training_runs training reports and the contenders they registered
+    store.reward_evaluations  reward models' scores on evaluation sets (the reward-model leaderboard)
     store.jobs          the scheduler's lease and job history
     store.snapshots     stored leaderboard snapshots
     store.vote_origins  where human votes came from, for the stuffing screen, and the sources it flagged
@@ -31,14 +32,17 @@ from store.jobs import JobLedger
 from store.judgments import Judgments
 from store.migrate import current_revision, head_revision, migrate
 from store.registry import Registry
+from store.reward_evaluations import RewardEvaluations
 from store.snapshots import Snapshots
 from store.training_runs import TrainingRuns
 from store.views import (
     BattleView,
     JobRunView,
     NewJudgment,
+    NewRewardEvaluation,
     NewTrainingRun,
     NewTurn,
+    RewardEvaluationView,
     Snapshot,
     SyncReport,
     TrainingRunView,
@@ -58,9 +62,11 @@ __all__ = [
     "FlagReport",
     "JobRunView",
     "NewJudgment",
+    "NewRewardEvaluation",
     "NewTrainingRun",
     "NewTurn",
     "NotFound",
+    "RewardEvaluationView",
     "Snapshot",
     "SourceFlag",
     "Store",
@@ -87,6 +93,7 @@ class Store:
         self.judgments = Judgments(self.db)
         self.votes = Votes(self.db)
         self.training_runs = TrainingRuns(self.db)
+        self.reward_evaluations = RewardEvaluations(self.db)
         self.jobs = JobLedger(self.db)
         self.snapshots = Snapshots(self.db)
         self.vote_origins = VoteOrigins(self.db)

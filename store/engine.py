@@ -29,6 +29,8 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
+from facts.json_safe import dumps  # JSON columns: NaN and infinities stored as null, which PostgreSQL accepts
+
 SQLITE_BUSY_TIMEOUT_S = 30.0
 IMMEDIATE_OPTION = "sqlite_immediate"
 
@@ -89,7 +91,7 @@ def _safe(url: URL) -> str:
 
 def _sqlite_engine(url: URL, engine_options: dict[str, Any]) -> Engine:
     memory = is_memory_sqlite(url)
-    options: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+    options: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}, "json_serializer": dumps}
     if memory:
         options["poolclass"] = StaticPool
         options["connect_args"]["check_same_thread"] = False
@@ -151,6 +153,6 @@ def _sqlite_begin(conn: Connection) -> None:
 
 def _postgres_engine(url: URL, engine_options: dict[str, Any]) -> Engine:
     # pre_ping: the server may restart or drop idle connections while the app waits for votes.
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    options: dict[str, Any] = {"pool_pre_ping": True, "json_serializer": dumps}
     options.update(engine_options)
     return create_engine(url, **options)

@@ -283,6 +283,26 @@ class TrainingRun(Base):
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class RewardEvaluation(Base):
+    """One reward model scored on one evaluation set (training.evaluate reward-model): the figures the reward-model
+    leaderboard shows, and the whole report."""
+
+    __tablename__ = "reward_evaluations"
+    __table_args__ = (Index("ix_reward_evaluations_model_set", "reward_model", "eval_set"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    reward_model: Mapped[str] = mapped_column(String(512))  # a run folder, a model folder or a hub id
+    eval_set: Mapped[str] = mapped_column(String(256))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # of the scored pairs: results on other pairs differ
+    pairs: Mapped[int] = mapped_column(Integer)
+    accuracy: Mapped[float] = mapped_column(Float)
+    # None when no interval can be measured (every pair under one prompt: training.evidence)
+    low: Mapped[float | None] = mapped_column(Float, nullable=True)
+    high: Mapped[float | None] = mapped_column(Float, nullable=True)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 JOB_STATUSES = ("requested", "running", "succeeded", "failed", "skipped")
 
 

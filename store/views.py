@@ -177,6 +177,34 @@ class TrainingRunView:
     finished_at: datetime
 
 
+@dataclass(frozen=True)
+class NewRewardEvaluation:
+    """One reward model's score on one evaluation set; `report` is the set's JSON report."""
+
+    reward_model: str
+    eval_set: str
+    fingerprint: str
+    pairs: int
+    accuracy: float
+    low: float | None  # None: no interval (one prompt)
+    high: float | None
+    report: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RewardEvaluationView:
+    id: str
+    reward_model: str
+    eval_set: str
+    fingerprint: str
+    pairs: int
+    accuracy: float
+    low: float | None
+    high: float | None
+    report: Mapping[str, Any]
+    created_at: datetime
+
+
 # --- scheduler ------------------------------------------------------------------------------------------------
 
 

@@ -191,6 +191,22 @@ def test_the_leaderboard_shows_a_vote_after_the_scheduled_refresh_and_a_read_nev
     assert {battle.model_a, battle.model_b} <= models
 
 
+def test_the_reward_model_leaderboard_shows_stored_evaluations_through_the_api(client: Client, storage: Store) -> None:
+    from store import NewRewardEvaluation
+
+    note, table = client.predict(api_name="/reward_models")
+    assert "No reward model evaluated yet" in note or table["data"]
+    baselines = [{"name": "shorter answer wins", "pairs": 40, "accuracy": 0.55}]
+    report = {"baselines": baselines}
+    stored = NewRewardEvaluation("runs/rm-e2e", "hh-rlhf-harmless", "f" * 64, 40, 0.6, 0.5, 0.7, report)
+    storage.reward_evaluations.record([stored])
+    note, table = client.predict(api_name="/reward_models")  # read when shown: no restart
+    assert "share of held-out pairs" in note
+    rows = {row[0]: row for row in table["data"]}
+    assert rows["runs/rm-e2e"][2] == "0.600 [0.500, 0.700] (n=40)"
+    assert rows["baseline: shorter answer wins"][2] == "0.550 (n=40)"
+
+
 def test_the_leaderboard_has_its_own_page(running_app: tuple[str, Settings, ArenaApp]) -> None:
     import urllib.request
 
@@ -227,6 +243,24 @@ def test_a_checkpoint_registered_while_the_app_runs_is_served_without_a_restart(
     assert _text(outputs[0][-1]) and latest_battle(storage).model_a == name
     refused = Client(running_app[0], verbose=False).predict("Hi", "no-such-model", "", 0.0, 1.0, 8, api_name="/chat")
     assert "Unknown model 'no-such-model'" in notice_of(refused[1:])
+
+
+def test_did_training_help_lists_a_registered_checkpoint_against_its_base(client: Client, storage: Store) -> None:
+    from datetime import UTC, datetime
+
+    from store import NewTrainingRun
+    from training.checkpoints import contender_spec
+
+    (like,) = [s for s in storage.registry.models() if s.name == "smollm2-135m-greedy"]
+    spec = contender_spec(Path("/tmp/e2e-merged"), like=like, description="d", provenance="p", prefix="e2e-rlhf")
+    spec = spec.model_copy(update={"enabled": False})  # listed, never sampled by the other tests here
+    run = NewTrainingRun("rlhf", "cpu-smoke", "/tmp/e2e-run", False, {"evaluation": {}}, datetime.now(UTC), "dpo")
+    storage.training_runs.record(run, spec, version_prefix="e2e-rlhf")
+    note, table = client.predict(api_name="/training_outcomes")
+    assert "against the contender it was trained from" in note
+    rows = {row[0]: row for row in table["data"]}
+    assert rows["e2e-rlhf-v1"][1] == "smollm2-135m-greedy"
+    assert rows["e2e-rlhf-v1"][-1].startswith("not known yet: 0 head-to-head votes")
 
 
 # Last in this file: the screen flags this module's client address (every session here comes from 127.0.0.1), so

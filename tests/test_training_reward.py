@@ -153,6 +153,7 @@ def test_metrics_baselines_and_gate() -> None:
         _record("same", "same", chosen_model="b", rejected_model="a"),
         _record("good answer", "bad", chosen_model="a", rejected_model="c"),  # c is unrated
     ]
+    records = [r | {"prompt": [{"role": "user", "content": f"question {i}"}]} for i, r in enumerate(records)]
     assert longer_answer_baseline(records)["accuracy"] == pytest.approx((1 + 0 + 0.5 + 1) / 4)
     rated = rating_baseline(records, {"a": 1100.0, "b": 1000.0})
     assert (rated["available"], rated["pairs"], rated["accuracy"]) == (True, 3, pytest.approx(2 / 3))
@@ -187,6 +188,7 @@ def test_the_gate_passes_on_clear_held_out_evidence_and_refuses_a_coin() -> None
     baseline can score them; a model that follows the rule passes, a model trained on shuffled labels does not."""
     records = [
         _record(f"{a} + {b} = {a + b}", f"{a} + {b} = {a + b + 1}", chosen_model="x", rejected_model="y")
+        | {"prompt": [{"role": "user", "content": f"What is {a} + {b}?"}]}
         for a in range(10, 50)
         for b in (3,)
     ]
@@ -202,6 +204,23 @@ def test_the_gate_passes_on_clear_held_out_evidence_and_refuses_a_coin() -> None
     few = evaluate_rewards(records[:20], [1.0] * 20, [0.0] * 20, ratings)
     assert few["gate"]["passed"] is False
     assert evaluate_rewards(records[:20], [1.0] * 20, [0.0] * 20, ratings, min_pairs=20)["gate"]["passed"]
+
+
+def test_pairs_under_few_prompts_are_weighed_as_few_prompts() -> None:
+    """Forty pairs asked under ONE prompt say nothing about the next prompt: no interval, no gate. Under two
+    prompts the intervals resample the prompts, so they are wider than forty independent pairs would give."""
+    rule = [_record(f"{a} + 3 = {a + 3}", f"{a} + 3 = {a + 4}") for a in range(10, 50)]
+    one_prompt = evaluate_rewards(rule, [1.0] * 40, [0.0] * 40)
+    assert one_prompt["gate"]["passed"] is False
+    assert math.isnan(one_prompt["evidence"]["comparisons"][0]["difference"]["low"])
+
+    mixed = [1.0 if i % 4 else 0.0 for i in range(40)]  # right on 3 pairs of every 4
+    two_prompts = [r | {"prompt": [{"role": "user", "content": f"q{i % 2}"}]} for i, r in enumerate(rule)]
+    forty_prompts = [r | {"prompt": [{"role": "user", "content": f"q{i}"}]} for i, r in enumerate(rule)]
+    narrow = evaluate_rewards(forty_prompts, mixed, [0.5] * 40)["accuracy_ci95"]
+    wide = evaluate_rewards(two_prompts, mixed, [0.5] * 40)["accuracy_ci95"]
+    assert wide[1] - wide[0] > narrow[1] - narrow[0]  # two prompts at 0.5 and 1.0: [0.5, 1.0]
+    assert "2 prompts" in evaluate_rewards(two_prompts, mixed, [0.5] * 40)["evidence"]["verdict"]
 
 
 # =====================================================================================================
@@ -306,3 +325,25 @@ def test_tiny_reward_run_saves_reloads_scores_and_reports(converted_model: Conve
     assert again["training"]["steps_this_run"] == 0
     assert again["evaluation"]["accuracy"] == evaluation["accuracy"]  # the checkpoint's weights, not fresh ones
     print(f"tiny reward run: {elapsed:.1f} s, {report['training']['seconds_per_step']} s/step")
+
+
+def test_a_hub_id_is_accepted_wherever_a_model_folder_is(tmp_path: Path) -> None:
+    from training.reward import resolve_base_model
+
+    assert resolve_base_model("HuggingFaceTB/SmolLM2-135M-Instruct") == Path("HuggingFaceTB/SmolLM2-135M-Instruct")
+    with pytest.raises(FileNotFoundError, match="nor a hub id"):
+        resolve_base_model(str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="nor a hub id"):
+        resolve_base_model("not-a-hub-id")
+
+
+@pytest.mark.parametrize(("name", "kind"), [("ddp", "MULTI_GPU"), ("fsdp", "FSDP")])
+def test_the_shipped_accelerate_configs_load_with_accelerate(name: str, kind: str) -> None:
+    """The GPU recipe's documented launch configs are read by accelerate's own loader (no GPU needed to parse)."""
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    config = ClusterConfig.from_yaml_file(
+        str(Path(__file__).parent.parent / "training" / "accelerate" / f"{name}.yaml")
+    )
+    assert config.distributed_type.name == kind
+    assert config.mixed_precision == "bf16"

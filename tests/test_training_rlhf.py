@@ -195,7 +195,7 @@ def test_registration_is_versioned_and_atomic(storage: Store) -> None:
     ("extra", "votes", "message"),
     [
         (["--recipe", "gpu-default"], 40, "needs a CUDA GPU"),
-        (["--recipe", "cpu-smoke", "--base-model", "/nowhere"], 40, "neither 'embedded' nor a local model folder"),
+        (["--recipe", "cpu-smoke", "--base-model", "/nowhere"], 40, "nor a hub id"),
         (["--recipe", "cpu-smoke", "--reward-model", "/nowhere"], 40, "not a finished training.reward run"),
         (["--recipe", "cpu-smoke", "--like", "no-such-model"], 40, "no registered model named 'no-such-model'"),
         (["--recipe", "cpu-smoke"], 3, "too few votes: 3"),

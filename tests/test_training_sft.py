@@ -20,6 +20,7 @@ from training.sft import (
     first_user_message,
     from_chat,
     from_self_instruct,
+    loss_evidence,
     main,
     read_examples,
     split_examples,
@@ -155,6 +156,26 @@ def test_too_few_records_says_how_many_and_what_to_change() -> None:
         check_split(train, [], SMOKE_SFT)
 
 
+def test_the_loss_gate_needs_a_confident_fall_on_enough_held_out_examples() -> None:
+    examples = [
+        {
+            "prompt": [{"role": "user", "content": f"question {i}"}],
+            "completion": [{"role": "assistant", "content": "a"}],
+        }
+        for i in range(30)
+    ]
+    better = loss_evidence(examples, [2.0] * 30, [1.5 + 0.01 * (i % 3) for i in range(30)], min_examples=20, level=0.95)
+    assert better["passed"] is True and better["verdict"].startswith("the tuned model fits held-out answers better")
+    same = loss_evidence(examples, [2.0] * 30, [2.0 + 0.01 * (-1) ** i for i in range(30)], min_examples=20, level=0.95)
+    assert same["passed"] is False and "not enough evidence" in same["verdict"]  # answers like its base
+    few = loss_evidence(examples[:5], [2.0] * 5, [1.0] * 5, min_examples=20, level=0.95)
+    assert few["passed"] is False and "5 held-out examples, fewer than the 20" in few["verdict"]
+    cut = loss_evidence(examples[:3], [None, 2.0, 2.0], [None, 1.0, 1.0], min_examples=1, level=0.95)
+    assert cut["examples"] == 2  # an example with no answer token within max_length is not compared
+    assert not decide_gate(True, None, few)["passed"]
+    assert "held-out answer loss" in decide_gate(True, None, few)["failed_because"][0]
+
+
 def test_gate_needs_a_serving_checkpoint_and_a_reward_win_when_judged() -> None:
     assert decide_gate(True, None)["passed"]
     assert not decide_gate(False, None)["passed"]
@@ -263,8 +284,18 @@ def test_sft_run_registers_resumes_and_records(
     base += ["--base-model", str(converted_model.folder), "--database-url", db_url]
     messages: list[str] = []
 
-    assert main([*base, "--register"], echo=messages.append) == 0, messages
+    # Three steps on five held-out examples cannot show a better fit: the loss gate says so, and the operator
+    # registers anyway, with a reason that is stored.
+    forced = [*base, "--force-register", "--reason", "smoke test: 3 steps"]
+    assert main(forced, echo=messages.append) == 0, messages
     report = json.loads((out / "report.json").read_text())
+    loss_gate = report["evaluation"]["loss_evidence"]
+    assert loss_gate["passed"] is False and loss_gate["verdict"].startswith("not enough evidence")
+    assert loss_gate["examples"] == report["data"]["eval_records"] < SMOKE_SFT.gate_min_examples
+    assert report["gate"]["passed"] is False
+    assert any("held-out answer loss" in reason for reason in report["gate"]["failed_because"])
+    assert report["registration"]["forced"] is True
+    assert report["registration"]["reason"] == "smoke test: 3 steps"
     assert list(report["stages"]) == ["config", "data", "model", "train", "evaluate", "save"]
     assert report["data"]["records"] == 24
     assert report["data"]["train_records"] >= 2 and report["data"]["eval_records"] >= 1
@@ -280,13 +311,17 @@ def test_sft_run_registers_resumes_and_records(
     assert report["checkpoint"]["verified"] is True
     assert verify_checkpoint(out / "merged-step3").strip()  # serves through the arena's engine
 
-    assert messages[-2] == "registered smollm2-135m-sft-v1: it enters anonymous battles now"
+    assert (
+        messages[-2] == "registered smollm2-135m-sft-v1 (forced: smoke test: 3 steps): it enters anonymous battles now"
+    )
+    assert messages[-3] == f"evidence: {loss_gate['verdict']}"
     (model,) = storage.registry.models(enabled_only=False)
     assert (model.name, model.anonymous, model.enabled, model.backend) == ("smollm2-135m-sft-v1", True, True, "local")
     assert model.weights == str((out / "merged-step3").resolve())
     (run,) = storage.training_runs.runs()
     assert (run.kind, run.method, run.recipe, run.registered_model) == ("sft", "sft", "cpu-smoke", model.name)
-    assert run.gate_passed is True
+    assert run.gate_passed is False
+    assert "registered without passing its gates: smoke test: 3 steps" in model.provenance
     assert run.report["evaluation"]["tuned"]["loss"] == evaluation["tuned"]["loss"]
     assert report["registration"] == {**report["registration"], "run_id": run.id, "registered_model": model.name}
 

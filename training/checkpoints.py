@@ -159,7 +159,8 @@ def base_contender(specs: Sequence[ModelSpec], base_weights: str, preferred: str
 def contender_spec(
     merged_dir: Path, *, like: ModelSpec | None, description: str, provenance: str, prefix: str
 ) -> ModelSpec:
-    """A local, anonymous contender serving `merged_dir`; named `<prefix>-v0` until storage assigns the version."""
+    """A local, anonymous contender serving `merged_dir`; named `<prefix>-v0` until storage assigns the version.
+    `like` is the base's contender: the new one decodes like it and names it as its base."""
     return ModelSpec(
         name=f"{prefix}-v0",
         backend="local",
@@ -170,6 +171,7 @@ def contender_spec(
         anonymous=True,
         enabled=True,
         provenance=provenance,
+        base=like.name if like is not None else None,
     )
 
 

@@ -114,22 +114,50 @@ def _interval(values: np.ndarray, index: np.ndarray, level: float) -> Interval:
     return Interval(float(values.mean()), float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail)), level)
 
 
-def mean_interval(values: np.ndarray, *, samples: int = SAMPLES, seed: int = 0, level: float = LEVEL) -> Interval:
-    """Percentile bootstrap of the mean of per-pair values."""
+def mean_interval(
+    values: np.ndarray,
+    *,
+    samples: int = SAMPLES,
+    seed: int = 0,
+    level: float = LEVEL,
+    groups: Sequence[Any] | np.ndarray | None = None,
+) -> Interval:
+    """Percentile bootstrap of the mean of per-pair values; with `groups` (each pair's prompt), whole groups are
+    resampled (a cluster bootstrap): pairs under one prompt are not independent evidence, and 300 pairs on 3
+    prompts must not look like 300 prompts. One pair per group is the pair bootstrap; a single group has no
+    interval (NaN bounds, which no gate reads as a gain)."""
     values = np.asarray(values, dtype=float)
     if len(values) == 0:
         raise ValueError("an interval needs at least one pair")
-    return _interval(values, _resampled(len(values), samples, seed), level)
+    if groups is None:
+        return _interval(values, _resampled(len(values), samples, seed), level)
+    labels = np.asarray(groups, dtype=object)
+    if len(labels) != len(values):
+        raise ValueError(f"{len(labels)} group labels for {len(values)} pairs")
+    _, codes = np.unique(labels.astype(str), return_inverse=True)
+    if codes.max() == 0:  # one prompt: nothing says how another prompt would go, so no interval is claimed
+        return Interval(float(values.mean()), float("nan"), float("nan"), level)
+    sums, counts = np.bincount(codes, values), np.bincount(codes).astype(float)
+    index = _resampled(len(sums), samples, seed)
+    means = sums[index].sum(axis=1) / counts[index].sum(axis=1)
+    tail = (1.0 - level) / 2.0
+    return Interval(float(values.mean()), float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail)), level)
 
 
 def paired_interval(
-    model: np.ndarray, baseline: np.ndarray, *, samples: int = SAMPLES, seed: int = 0, level: float = LEVEL
+    model: np.ndarray,
+    baseline: np.ndarray,
+    *,
+    samples: int = SAMPLES,
+    seed: int = 0,
+    level: float = LEVEL,
+    groups: Sequence[Any] | np.ndarray | None = None,
 ) -> Interval:
-    """Percentile bootstrap of mean(model - baseline) over pairs resampled together."""
+    """Percentile bootstrap of mean(model - baseline) over pairs (or `groups` of pairs) resampled together."""
     model, baseline = np.asarray(model, dtype=float), np.asarray(baseline, dtype=float)
     if len(model) != len(baseline) or len(model) == 0:
         raise ValueError("a paired interval needs the same, non-empty pairs on both sides")
-    return mean_interval(model - baseline, samples=samples, seed=seed, level=level)
+    return mean_interval(model - baseline, samples=samples, seed=seed, level=level, groups=groups)
 
 
 def weigh_evidence(
@@ -140,15 +168,18 @@ def weigh_evidence(
     samples: int = SAMPLES,
     seed: int = 0,
     level: float = LEVEL,
+    groups: Sequence[Any] | np.ndarray | None = None,
 ) -> Evidence:
     """`model`: per-pair outcomes; `baselines`: per baseline, outcomes on the same pairs (NaN where it cannot
-    score a pair; None when it cannot score any). A random scorer (0.5 on every pair) is always among them."""
+    score a pair; None when it cannot score any). A random scorer (0.5 on every pair) is always among them.
+    `groups`: each pair's prompt, for intervals that resample prompts (see mean_interval)."""
     model = np.asarray(model, dtype=float)
     n = len(model)
     if n == 0:
         empty = Interval(float("nan"), float("nan"), float("nan"), level)
         return Evidence(0, min_pairs, empty, (), False, "no held-out pairs: nothing to weigh")
-    accuracy = mean_interval(model, samples=samples, seed=seed, level=level)
+    labels = None if groups is None else np.asarray(groups, dtype=object)
+    accuracy = mean_interval(model, samples=samples, seed=seed, level=level, groups=labels)
     comparisons = []
     for name, outcomes in {RANDOM: np.full(n, 0.5), **baselines}.items():
         if outcomes is None:
@@ -157,12 +188,21 @@ def weigh_evidence(
         usable = ~np.isnan(outcomes)
         if not usable.any():
             continue
-        difference = paired_interval(model[usable], outcomes[usable], samples=samples, seed=seed, level=level)
+        difference = paired_interval(
+            model[usable],
+            outcomes[usable],
+            samples=samples,
+            seed=seed,
+            level=level,
+            groups=None if labels is None else labels[usable],
+        )
         comparisons.append(Comparison(name, int(usable.sum()), float(outcomes[usable].mean()), difference))
     comparisons.sort(key=lambda c: (-c.baseline_accuracy, c.baseline))
     best = comparisons[0]
     beaten = all(c.difference.low > 0 for c in comparisons)
     share = f"{level:.0%}"
+    if labels is not None:  # the intervals resample prompts: say how many there are
+        share += f" prompt-resampled, {len(set(labels.astype(str).tolist()))} prompts,"
     if n < min_pairs:
         verdict = f"not enough evidence: {n} held-out pairs, fewer than the {min_pairs} the gate asks for"
     elif not beaten:

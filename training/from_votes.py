@@ -1,4 +1,10 @@
-"""`--from-votes`: the arena's database -> training pairs, held-out pairs, held-out prompts and baseline ratings.
+"""`--from-votes` / `--from-battles FILE`: the arena's database, or a clean-battle file (the arena's export,
+Chatbot Arena's releases, LLMFAO imported by leaderboard.llmfao) -> training pairs, held-out pairs, held-out
+prompts and baseline ratings, through the same pairing and split (training.data) either way.
+
+Few prompts (LLMFAO has 13): the split holds out whole prompts, so the held-out pairs come from a handful of them;
+the summary says so, and the gates' intervals resample prompts rather than pairs (training.evidence), so pairs
+that share a prompt are not counted as independent evidence.
 
 Ratings for the "higher-rated model wins" baseline are fitted on the training split's votes only: ratings from
 all votes would have seen the held-out verdicts and make the baseline look better than it is.
@@ -6,8 +12,10 @@ all votes would have seen the held-out verdicts and make the baseline look bette
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,6 +32,9 @@ from training.data import (
     to_trl_records,
 )
 from training.recipes import DataRecipe
+
+log = logging.getLogger(__name__)
+FEW_PROMPTS = 10  # fewer distinct held-out prompts than this is said out loud
 
 
 class NotEnoughVotes(ValueError):
@@ -49,10 +60,18 @@ def load_vote_dataset(store: Store, recipe: DataRecipe) -> VoteDataset:
     return vote_dataset_from_frame(store.votes.read(conversations=True), recipe)
 
 
-def vote_dataset_from_frame(frame: pd.DataFrame, recipe: DataRecipe) -> VoteDataset:
+def load_battles_dataset(path: Path, recipe: DataRecipe) -> VoteDataset:
+    """A clean-battle file's votes (leaderboard.io.read_battles: JSONL, JSON, CSV or Parquet, with the texts as
+    conversation_a/b or prompt/answer_a/answer_b)."""
+    from leaderboard.io import read_battles
+
+    return vote_dataset_from_frame(read_battles(path), recipe, origin=f"{path}")
+
+
+def vote_dataset_from_frame(frame: pd.DataFrame, recipe: DataRecipe, *, origin: str = "the database") -> VoteDataset:
     sources: str | Sequence[str] = recipe.sources
     if len(frame) == 0:
-        raise NotEnoughVotes(f"the database has no votes yet; at least {recipe.min_votes} are needed")
+        raise NotEnoughVotes(f"{origin} has no votes yet; at least {recipe.min_votes} are needed")
     try:
         data = from_battles_frame(
             frame, sources=sources, eval_fraction=recipe.eval_fraction, seed=recipe.seed, min_votes=recipe.min_votes
@@ -65,16 +84,18 @@ def vote_dataset_from_frame(frame: pd.DataFrame, recipe: DataRecipe) -> VoteData
             f"too few decisive pairs: {pairs} after dropping ties, flagged votes and duplicates, need at least "
             f"{recipe.min_pairs} (data.min_pairs) ({_counts(data.report)})"
         )
-    if not data.train or not data.eval:
-        empty = "training" if not data.train else "held-out"
-        raise NotEnoughVotes(
-            f"the {empty} split is empty ({len(data.train)} train / {len(data.eval)} held-out pairs from "
-            f"{pairs}); more prompts are needed, or another data.eval_fraction"
-        )
+    all_prompts = {_first_user(p.prompt_messages) for p in (*data.train, *data.eval)}
+    if (not data.train or not data.eval) and len(all_prompts) < 2:
+        raise NotEnoughVotes(empty_split(len(data.train), len(data.eval)))
     eval_prompts = _unique_prompts([p.prompt_messages for p in data.eval] + [t.prompt_messages for t in data.ties])
     eval_prompts = [p for p in eval_prompts if _held_out(p, recipe)]
     ratings = training_split_ratings(frame, recipe)
+    prompts = all_prompts
+    held_out_prompts = {_first_user(p.prompt_messages) for p in data.eval}
     summary = {
+        "origin": origin,
+        "distinct_prompts": len(prompts),
+        "held_out_distinct_prompts": len(held_out_prompts),
         "votes": {k: int(v) for k, v in sorted(data.report.items()) if v},
         "train_pairs": len(data.train),
         "eval_pairs": len(data.eval),
@@ -83,7 +104,28 @@ def vote_dataset_from_frame(frame: pd.DataFrame, recipe: DataRecipe) -> VoteData
         "sources": list(recipe.sources),
         "rated_models": len(ratings),
     }
+    if len(held_out_prompts) < FEW_PROMPTS:
+        summary["few_prompts"] = (
+            f"only {len(held_out_prompts)} distinct prompt(s) held out of {len(prompts)}: held-out figures speak "
+            "for these prompts, and the gates' intervals resample prompts, so they are wide"
+        )
+        log.warning("%s", summary["few_prompts"])
     return VoteDataset(data, to_trl_records(data.train), to_trl_records(data.eval), eval_prompts, ratings, summary)
+
+
+def empty_split(train: int, held_out: int) -> str:
+    empty = "training" if not train else "held-out"
+    return (
+        f"the {empty} split is empty ({train} train / {held_out} held-out pairs from {train + held_out}); more "
+        "prompts are needed, or another data.eval_fraction"
+    )
+
+
+def require_split(dataset: VoteDataset) -> None:
+    """For what needs a held-out split (the policy gate): few prompts can leave one side empty, which only the
+    reward model's grouped k-fold can work with."""
+    if not dataset.train_records or not dataset.eval_records:
+        raise NotEnoughVotes(empty_split(len(dataset.train_records), len(dataset.eval_records)))
 
 
 def training_split_ratings(frame: pd.DataFrame, recipe: DataRecipe) -> dict[str, float]:
@@ -101,6 +143,10 @@ def training_split_ratings(frame: pd.DataFrame, recipe: DataRecipe) -> dict[str,
         source = sources[0] if sources else HUMAN
     board = compute_leaderboard(train_rows, source=source, ci="none")
     return {row.model: float(row.rating) for row in board.rows}
+
+
+def _first_user(messages: Sequence[Message]) -> str:
+    return next((m["content"] for m in messages if m["role"] == "user"), "")
 
 
 def _held_out(prompt: list[Message], recipe: DataRecipe) -> bool:

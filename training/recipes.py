@@ -48,6 +48,14 @@ class RewardModelRecipe:
     # zero) on at least this many held-out pairs.
     gate_min_pairs: int = 30
     gate_level: float = 0.95
+    # Few prompts (LLMFAO has 13): when the held-out split has fewer distinct prompts than `few_prompts`, the
+    # evidence comes from grouped k-fold by prompt instead (training.reward_studies): `cross_validation_folds`
+    # models, each scored on the prompts it never saw, pooled; the saved model is then trained on every pair.
+    few_prompts: int = 10
+    cross_validation_folds: int = 5
+    # Learning curve: also train on these shares of the training pairs and score each on the same held-out
+    # pairs (e.g. [0.1, 0.25, 0.5, 1.0]); empty for none. --learning-curve turns it on with those shares.
+    learning_curve: list[float] = field(default_factory=list)
     seed: int = 0
     bf16: bool = False
     gradient_checkpointing: bool = False
@@ -58,6 +66,7 @@ class RewardModelRecipe:
     report_to: list[str] = field(default_factory=lambda: ["auto"])
 
 
+DEFAULT_LEARNING_CURVE = (0.1, 0.25, 0.5, 1.0)
 POLICY_METHODS = ("dpo", "grpo", "rloo")
 # The trainer integrations a recipe may name, and the module each needs installed.
 REPORTERS = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "trackio": "trackio",
@@ -131,6 +140,10 @@ class SFTRecipe:
     eval_fraction: float = 0.1
     eval_prompts: int = 16  # with --reward-model: held-out prompts answered by base and tuned model
     eval_max_new_tokens: int = 64
+    # The gate (training.evidence): the held-out answer loss falls, the paired interval of (base - tuned) per
+    # example, resampling prompts, above zero at this level, on at least this many held-out examples.
+    gate_min_examples: int = 20
+    gate_level: float = 0.95
     contender_prefix: str = ""  # empty: <base model name>-sft
     seed: int = 0
     bf16: bool = False
@@ -242,9 +255,16 @@ def _check_trainer(section: Any, key: str, device: str, where: str) -> None:
     level = getattr(section, "gate_level", 0.95)
     if not 0.5 <= level < 1.0:
         raise RecipeError(f"{where}: {key}.gate_level must be in [0.5, 1), got {level}")
-    for name in ("gate_min_pairs", "gate_min_prompts"):
+    for name in ("gate_min_pairs", "gate_min_prompts", "gate_min_examples"):
         if getattr(section, name, 1) < 1:
             raise RecipeError(f"{where}: {key}.{name} must be at least 1: a gate needs held-out evidence")
+    if getattr(section, "cross_validation_folds", 2) < 2:
+        raise RecipeError(f"{where}: {key}.cross_validation_folds must be at least 2")
+    if getattr(section, "few_prompts", 0) < 0:
+        raise RecipeError(f"{where}: {key}.few_prompts must be at least 0 (0: never cross-validate)")
+    shares = list(getattr(section, "learning_curve", []))
+    if any(not 0.0 < share <= 1.0 for share in shares) or len(set(shares)) != len(shares):
+        raise RecipeError(f"{where}: {key}.learning_curve holds distinct shares in (0, 1], got {shares}")
 
 
 def _check_report_to(report_to: list[str], key: str, where: str) -> None:
@@ -335,8 +355,12 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             return value
         if option is str and isinstance(value, str):
             return value
-        if typing.get_origin(option) is list and isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return list(value)
+        if typing.get_origin(option) is list and isinstance(value, list):
+            (item,) = typing.get_args(option)
+            if item is str and all(isinstance(v, str) for v in value):
+                return list(value)
+            if item is float and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+                return [float(v) for v in value]
     expected = " or ".join(getattr(o, "__name__", str(o)) for o in options)
     raise RecipeError(f"{where} must be {expected}, got {value!r}")
 

@@ -2,10 +2,15 @@
 
     python -m training.reward --from-votes --recipe cpu-smoke --out runs/rm [--db sqlite:///data/arena.db]
     python -m training.reward --recipe cpu-smoke --pairs pairs.jsonl --out runs/rm [--device cpu]
+    python -m training.reward --from-battles llmfao-battles.jsonl --recipe cpu-smoke --out runs/rm-llmfao
 
 --from-votes reads the arena's votes (training.from_votes: the recipe's `data` section picks sources and the
 held-out prompts; the rating baseline is fitted on the training votes) and stores the report in the database's
 training_runs table as well.
+
+--from-battles reads a clean-battle file (leaderboard.io: the arena's export, Chatbot Arena's releases, LLMFAO as
+imported by `python -m leaderboard.llmfao`) through the same pairing, split and baselines as --from-votes; with
+--db the report is stored as well.
 
 --pairs records are the TRL conversational preference format written by `training.data.to_trl_records`:
 "prompt" (chat messages), "chosen" / "rejected" ([{"role": "assistant", ...}]), optional "margin", and optionally
@@ -22,11 +27,13 @@ import json
 import logging
 import math
 import random
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from facts.json_safe import dumps
 from settings import Settings
 from training.evidence import (
     MIN_PAIRS,
@@ -47,6 +54,7 @@ log = logging.getLogger(__name__)
 
 Record = Mapping[str, Any]
 REPORT_FILE = "report.json"
+HELD_OUT_SCORES = "held_out_scores.json"  # each kept held-out pair's index and scores
 GATE_RULE = (
     "use the reward model only if it beats every baseline on the same held-out pairs with confidence: the lower "
     "bound of the paired bootstrap interval of its accuracy minus the baseline's is above zero, for answer length "
@@ -124,16 +132,28 @@ def _trainer_dataset(records: Sequence[Record], use_margin: bool) -> Any:
 # ------------------------------------------------------------------------------------------------------
 
 
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name, as the Hugging Face hub spells a repo
+
+
+def is_hub_id(name: str) -> bool:
+    """A hub id that is not a local path: transformers fetches it (online, or from the local hub cache)."""
+    return bool(HUB_ID.match(name)) and not Path(name).exists()
+
+
 def resolve_base_model(base_model: str, cache_dir: Path | None = None) -> Path:
-    """'embedded' means the converted SmolLM2 folder; anything else must be a local transformers folder
-    (nothing can come from the Hub here)."""
+    """'embedded' means the converted SmolLM2 folder; otherwise a local transformers folder or a hub id (loaded
+    by transformers, so it needs the hub or its cache; an unreachable one fails when the model loads)."""
     if base_model == "embedded":
         from models.embedded import ensure_converted
 
         return ensure_converted(cache_dir)
+    if is_hub_id(base_model):
+        return Path(base_model)
     folder = Path(base_model)
     if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"base model {base_model!r} is neither 'embedded' nor a local model folder")
+        raise FileNotFoundError(
+            f"base model {base_model!r} is neither 'embedded', a local model folder nor a hub id (owner/name)"
+        )
     return folder
 
 
@@ -199,22 +219,41 @@ class RewardScorer:
         model = PeftModel.from_pretrained(load_base_classifier(base, tokenizer, device), str(adapter_dir))
         return cls(model.to(device).eval(), tokenizer)
 
+    def encode(self, conversation: Sequence[Mapping[str, str]]) -> list[int]:
+        """Token ids as the model reads a conversation: its chat template, or, for a reward model without one,
+        hh-rlhf's "Human: / Assistant:" text (the format most template-less reward models were trained on)."""
+        if getattr(self.tokenizer, "chat_template", None):
+            return list(
+                self.tokenizer.apply_chat_template(list(conversation), tokenize=True, return_dict=True)["input_ids"]
+            )
+        speakers = {"user": "Human", "assistant": "Assistant", "system": "System"}
+        text = "".join(f"\n\n{speakers.get(m['role'], m['role'])}: {m['content']}" for m in conversation)
+        return list(self.tokenizer(text.lstrip("\n"))["input_ids"])
+
     def score_conversations(self, conversations: Sequence[Sequence[Mapping[str, str]]]) -> list[float]:
+        """One score per conversation, in order. Batches group conversations of similar length (sorted), so
+        padding costs little whatever the order they come in."""
+        encoded = [self.encode(c) for c in conversations]
+        return self.score_ids(encoded)
+
+    def score_ids(self, encoded: Sequence[Sequence[int]]) -> list[float]:
         import torch
 
-        scores: list[float] = []
+        scores: list[float] = [0.0] * len(encoded)
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         device = next(self.model.parameters()).device
-        for start in range(0, len(conversations), self.batch_size):
-            batch = [list(c) for c in conversations[start : start + self.batch_size]]
-            ids = [self.tokenizer.apply_chat_template(c, tokenize=True, return_dict=True)["input_ids"] for c in batch]
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            ids = [list(encoded[i]) for i in batch]
             width = max(map(len, ids))
             # Right padding, as in TRL's collator: the classifier locates the last non-pad token.
-            pad = self.tokenizer.pad_token_id
             input_ids = torch.tensor([row + [pad] * (width - len(row)) for row in ids], device=device)
             mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in ids], device=device)
             with torch.no_grad():
                 logits = self.model(input_ids=input_ids, attention_mask=mask).logits
-            scores.extend(logits[:, 0].float().tolist())
+            for i, value in zip(batch, logits[:, 0].float().tolist(), strict=True):
+                scores[i] = value
         return scores
 
     def score(self, prompt: Sequence[Mapping[str, str]], answer: str) -> float:
@@ -235,11 +274,14 @@ def _answer_text(messages: Sequence[Mapping[str, str]]) -> str:
     return "".join(str(m.get("content", "")) for m in messages)
 
 
-def bootstrap_ci(outcomes: Sequence[float], samples: int, seed: int, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean of per-pair outcomes (1 right, 0 wrong, 0.5 tie)."""
+def bootstrap_ci(
+    outcomes: Sequence[float], samples: int, seed: int, level: float = 0.95, groups: Sequence[str] | None = None
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of per-pair outcomes (1 right, 0 wrong, 0.5 tie); with `groups`,
+    prompts are resampled (training.evidence.mean_interval)."""
     if len(outcomes) == 0:
         return (math.nan, math.nan)
-    interval = mean_interval(outcomes, samples=samples, seed=seed, level=level)  # type: ignore[arg-type]
+    interval = mean_interval(outcomes, samples=samples, seed=seed, level=level, groups=groups)  # type: ignore[arg-type]
     return interval.low, interval.high
 
 
@@ -281,6 +323,19 @@ def rating_baseline(records: Sequence[Record], ratings: Mapping[str, float] | No
     return result
 
 
+def _outcomes_baseline(outcomes: Sequence[float]) -> dict[str, Any]:
+    known = [float(o) for o in outcomes if not math.isnan(o)]
+    result: dict[str, Any] = {
+        "name": "higher-rated model wins",
+        "available": bool(known),
+        "accuracy": sum(known) / len(known) if known else None,
+        "pairs": len(known),
+    }
+    if not known:
+        result["reason"] = "no held-out pair names two models rated on its own training pairs"
+    return result
+
+
 def evaluate_rewards(
     records: Sequence[Record],
     chosen_rewards: Sequence[float],
@@ -291,8 +346,12 @@ def evaluate_rewards(
     *,
     min_pairs: int = MIN_PAIRS,
     level: float = 0.95,
+    rating_outcomes: Sequence[float] | None = None,
 ) -> dict[str, Any]:
-    """Held-out metrics, the baselines and the gate decision (on evidence: training.evidence), JSON-ready."""
+    """Held-out metrics, the baselines and the gate decision (on evidence: training.evidence), JSON-ready.
+
+    `rating_outcomes` replaces `ratings` where each pair was rated by different ratings (cross-validation: each
+    fold's own): per pair 1 / 0.5 / 0 for "the higher-rated model wins", NaN where it cannot say."""
     outcomes = _pair_outcomes(chosen_rewards, rejected_rewards)
     n = len(outcomes)
     # Log-loss of P(chosen preferred) = sigmoid(r_chosen - r_rejected), clipped so a confident miss stays finite.
@@ -301,10 +360,12 @@ def evaluate_rewards(
         p = 1.0 / (1.0 + math.exp(-max(min(c - r, 50.0), -50.0)))
         losses.append(-math.log(min(max(p, 1e-12), 1 - 1e-12)))
     accuracy = sum(outcomes) / n if n else None
-    low, high = bootstrap_ci(outcomes, bootstrap_samples, seed)
+    low, high = bootstrap_ci(outcomes, bootstrap_samples, seed, groups=[prompt_group(r) for r in records])
     baselines = {
         "longer_answer": longer_answer_baseline(records),
-        "higher_rated_model": rating_baseline(records, ratings),
+        "higher_rated_model": rating_baseline(records, ratings)
+        if rating_outcomes is None
+        else _outcomes_baseline(rating_outcomes),
     }
     evidence = reward_evidence(
         records,
@@ -315,6 +376,7 @@ def evaluate_rewards(
         samples=bootstrap_samples,
         seed=seed,
         level=level,
+        rating_outcomes=rating_outcomes,
     )
     beats = {c.baseline: c.difference.low > 0 for c in evidence.comparisons}
     return {
@@ -339,16 +401,20 @@ def reward_evidence(
     samples: int = 2_000,
     seed: int = 0,
     level: float = 0.95,
+    rating_outcomes: Sequence[float] | None = None,
 ) -> Evidence:
     """The reward model against every baseline on the same held-out pairs, with paired intervals
     (training.evidence): answer length in both directions, the rating baseline on the pairs of two rated
-    models, a random scorer."""
+    models (or `rating_outcomes`, see evaluate_rewards), a random scorer."""
     import numpy as np
 
     baselines: dict[str, Any] = length_outcomes(
         [len(_answer_text(r["chosen"])) for r in records], [len(_answer_text(r["rejected"])) for r in records]
     )
-    if ratings:
+    if rating_outcomes is not None:
+        if not np.isnan(np.asarray(rating_outcomes, dtype=float)).all():
+            baselines["higher-rated model wins"] = np.asarray(rating_outcomes, dtype=float)
+    elif ratings:
         rated = [
             (ratings[r["chosen_model"]], ratings[r["rejected_model"]])
             if r.get("chosen_model") in ratings and r.get("rejected_model") in ratings
@@ -365,7 +431,13 @@ def reward_evidence(
         samples=samples,
         seed=seed,
         level=level,
+        groups=[prompt_group(r) for r in records],
     )
+
+
+def prompt_group(record: Record) -> str:
+    """What intervals resample: the conversation's first user message (the split's unit, training.data)."""
+    return next((str(m.get("content", "")) for m in record["prompt"] if m.get("role") == "user"), "")
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -475,6 +547,12 @@ def train_reward_model(
             min_pairs=rm.gate_min_pairs,
             level=rm.gate_level,
         )
+        # Per pair, for studies that pool several runs (training.reward_studies); not in the report, which the
+        # database stores and which must not grow with the held-out set.
+        kept_ids = {id(record) for record in eval_kept}
+        kept_index = [i for i, record in enumerate(eval_part) if id(record) in kept_ids]
+        scores = {"index": kept_index, "chosen": chosen, "rejected": rejected}
+        (out_dir / HELD_OUT_SCORES).write_text(json.dumps(scores) + "\n")
         if not eval_kept:
             report.evaluation["gate"]["passed"] = False
             report.evaluation["gate"]["note"] = "no held-out pairs: nothing shows the model is better"
@@ -483,7 +561,7 @@ def train_reward_model(
         trainer.save_model(str(out_dir))  # the adapter (with the score head) only, not the base weights
         tokenizer.save_pretrained(str(out_dir))
     # Written last (outside the stage, so it holds every stage's time): a report.json means a complete adapter.
-    (out_dir / REPORT_FILE).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    (out_dir / REPORT_FILE).write_text(dumps(report.to_json(), indent=2) + "\n")
     return report.to_json()
 
 
@@ -498,9 +576,19 @@ def _parser() -> argparse.ArgumentParser:
     add_common_arguments(parser, "run folder: checkpoints, the adapter and report.json")
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--from-votes", action="store_true", help="train on the arena database's votes")
+    data.add_argument(
+        "--from-battles", type=Path, metavar="FILE",
+        help="train on a clean-battle file's votes (the arena's export, Chatbot Arena's or LLMFAO's battles), "
+        "paired and split like --from-votes",
+    )  # fmt: skip
     data.add_argument("--pairs", type=Path, help="JSONL of TRL preference records")
     parser.add_argument("--eval-pairs", type=Path, help="held-out JSONL (default: hold out eval_fraction of --pairs)")
     parser.add_argument("--ratings", type=Path, help='JSON {"model name": rating} for the rating baseline')
+    parser.add_argument(
+        "--learning-curve", action="store_true",
+        help="also train on 10/25/50/100%% of the training pairs (or the recipe's reward_model.learning_curve) and "
+        "plot held-out accuracy against them",
+    )  # fmt: skip
     return parser
 
 
@@ -508,7 +596,9 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
     from datetime import UTC, datetime
 
     from store import NewTrainingRun, StoreError
-    from training.from_votes import load_vote_dataset, open_store
+    from training.from_votes import load_battles_dataset, load_vote_dataset, open_store
+    from training.recipes import DEFAULT_LEARNING_CURVE
+    from training.reward_studies import train_with_evidence
 
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -523,29 +613,34 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
             resolve_base_model(args.base_model)
         ratings = json.loads(args.ratings.read_text()) if args.ratings else None
         summary: dict[str, Any] | None = None
-        if args.from_votes:
-            store = open_store(args.db, settings)
-            votes = load_vote_dataset(store, recipe.data)
+        if args.from_votes or args.from_battles:
+            if args.from_votes:
+                store = open_store(args.db, settings)
+                votes = load_vote_dataset(store, recipe.data)
+            else:
+                votes = load_battles_dataset(args.from_battles, recipe.data)
+                store = open_store(args.db, settings) if args.db else None
             pairs, eval_pairs, summary = votes.train_records, votes.eval_records, votes.summary
             ratings = ratings if ratings is not None else votes.ratings
         else:
             pairs = read_pairs(args.pairs)
             eval_pairs = read_pairs(args.eval_pairs) if args.eval_pairs else None
             store = open_store(args.db, settings) if args.db else None
-        report = train_reward_model(
+        rm = recipe.require_reward_model()
+        shares = (rm.learning_curve or list(DEFAULT_LEARNING_CURVE)) if args.learning_curve else rm.learning_curve
+        report = train_with_evidence(
             recipe,
             pairs,
             eval_pairs,
             args.out,
+            ratings=ratings,
+            summary=summary,
+            learning_shares=shares,
             device=args.device,
             base_model=args.base_model,
             model_cache_dir=args.model_cache or settings.resolved_model_cache_dir,
-            ratings=ratings,
             resume=not args.no_resume,
         )
-        if summary is not None:
-            report["votes"] = summary
-            (Path(args.out) / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
         if store is not None:
             run = NewTrainingRun(
                 kind="reward",
@@ -570,6 +665,13 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
         f"log-loss {evaluation['log_loss']}; gate {'PASSED' if gate['passed'] else 'NOT passed'}; "
         f"report: {Path(args.out) / REPORT_FILE}"
     )
+    if "cross_validation" in report:
+        echo(f"few prompts: {report['cross_validation']['why']}")
+    curve = report.get("learning_curve") or {}
+    if "last_doubling" in curve:
+        echo(f"learning curve: {curve['last_doubling']['reading']}; plot: {curve['plot']}")
+    elif "skipped" in curve:
+        echo(f"learning curve skipped: {curve['skipped']}")
     echo(f"evidence: {evaluation['evidence']['verdict']}")
     return 0
 

@@ -1,7 +1,8 @@
-"""RLHF from the arena's votes: reward model -> policy update (DPO, GRPO or RLOO, LoRA) -> a gated new contender.
+"""RLHF from votes (the arena's or a file's): reward model -> policy update (DPO, GRPO, RLOO) -> a gated contender.
 
     python -m training.rlhf --from-votes --recipe cpu-smoke --out runs/rlhf-1
     python -m training.rlhf --from-votes --recipe cpu-smoke --method grpo --reward-model runs/rm --out runs/rlhf-2
+    python -m training.rlhf --from-battles battles.jsonl --recipe cpu-smoke --out runs/rlhf-file
     accelerate launch -m training.rlhf --from-votes --recipe gpu-default --out runs/rlhf-3
 
 Stages, in order, each timed in the report: config, data (votes -> pairs split by prompt), reward_model (trained
@@ -33,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from facts.json_safe import dumps
 from settings import Settings
 from training.checkpoints import (
     base_contender,
@@ -57,7 +59,15 @@ from training.reward import (
     split_by_length,
     train_reward_model,
 )
-from training.runs import RunReport, add_common_arguments, seed_everything, stage, trainer_arguments
+from training.runs import (
+    RunReport,
+    add_common_arguments,
+    add_force_register_arguments,
+    forced_reason,
+    seed_everything,
+    stage,
+    trainer_arguments,
+)
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +270,7 @@ def train_policy(
         extra["sample"] = verify_checkpoint(merged, report.device)
 
     result = {**report.to_json(), **extra}
-    (out_dir / REPORT_FILE).write_text(json.dumps(result, indent=2) + "\n")
+    (out_dir / REPORT_FILE).write_text(dumps(result, indent=2) + "\n")
     return result
 
 
@@ -280,9 +290,12 @@ def describe(report: Mapping[str, Any], votes: Mapping[str, Any] | None) -> tupl
     method = report["method"].upper()
     gain = report["evaluation"]["policy_vs_base"]["mean_reward_gain"]
     pairs = report["data"]["train_pairs"]
-    description = f"{method} (LoRA) from {pairs} arena vote pairs; reward gain over base {gain:+.3f} on held-out"
+    origin = votes.get("origin", "the database") if votes else "a pairs file"
+    where = "arena vote pairs" if origin == "the database" else "vote pairs from a battles file"
+    description = f"{method} (LoRA) from {pairs} {where}; reward gain over base {gain:+.3f} on held-out"
     sources = ", ".join(votes["sources"]) if votes else "a pairs file"
-    provenance = f"RLHF ({report['method']}) from arena votes of {sources}; base {report['base_model']}"
+    votes_of = f"arena votes of {sources}" if origin == "the database" else f"votes of {sources} in {origin}"
+    provenance = f"RLHF ({report['method']}) from {votes_of}; base {report['base_model']}"
     forced = report.get("registration", {})
     if forced.get("forced"):
         provenance += f"; registered without passing its gates: {forced['reason']}"
@@ -299,6 +312,10 @@ def _parser() -> argparse.ArgumentParser:
     add_common_arguments(parser, "run folder: reward_model/, policy/, adapter/, merged-step<N>/, report.json")
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--from-votes", action="store_true", help="train on the arena database's votes")
+    data.add_argument(
+        "--from-battles", type=Path, metavar="FILE",
+        help="train on a clean-battle file's votes, paired and split like --from-votes",
+    )  # fmt: skip
     data.add_argument("--pairs", type=Path, help="JSONL of TRL preference records (held out by --eval-pairs)")
     parser.add_argument("--eval-pairs", type=Path, help="held-out JSONL, required with --pairs")
     parser.add_argument("--ratings", type=Path, help='with --pairs: JSON {"model name": rating} for the baseline')
@@ -307,26 +324,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--like", help="registered contender whose decoding settings the new one copies")
     register = parser.add_mutually_exclusive_group()
     register.add_argument("--no-register", action="store_true", help="never register, even when the gates pass")
-    register.add_argument(
-        "--force-register", action="store_true", help="register even when the gates do not pass (needs --reason)"
-    )
-    parser.add_argument("--reason", help="why registration is forced: stored with the run")
+    add_force_register_arguments(parser, register)
     return parser
-
-
-def forced_reason(args: argparse.Namespace) -> str | None:
-    """The operator's reason for --force-register, checked: a forced registration without one is refused."""
-    reason = (args.reason or "").strip()
-    if args.force_register and not reason:
-        raise ValueError('--force-register needs --reason "...": it is stored with the run')
-    if reason and not args.force_register:
-        raise ValueError("--reason goes with --force-register")
-    return reason or None
 
 
 def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = print) -> int:
     from store import NewTrainingRun, StoreError
-    from training.from_votes import load_vote_dataset, open_store
+    from training.from_votes import load_battles_dataset, load_vote_dataset, open_store, require_split
 
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -352,8 +356,12 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
             preferred=args.like,
         )
         votes = None
-        if args.from_votes:
-            dataset = load_vote_dataset(store, recipe.data)
+        if args.from_votes or args.from_battles:
+            if args.from_votes:
+                dataset = load_vote_dataset(store, recipe.data)
+            else:
+                dataset = load_battles_dataset(args.from_battles, recipe.data)
+            require_split(dataset)
             train, held_out, prompts, ratings = (
                 dataset.train_records,
                 dataset.eval_records,
@@ -414,7 +422,7 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
         stored = store.training_runs.record(run, register, version_prefix=prefix)
         report["training_run"] = stored.id
         report["registered_model"] = stored.registered_model
-        (Path(args.out) / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+        (Path(args.out) / REPORT_FILE).write_text(dumps(report, indent=2) + "\n")
     except (RecipeError, ValueError, OSError, StoreError) as exc:
         echo(f"error: {exc}")
         return 2

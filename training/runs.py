@@ -84,3 +84,21 @@ def add_common_arguments(parser: Any, out_help: str) -> None:
         help="the arena's database (default: the app's settings; --database-url is the old spelling)",
     )  # fmt: skip
     parser.add_argument("--no-resume", action="store_true", help="ignore what is already in --out")
+
+
+def add_force_register_arguments(parser: Any, group: Any | None = None) -> None:
+    """--force-register and --reason, spelled the same for every entry point that registers a contender."""
+    (group or parser).add_argument(
+        "--force-register", action="store_true", help="register even when the gates do not pass (needs --reason)"
+    )
+    parser.add_argument("--reason", help="why registration is forced: stored with the run")
+
+
+def forced_reason(args: Any) -> str | None:
+    """The operator's reason for --force-register, checked: a forced registration without one is refused."""
+    reason = (args.reason or "").strip()
+    if args.force_register and not reason:
+        raise ValueError('--force-register needs --reason "...": it is stored with the run')
+    if reason and not args.force_register:
+        raise ValueError("--reason goes with --force-register")
+    return reason or None

@@ -14,8 +14,10 @@ so one prompt is never on both sides. Stages run in order: config, data, model, 
 resumes from the last checkpoint in --out. The run ends with `adapter/`, `merged-step<N>/` (checked to load and
 generate through the arena's own engine) and report.json in --out, a row in the database's training runs, and with
 --register a new anonymous contender `<prefix>-v<N>` (sft.contender_prefix, or the base model's name + "-sft")
-serving that folder. With --reward-model the tuned model must also beat its base by reward on held-out prompts
-to be registered.
+serving that folder, when the gates pass: the held-out answer loss must fall with confidence (paired per example,
+intervals resampling prompts, at least sft.gate_min_examples examples: a checkpoint that answers like its base is
+not a new contender), and with --reward-model the tuned model must also beat its base by reward on held-out
+prompts. `--force-register --reason "..."` registers a checkpoint that serves anyway, the reason stored.
 """
 
 from __future__ import annotations
@@ -30,12 +32,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from facts.json_safe import dumps
 from settings import Settings
 from training.data import first_message_in_eval
 from training.recipes import Recipe, RecipeError, SFTRecipe, load_recipe, resolve_device
 from training.resume import last_checkpoint, train_or_resume
-from training.reward import REPORT_FILE, load_tokenizer, resolve_base_model
-from training.runs import RunReport, add_common_arguments, seed_everything, stage, trainer_arguments
+from training.reward import REPORT_FILE, is_hub_id, load_tokenizer, resolve_base_model
+from training.runs import (
+    RunReport,
+    add_common_arguments,
+    add_force_register_arguments,
+    forced_reason,
+    seed_everything,
+    stage,
+    trainer_arguments,
+)
 
 if TYPE_CHECKING:
     from models.registry import ModelSpec
@@ -48,8 +59,10 @@ Example = dict[str, Any]  # {"prompt": [messages], "completion": [assistant mess
 
 ROLES = ("system", "user", "assistant")
 GATE_RULE = (
-    "the merged checkpoint loads and generates through the arena's engine and, with --reward-model, the tuned "
-    "model's mean reward on held-out prompts is strictly above its base's; registered only with --register"
+    "the merged checkpoint loads and generates through the arena's engine; the held-out answer loss falls with "
+    "confidence (the paired interval of base minus tuned loss per example, resampling prompts, above zero on at "
+    "least sft.gate_min_examples examples); with --reward-model, the tuned model's reward gain over its base on "
+    "held-out prompts has its interval above zero; registered only with --register, or --force-register --reason"
 )
 
 
@@ -210,11 +223,71 @@ def held_out_loss(trainer: Any, prefix: str) -> dict[str, Any]:
     }
 
 
-def decide_gate(verified: bool, comparison: Mapping[str, Any] | None) -> dict[str, Any]:
-    """SFT has no preference signal of its own: it must serve, and beat its base by reward when one is given."""
+def example_losses(model: Any, tokenizer: Any, examples: Sequence[Example], max_length: int) -> list[float | None]:
+    """Each held-out example's mean answer-token NLL, as completion_only_loss trains it (None when no answer token
+    fits max_length): the per-example figures the loss gate pairs between base and tuned model."""
+    import torch
+
+    device = next(model.parameters()).device
+    losses: list[float | None] = []
+    for example in examples:
+        prompt = tokenizer.apply_chat_template(
+            list(example["prompt"]), add_generation_prompt=True, tokenize=True, return_dict=True
+        )["input_ids"]
+        full = tokenizer.apply_chat_template(
+            [*example["prompt"], *example["completion"]], tokenize=True, return_dict=True
+        )["input_ids"][:max_length]
+        labels = [-100] * min(len(prompt), len(full)) + list(full[len(prompt) :])
+        if all(label == -100 for label in labels[1:]):
+            losses.append(None)
+            continue
+        with torch.no_grad():
+            output = model(input_ids=torch.tensor([full], device=device), labels=torch.tensor([labels], device=device))
+        losses.append(float(output.loss))
+    return losses
+
+
+def loss_evidence(
+    examples: Sequence[Example],
+    base: Sequence[float | None],
+    tuned: Sequence[float | None],
+    *,
+    min_examples: int,
+    level: float,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Did the held-out answer loss fall with confidence? Paired per example (base - tuned, positive is better),
+    intervals resampling prompts (training.evidence): an SFT run that answers like its base changes nothing."""
+    from training.evidence import mean_interval
+
+    kept = [(e, b, t) for e, b, t in zip(examples, base, tuned, strict=True) if b is not None and t is not None]
+    result: dict[str, Any] = {"examples": len(kept), "min_examples": min_examples, "level": level}
+    if not kept:
+        return result | {"passed": False, "verdict": "not enough evidence: no held-out example to compare"}
+    gains = [b - t for _, b, t in kept]
+    interval = mean_interval(gains, seed=seed, level=level, groups=[first_user_message(e) for e, _, _ in kept])
+    result["loss_decrease"] = interval.to_dict()
+    prompts = len({first_user_message(e) for e, _, _ in kept})
+    where = f"({level:.0%} paired interval over {len(kept)} held-out examples, {prompts} prompts)"
+    if len(kept) < min_examples:
+        verdict = f"not enough evidence: {len(kept)} held-out examples, fewer than the {min_examples} the gate asks for"
+    elif not interval.low > 0:
+        verdict = f"not enough evidence: held-out answer loss fell by {interval.text(signed=True)} {where}"
+    else:
+        verdict = f"the tuned model fits held-out answers better: loss down {interval.text(signed=True)} {where}"
+    return result | {"passed": len(kept) >= min_examples and interval.low > 0, "verdict": verdict}
+
+
+def decide_gate(
+    verified: bool, comparison: Mapping[str, Any] | None, loss: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """SFT must serve, fit held-out answers better than its base with confidence, and beat its base by reward when
+    a reward model is given."""
     reasons = []
     if not verified:
         reasons.append("the merged checkpoint does not generate through the arena's engine")
+    if loss is not None and not loss["passed"]:
+        reasons.append(f"held-out answer loss: {loss['verdict']}")
     if comparison is not None and not comparison["gate"]["passed"]:
         reasons.append("the reward model does not prefer the tuned model to its base on held-out prompts")
     return {"passed": not reasons, "rule": GATE_RULE, "failed_because": reasons}
@@ -233,9 +306,11 @@ def run_sft(
     model_cache_dir: Path | None = None,
     reward_model: Path | None = None,
     resume: bool = True,
+    forced: str | None = None,
 ) -> dict[str, Any]:
-    """Run every stage, record the run in `store` (registering the contender when asked and the gate passes)
-    and write `<out_dir>/report.json` last; returns the report."""
+    """Run every stage, record the run in `store` (registering the contender when asked and the gate passes, or
+    when `forced` gives the operator's reason to register anyway) and write `<out_dir>/report.json` last; returns
+    the report."""
     from peft import PeftModel
     from trl import SFTTrainer
 
@@ -313,12 +388,23 @@ def run_sft(
         with peft_model.disable_adapter():
             base = held_out_loss(trainer, "base")
         tuned = held_out_loss(trainer, "tuned")
+        with peft_model.disable_adapter():
+            base_losses = example_losses(peft_model, tokenizer, held_out, sft.max_length)
+        tuned_losses = example_losses(peft_model, tokenizer, held_out, sft.max_length)
         report.evaluation = {
             "eval_records": len(trainer.eval_dataset),
             "base": base,
             "tuned": tuned,
             "loss_change": tuned["loss"] - base["loss"],
             "loss_improved": tuned["loss"] < base["loss"],
+            "loss_evidence": loss_evidence(
+                held_out,
+                base_losses,
+                tuned_losses,
+                min_examples=sft.gate_min_examples,
+                level=sft.gate_level,
+                seed=sft.seed,
+            ),
         }
         if reward_model is not None:
             from training.reward import RewardScorer
@@ -349,12 +435,21 @@ def run_sft(
             report.checkpoint["verified"] = False
             report.checkpoint["verify_error"] = str(exc)
 
-    report.gate = decide_gate(report.checkpoint["verified"], report.evaluation.get("compare_to_base"))
+    report.gate = decide_gate(
+        report.checkpoint["verified"], report.evaluation.get("compare_to_base"), report.evaluation["loss_evidence"]
+    )
     reasons = report.gate["failed_because"]
+    # A forced registration still needs a checkpoint that serves: that is not a judgement call.
+    forced_past = bool(forced) and report.checkpoint["verified"]
 
     spec = None
-    registration: dict[str, Any] = {"requested": register, "registered_model": None}
-    if register and not reasons and store is not None:
+    registration: dict[str, Any] = {
+        "requested": register,
+        "registered_model": None,
+        "forced": forced_past and bool(reasons),
+        "reason": forced if forced_past and reasons else None,
+    }
+    if register and (not reasons or forced_past) and store is not None:
         existing = registered_as(store.registry.models(enabled_only=False), merged)
         if existing is not None:
             # A resumed, finished run reuses its merged folder: a second name for it would split its votes.
@@ -368,7 +463,8 @@ def run_sft(
                     f"SFT (LoRA) on {len(train)} instruction/chat records; held-out answer loss "
                     f"{report.evaluation['base']['loss']:.3f} (base) -> {report.evaluation['tuned']['loss']:.3f}"
                 ),
-                provenance=f"SFT with recipe {recipe.name} on base {base_name}; run folder {out_dir.resolve()}",
+                provenance=f"SFT with recipe {recipe.name} on base {base_name}; run folder {out_dir.resolve()}"
+                + (f"; registered without passing its gates: {forced}" if registration["forced"] else ""),
                 prefix=contender_prefix(sft.contender_prefix, base_name, "sft"),
             )
             registration["decoding_from"] = like.name if like is not None else None
@@ -392,7 +488,7 @@ def run_sft(
         registration.update(run_id=run.id, registered_model=run.registered_model)
     report.registration = registration
     # Written last: a report.json means a complete checkpoint and a stored run.
-    (out_dir / REPORT_FILE).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    (out_dir / REPORT_FILE).write_text(dumps(report.to_json(), indent=2) + "\n")
     return report.to_json()
 
 
@@ -407,7 +503,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--records", type=Path, help="JSONL of Self-Instruct records (instruction, input, output)")
     parser.add_argument("--chat", type=Path, help='JSONL of chat records {"messages": [...]} ending with the answer')
     parser.add_argument("--reward-model", type=Path, help="reward adapter from training.reward: adds a reward gate")
-    parser.add_argument("--register", action="store_true", help="register the checkpoint as a contender")
+    parser.add_argument("--register", action="store_true", help="register the checkpoint when the gates pass")
+    add_force_register_arguments(parser)
     parser.add_argument("--like", help="registered model whose decoding settings the new contender takes")
     return parser
 
@@ -415,8 +512,8 @@ def _parser() -> argparse.ArgumentParser:
 def _check_inputs(args: argparse.Namespace, sft: SFTRecipe) -> list[Example]:
     """Everything that can be checked without a model, so bad input fails in a second, not after loading."""
     base = args.base_model or (sft.base_model if sft.base_model != "embedded" else None)
-    if base is not None and not (Path(base) / "config.json").is_file():
-        raise FileNotFoundError(f"base model folder {base} does not exist or has no config.json")
+    if base is not None and not is_hub_id(str(base)) and not (Path(base) / "config.json").is_file():
+        raise FileNotFoundError(f"base model folder {base} does not exist or has no config.json (nor is it a hub id)")
     if args.reward_model is not None and not (args.reward_model / "adapter_config.json").is_file():
         raise FileNotFoundError(f"--reward-model {args.reward_model} is not a reward adapter (no adapter_config.json)")
     if args.records is None and args.chat is None:
@@ -441,6 +538,7 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
     try:
         settings = Settings()  # the app's settings fill what the command line leaves out
         # Everything that can be wrong with the request is checked before any model loads.
+        forced = forced_reason(args)
         recipe = load_recipe(args.recipe)
         sft = recipe.require_sft()
         resolve_device(recipe, args.device)
@@ -456,7 +554,8 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
             examples,
             args.out,
             store=store,
-            register=args.register,
+            register=args.register or args.force_register,
+            forced=forced,
             like=like,
             device=args.device,
             base_model=args.base_model,
@@ -477,9 +576,11 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
         f"held-out answer loss {evaluation['base']['loss']:.4f} (base) -> {evaluation['tuned']['loss']:.4f} (tuned), "
         f"perplexity {evaluation['base']['perplexity']:.2f} -> {evaluation['tuned']['perplexity']:.2f}"
     )
+    echo(f"evidence: {evaluation['loss_evidence']['verdict']}")
     if registration["registered_model"]:
-        echo(f"registered {registration['registered_model']}: it enters anonymous battles now")
-    elif args.register:
+        how = f" (forced: {registration['reason']})" if registration.get("forced") else ""
+        echo(f"registered {registration['registered_model']}{how}: it enters anonymous battles now")
+    elif args.register or args.force_register:
         reason = registration.get("note") or "; ".join(report["gate"]["failed_because"])
         echo(f"not registered ({reason}); checkpoint kept in {report['checkpoint']['merged']}")
     echo(f"report: {Path(args.out) / REPORT_FILE} (training run {registration.get('run_id')})")

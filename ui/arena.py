@@ -25,7 +25,7 @@ from arena.upload_audits import AuditRefused, UploadAudits
 from leaderboard.io import BattlesFileError
 from store import BattleView
 from ui.display import display_html
-from ui.leaderboard import SnapshotReader, build_leaderboard
+from ui.leaderboard import EvaluationsReader, OutcomesReader, SnapshotReader, build_leaderboard
 from ui.web import GenerationGate, StreamListeners, client_host
 
 log = logging.getLogger(__name__)
@@ -720,6 +720,8 @@ def build_ui(
     *,
     concurrency: int = 4,
     leaderboard: SnapshotReader | None = None,
+    reward_models: EvaluationsReader | None = None,
+    training_outcomes: OutcomesReader | None = None,
     judge_audit: AuditReader | None = None,
     upload_audits: UploadAudits | None = None,
     admin_tab: Callable[[], None] | None = None,
@@ -748,7 +750,14 @@ def build_ui(
             with gr.Tab("Direct chat", id="direct"):
                 direct = DirectChat(service, identity, concurrency, guards)
             with gr.Tab("Leaderboard", id="leaderboard"):
-                build_leaderboard(demo, read_leaderboard, prefix="lb_", api=True)
+                build_leaderboard(
+                    demo,
+                    read_leaderboard,
+                    prefix="lb_",
+                    api=True,
+                    read_reward_models=reward_models,
+                    read_training_outcomes=training_outcomes,
+                )
             with gr.Tab("Judge audit", id="judge_audit"):
                 JudgeAuditPanel(
                     judge_audit or (lambda: None),
@@ -765,7 +774,14 @@ def build_ui(
     # The same page on its own URL, for people who only come for the ratings.
     with demo.route("Leaderboard", "/leaderboard"):
         gr.Markdown("# 🤗 Huggy Arena leaderboard\nBradley-Terry ratings from anonymous, unflagged votes.")
-        build_leaderboard(demo, read_leaderboard, prefix="lbp_", api=False)
+        build_leaderboard(
+            demo,
+            read_leaderboard,
+            prefix="lbp_",
+            api=False,
+            read_reward_models=reward_models,
+            read_training_outcomes=training_outcomes,
+        )
     # A bounded queue: past `queue_size` waiting events a newcomer is told the arena is busy (HTTP 503 and
     # "This application is currently busy" in the page) instead of waiting behind an unbounded line.
     demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)

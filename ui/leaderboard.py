@@ -7,9 +7,10 @@ Endpoint: /leaderboard_view (source, category, style control) -> header, table, 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,15 @@ import pandas as pd
 from leaderboard.figures import forest_plot, heatmap
 from leaderboard.io import spreadsheet_safe
 from leaderboard.page import ALL_CATEGORIES, TABLE_COLUMNS, view_key
+from leaderboard.reward_board import reward_model_table
+from leaderboard.training_outcomes import TrainingOutcome, outcomes_table
 from ui.display import display_html
 from ui.tempfiles import prune
 
+log = logging.getLogger(__name__)
 SnapshotReader = Callable[[], dict[str, Any] | None]
+EvaluationsReader = Callable[[], list[dict[str, Any]]]  # the newest evaluation of each (reward model, set)
+OutcomesReader = Callable[[], Sequence[TrainingOutcome]]  # did training help? (leaderboard.training_outcomes)
 
 EMPTY = "No leaderboard yet: it appears once votes are recorded. Go to the Arena tab and vote!"
 # CSV downloads: one file per distinct table (named by its content), deleted an hour after it was written.
@@ -145,8 +151,65 @@ def _csv(frame: pd.DataFrame) -> str:
     return str(path)
 
 
-def build_leaderboard(demo: gr.Blocks, read_snapshot: SnapshotReader, *, prefix: str = "lb_", api: bool = True) -> None:
-    """Lay out the page inside the current Blocks context and wire it to `read_snapshot`."""
+def reward_models_view(read_evaluations: EvaluationsReader) -> tuple[str, pd.DataFrame]:
+    """The reward-model leaderboard's note and table, from the stored evaluations (nothing is recomputed)."""
+    try:
+        evaluations = read_evaluations()
+    except Exception:  # the database is down: the rest of the page still works, and no traceback is shown
+        log.exception("reading the reward-model evaluations failed")
+        return "The reward-model leaderboard cannot be read right now; try again later.", pd.DataFrame()
+    board = reward_model_table(evaluations)
+    return board.note, pd.DataFrame(list(board.rows), columns=list(board.columns))
+
+
+OUTCOMES_NOTE = (
+    "Each checkpoint a training run registered, against the contender it was trained from: arena ratings and "
+    "the head-to-head record from people's votes (95% intervals), what training measured on held-out data, and "
+    "the arena's verdict. From the newest snapshot; refreshed on the schedule."
+)
+
+
+def training_outcomes_view(read_outcomes: OutcomesReader) -> tuple[str, pd.DataFrame]:
+    try:
+        outcomes = read_outcomes()
+    except Exception:  # the database is down: the rest of the page still works, and no traceback is shown
+        log.exception("reading the training outcomes failed")
+        return "Training outcomes cannot be read right now; try again later.", pd.DataFrame()
+    if not outcomes:
+        return "No checkpoint registered by a training run yet (`python -m training.rlhf --from-votes ...`).", (
+            pd.DataFrame()
+        )
+    columns, rows = outcomes_table(outcomes)
+    return OUTCOMES_NOTE, pd.DataFrame(rows, columns=list(columns))
+
+
+def _stored_table_section(
+    demo: gr.Blocks,
+    refresh: gr.Button,
+    title: str,
+    elem_prefix: str,
+    api_name: str | None,
+    view: Callable[[], tuple[str, pd.DataFrame]],
+) -> None:
+    """A closed accordion with a note and a table of stored results, read on every visit and on Refresh."""
+    with gr.Accordion(title, open=False):
+        note = gr.Markdown(elem_id=f"{elem_prefix}_note", latex_delimiters=[])
+        table = gr.Dataframe(elem_id=f"{elem_prefix}_table", interactive=False, wrap=True)
+    refresh.click(view, None, [note, table], api_name=api_name or False)
+    demo.load(view, None, [note, table], api_name=False)
+
+
+def build_leaderboard(
+    demo: gr.Blocks,
+    read_snapshot: SnapshotReader,
+    *,
+    prefix: str = "lb_",
+    api: bool = True,
+    read_reward_models: EvaluationsReader | None = None,
+    read_training_outcomes: OutcomesReader | None = None,
+) -> None:
+    """Lay out the page inside the current Blocks context and wire it to `read_snapshot` (and, when given, the
+    reward-model leaderboard to `read_reward_models`)."""
     payload = read_snapshot()
     sources = (payload or {}).get("sources") or ["human"]
     categories = (payload or {}).get("categories") or [[ALL_CATEGORIES, "All"]]
@@ -178,6 +241,16 @@ def build_leaderboard(demo: gr.Blocks, read_snapshot: SnapshotReader, *, prefix:
             count = gr.Plot(label="Battle count", elem_id=f"{prefix}battle_count")
     with gr.Accordion("How good is this leaderboard?", open=False):
         validation = gr.Markdown(elem_id=f"{prefix}validation", latex_delimiters=[])
+    if read_reward_models is not None:
+        _stored_table_section(
+            demo, refresh, "Reward models", f"{prefix}reward", "reward_models" if api else None,
+            lambda: reward_models_view(read_reward_models),
+        )  # fmt: skip
+    if read_training_outcomes is not None:
+        _stored_table_section(
+            demo, refresh, "Did training help?", f"{prefix}outcomes", "training_outcomes" if api else None,
+            lambda: training_outcomes_view(read_training_outcomes),
+        )  # fmt: skip
 
     def show(source_value: str, category_value: str, style_value: bool) -> tuple[Any, ...]:
         return render(read_snapshot(), source_value, category_value, bool(style_value))
