@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from arena.judge_prompts import BattleTurn, JudgeOutcome, Scale, combine, judge_messages, parse_verdict, prompt_version
+from facts.judge_prompts import BattleTurn, JudgeOutcome, Scale, combine, judge_messages, parse_verdict, prompt_version
 from models.generation import stream_pair
 from models.registry import ModelSpec
 from models.types import ChatBackend, ChatMessage, GenerationParams, GenerationRequest, StreamChunk

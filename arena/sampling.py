@@ -125,16 +125,24 @@ class BurnInSampler:
         self._read_at: float | None = None
 
     def burning(self) -> dict[str, str | None]:
+        """Who is in burn-in. One caller at a time re-reads, outside the lock: the others go on with the previous
+        answer meanwhile, so a slow database never holds up battle starts."""
         with self._lock:
             now = self._clock()
-            if self._read_at is None or now - self._read_at >= self._ttl:
-                self._read_at = now
-                try:
-                    self._burning = in_burn_in(self._contenders(), self._standings(), self.burn_in)
-                except Exception:  # a sampler must not stop battles: without standings, sample uniformly
-                    log.exception("burn-in standings could not be read; sampling uniformly until the next try")
-                    self._burning = {}
-            return dict(self._burning)
+            due = self._read_at is None or now - self._read_at >= self._ttl
+            if due:
+                self._read_at = now  # claimed: concurrent callers do not read again
+            current = dict(self._burning)
+        if not due:
+            return current
+        try:
+            fresh = in_burn_in(self._contenders(), self._standings(), self.burn_in)
+        except Exception:  # a sampler must not stop battles: without standings, sample uniformly
+            log.exception("burn-in standings could not be read; sampling uniformly until the next try")
+            fresh = {}
+        with self._lock:
+            self._burning = fresh
+        return dict(fresh)
 
     def __call__(self, names: Sequence[str], rng: random.Random) -> tuple[str, str]:
         if self.burn_in.share <= 0.0:

@@ -217,7 +217,9 @@ def _frame_from_objects(items: list[dict[str, Any]]) -> pd.DataFrame:
     frame = _frame_from_arrow(pa.table(typed) if typed else pa.table({"_": pa.nulls(len(items))}).drop_columns("_"))
     for key, values in untyped.items():
         frame[key] = pd.Series(values, dtype=object)
-    return frame
+    # Once more with the untyped columns (a conversation with one odd message is one of them): _frame only fills
+    # what is still absent, so what the first pass derived stays.
+    return _frame(frame) if untyped else frame
 
 
 def _read_jsonl(path: Path, label: str, max_rows: int | None) -> pd.DataFrame:
@@ -423,12 +425,16 @@ def _frame(frame: pd.DataFrame) -> pd.DataFrame:
 def _from_conversations(conversation_a: pd.Series, conversation_b: pd.Series) -> dict[str, list[Any]]:
     """prompt, answer_a/b and messages_a/b (each side's history up to its last answer) from the clean-battle
     conversations (the arena's export, Chatbot Arena's releases): lists of {"role", "content"} ending with the
-    answer voted on. A conversation that is not one, or that does not end with an answer, gives missing texts."""
+    answer voted on. A conversation that is not one (a role other than system / user / assistant, no user
+    message, not ending with an answer), or two sides that do not start from the same user message, give
+    missing texts: the row is counted and left out by whoever needs the words."""
     columns: dict[str, list[Any]] = {"prompt": [], "answer_a": [], "answer_b": [], "messages_a": [], "messages_b": []}
     for first, second in zip(conversation_a, conversation_b, strict=True):
         sides = [_conversation(first), _conversation(second)]
         prompts = [next((m["content"] for m in side if m["role"] == "user"), None) if side else None for side in sides]
-        columns["prompt"].append(prompts[0])
+        if prompts[0] is None or prompts[0] != prompts[1]:  # not two answers to one conversation: no texts
+            sides = [None, None]
+        columns["prompt"].append(prompts[0] if sides[0] else None)
         for name, side in zip("ab", sides, strict=True):
             columns[f"answer_{name}"].append(side[-1]["content"] if side else None)
             columns[f"messages_{name}"].append(side[:-1] if side else None)
@@ -447,7 +453,9 @@ def _conversation(value: Any) -> list[dict[str, str]] | None:
     for message in value:
         if not isinstance(message, dict) or not isinstance(message.get("content"), str):
             return None
-        messages.append({"role": str(message.get("role")), "content": message["content"]})
+        if message.get("role") not in ("system", "user", "assistant"):
+            return None
+        messages.append({"role": message["role"], "content": message["content"]})
     return messages if messages[-1]["role"] == "assistant" else None
 
 

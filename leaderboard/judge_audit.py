@@ -393,19 +393,28 @@ def _length_controlled(rows: pd.DataFrame, length_sd: float) -> tuple[ModelLengt
         mine = as_a | as_b
         score = np.where(winner[mine] == model, 1.0, np.where(winner[mine] == _TIE, 0.5, 0.0))
         difference = np.where(as_a, len_a - len_b, len_b - len_a)[mine]
-        term = np.tanh(difference / length_sd)
-        usable = np.isfinite(term)
-        raw = wilson(float(score.sum()), len(score))
-        design = np.column_stack([np.ones(usable.sum()), term[usable]])
-        fit = _logistic(design, score[usable], precisions=(_RIDGE, _LENGTH_PRIOR_PRECISION))
-        if fit is None:
-            results.append(ModelLengthControl(model, raw, NO_DATA, math.nan))
-            continue
-        beta, covariance = fit
-        se = math.sqrt(covariance[0, 0])
-        lc = Estimate(_sigmoid(beta[0]), _sigmoid(beta[0] - Z95 * se), _sigmoid(beta[0] + Z95 * se), int(usable.sum()))
-        results.append(ModelLengthControl(model, raw, lc, float(beta[1])))
+        raw, lc, phi = length_controlled(score, difference, length_sd)
+        results.append(ModelLengthControl(model, raw, lc, phi))
     return tuple(results)
+
+
+def length_controlled(score: np.ndarray, difference: np.ndarray, length_sd: float) -> tuple[Estimate, Estimate, float]:
+    """(raw win rate, length-controlled win rate, phi) of one model from its per-comparison scores (1 win, 1/2
+    tie, 0 loss) and its length differences (its answer minus the other's): logit P = theta + phi * tanh(difference
+    / sd), the LC rate sigmoid(theta), what the model would score at equal length (AlpacaEval 2's idea), Wald 95%.
+    A difference that is not finite (a length missing) leaves that comparison out of the fit only."""
+    score, difference = np.asarray(score, dtype=float), np.asarray(difference, dtype=float)
+    term = np.tanh(difference / length_sd)
+    usable = np.isfinite(term)
+    raw = wilson(float(score.sum()), len(score))
+    design = np.column_stack([np.ones(usable.sum()), term[usable]])
+    fit = _logistic(design, score[usable], precisions=(_RIDGE, _LENGTH_PRIOR_PRECISION))
+    if fit is None:
+        return raw, NO_DATA, math.nan
+    beta, covariance = fit
+    se = math.sqrt(covariance[0, 0])
+    lc = Estimate(_sigmoid(beta[0]), _sigmoid(beta[0] - Z95 * se), _sigmoid(beta[0] + Z95 * se), int(usable.sum()))
+    return raw, lc, float(beta[1])
 
 
 def _self_preference(

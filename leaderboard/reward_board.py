@@ -5,8 +5,8 @@
 One row per reward model: its accuracy on each evaluation set with the 95% interval and the number of pairs, and
 the score (RewardBench's unweighted mean over sets) when it has been scored on every set shown; then one row per
 baseline (answer length both ways, the higher-rated model, a random scorer), read from the newest evaluation of
-each set. A set scored on other pairs since (the arena grew, a file changed) shows the pair count that differs:
-figures are comparable only on the same pairs.
+each set. Figures are comparable only on the same pairs: a model scored on other pairs than the set's newest
+evaluation (the arena grew, a file changed, a --limit sample) has its cell marked "other pairs" and no score.
 """
 
 from __future__ import annotations
@@ -45,9 +45,16 @@ def reward_model_table(evaluations: Sequence[Mapping[str, Any]]) -> RewardBoard:
 
     model_rows = []
     for model, scored in by_model.items():
-        cells = [_cell(scored[s]["accuracy"], scored[s]["low"], scored[s]["high"], scored[s]["pairs"]) if s in scored
-                 else MISSING for s in sets]  # fmt: skip
-        complete = all(s in scored for s in sets)
+        # Comparable only on the same pairs as the set's newest evaluation (a --limit sample, an older arena or
+        # another file of the same name are other pairs): said in the cell, and left out of the score.
+        same = {s: scored[s].get("fingerprint") == newest_of_set[s].get("fingerprint") for s in scored}
+        cells = [
+            _cell(scored[s]["accuracy"], scored[s]["low"], scored[s]["high"], scored[s]["pairs"], same[s])
+            if s in scored
+            else MISSING
+            for s in sets
+        ]
+        complete = all(s in scored and same[s] for s in sets)
         score = sum(float(scored[s]["accuracy"]) for s in sets) / len(sets) if complete else None
         model_rows.append((score, model, cells))
     model_rows.sort(key=lambda row: (row[0] is None, -(row[0] or 0.0), row[1]))
@@ -63,12 +70,14 @@ def reward_model_table(evaluations: Sequence[Mapping[str, Any]]) -> RewardBoard:
     note = (
         "Accuracy: the share of held-out pairs whose chosen answer the reward model scores higher (ties half), with "
         "a 95% bootstrap interval and the number of pairs. Score: the mean over the sets, shown when a model was "
-        "scored on all of them. Baselines are scored on the same pairs as the newest evaluation of each set."
+        'scored on all of them, on the same pairs as the newest evaluation of each ("other pairs": not comparable). '
+        "Baselines are scored on the pairs of the newest evaluation of each set."
     )
     return RewardBoard(("Reward model", "Score", *sets), tuple(rows), note)
 
 
-def _cell(accuracy: float, low: float | None, high: float | None, pairs: int) -> str:
+def _cell(accuracy: float, low: float | None, high: float | None, pairs: int, comparable: bool = True) -> str:
+    other = "" if comparable else ", other pairs"
     if low is None or high is None:  # every pair under one prompt: no interval
-        return f"{float(accuracy):.3f} (no interval; n={int(pairs)})"
-    return f"{float(accuracy):.3f} [{float(low):.3f}, {float(high):.3f}] (n={int(pairs)})"
+        return f"{float(accuracy):.3f} (no interval; n={int(pairs)}{other})"
+    return f"{float(accuracy):.3f} [{float(low):.3f}, {float(high):.3f}] (n={int(pairs)}{other})"

@@ -5,10 +5,11 @@
 
 Per checkpoint: its arena rating and its base's from the newest leaderboard snapshot (people's votes, all
 categories), the head-to-head record of the two (the snapshot's pairwise matrix: the new model's score, ties half,
-with a 95% Wilson interval), what training itself measured (the held-out reward gain for RLHF, the held-out loss
-fall for SFT) and the gate's verdict. The verdict is the arena's: "helped" when the new model beats its base head
-to head with the interval above one half, or its rating interval lies above its base's; "hurt" the other way round;
-otherwise "not known yet", with the number of votes so far. Nothing is recomputed from votes: the snapshot is read.
+with a 95% Wilson interval), the judge's win rate when `training.evaluate checkpoint` was run, what training
+measured (the held-out reward gain for RLHF, the held-out loss fall for SFT) and the gate's verdict. The verdict is
+the arena's: "helped" when the new model beats its base head to head with the interval above one half, or its
+rating interval lies above its base's; "hurt" the other way round; otherwise "not known yet", with the number of
+votes so far. Nothing is recomputed from votes: the snapshot is read.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from facts.vocabulary import HUMAN
+from leaderboard.judge_audit import wilson
 from leaderboard.page import view_key
 
 HUMAN_VIEW = view_key(HUMAN, None, False)
-Z95 = 1.959963984540054
 MISSING = "—"
 
 
@@ -64,6 +65,7 @@ class TrainingOutcome:
     base_rating: Rating | None
     head_to_head: HeadToHead | None
     training_gain: str
+    judged: str  # the judge's view (training.evaluate checkpoint), stored with the run
     verdict: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,17 +82,9 @@ class TrainingOutcome:
             "base_rating": None if self.base_rating is None else vars(self.base_rating),
             "head_to_head": None if self.head_to_head is None else vars(self.head_to_head),
             "training_gain": self.training_gain,
+            "judged": self.judged,
             "verdict": self.verdict,
         }
-
-
-def wilson(score: float, n: int) -> tuple[float, float]:
-    """95% Wilson interval of a share measured on n votes."""
-    if n <= 0:
-        return (math.nan, math.nan)
-    centre = (score + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
-    half = Z95 * math.sqrt(score * (1 - score) / n + Z95**2 / (4 * n * n)) / (1 + Z95**2 / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def training_outcomes(
@@ -125,6 +119,7 @@ def training_outcomes(
                 base_rating=base_rating,
                 head_to_head=head,
                 training_gain=_training_gain(report),
+                judged=_judged(report),
                 verdict=_verdict(base, rating, base_rating, head),
             )
         )
@@ -153,8 +148,8 @@ def _head_to_head(matrix: Mapping[str, Any], model: str, base: str) -> HeadToHea
     score = matrix["win_fraction"][i][j]
     if not votes or score is None:
         return None
-    low, high = wilson(float(score), int(votes))
-    return HeadToHead(int(votes), float(score), low, high)
+    interval = wilson(float(score) * int(votes), int(votes))  # the judge audit's Wilson interval, ties half
+    return HeadToHead(int(votes), float(score), interval.low, interval.high)
 
 
 def _training_gain(report: Mapping[str, Any]) -> str:
@@ -167,6 +162,18 @@ def _training_gain(report: Mapping[str, Any]) -> str:
         fall = loss["loss_decrease"]
         return f"held-out loss {-fall['estimate']:+.3f} [{-fall['high']:+.3f}, {-fall['low']:+.3f}]"
     return MISSING
+
+
+def _judged(report: Mapping[str, Any]) -> str:
+    evaluation = report.get("checkpoint_evaluation") or {}
+    overall = (evaluation.get("summary") or {}).get("all") or {}
+    raw, lc = overall.get("win_rate"), overall.get("length_controlled_win_rate")
+    if not raw:
+        return MISSING
+    text = f"{raw['estimate']:.0%} [{raw['low']:.0%}, {raw['high']:.0%}]"
+    if lc and all(isinstance(lc.get(k), float) for k in ("estimate", "low", "high")):
+        text += f", length-controlled {lc['estimate']:.0%} [{lc['low']:.0%}, {lc['high']:.0%}]"
+    return f"{text} by {evaluation.get('judge')} on {overall.get('judged')} prompts"
 
 
 def _verdict(base: str | None, rating: Rating | None, base_rating: Rating | None, head: HeadToHead | None) -> str:
@@ -185,8 +192,8 @@ def _verdict(base: str | None, rating: Rating | None, base_rating: Rating | None
     return f"not known yet: {votes} head-to-head votes with {base}, intervals overlap"
 
 
-COLUMNS = ("Checkpoint", "Base", "Training", "Arena rating", "Base rating", "Head to head", "Training measured",
-           "Gate", "Verdict")  # fmt: skip
+COLUMNS = ("Checkpoint", "Base", "Training", "Arena rating", "Base rating", "Head to head", "Judged win rate",
+           "Training measured", "Gate", "Verdict")  # fmt: skip
 
 
 def outcomes_table(outcomes: Sequence[TrainingOutcome]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
@@ -201,6 +208,7 @@ def outcomes_table(outcomes: Sequence[TrainingOutcome]) -> tuple[tuple[str, ...]
                 o.rating.text() if o.rating else "no votes yet",
                 o.base_rating.text() if o.base_rating else MISSING,
                 o.head_to_head.text() if o.head_to_head else "no votes yet",
+                o.judged,
                 o.training_gain,
                 gate,
                 o.verdict,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
@@ -68,6 +70,18 @@ class TrainingRuns:
                 if not is_unique_violation(exc) or version_prefix is None or attempt >= _ATTEMPTS:
                     raise
                 attempt += 1
+
+    def attach(self, registered_model: str, key: str, value: Mapping[str, Any]) -> str | None:
+        """Add `value` under `key` to the report of the run that registered `registered_model` (an evaluation
+        made after the run); the run's id, or None when no run registered that model."""
+        with self._db.writing() as session:
+            run = session.scalars(
+                select(TrainingRun).where(TrainingRun.registered_model == registered_model).limit(1)
+            ).first()
+            if run is None:
+                return None
+            run.report = {**run.report, key: dict(value)}  # a new object: the JSON column sees the change
+            return run.id
 
     def runs(self, kind: str | None = None) -> list[TrainingRunView]:
         """Stored runs, oldest first."""

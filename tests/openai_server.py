@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -98,6 +98,7 @@ class OpenAIServer:
         self.max_in_flight = 0
         self._in_flight = 0
         self._replies: dict[str | None, deque[list[Event]]] = {}
+        self.responder: Callable[[dict[str, Any]], list[Event] | None] | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -128,12 +129,15 @@ class OpenAIServer:
 
     # --- used by the handler ---------------------------------------------------------------------------
 
-    def _next_reply(self, model: object) -> list[Event]:
+    def _next_reply(self, model: object, body: dict[str, Any] | None = None) -> list[Event]:
+        """A queued reply first; else the responder's reply to this request (a judge that reads the prompt)."""
         with self._lock:
             for key in (model if isinstance(model, str) else None, None):
                 queue = self._replies.get(key)
                 if queue:
                     return queue.popleft()
+        if self.responder is not None and body is not None and (reply := self.responder(body)) is not None:
+            return reply
         return streamed("Hello", " world")
 
     def _enter(self, request: RecordedRequest) -> None:
@@ -173,7 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
         recorded = RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
         self.owner._enter(recorded)
         try:
-            events = self.owner._next_reply(body.get("model"))
+            events = self.owner._next_reply(body.get("model"), body)
             if body.get("stream"):
                 self._stream(events, body)
             else:

@@ -1,10 +1,10 @@
-"""Specification of arena.judge_prompts: the judge's templates, verdict parsing on messy output, and both orders."""
+"""Specification of facts.judge_prompts: the judge's templates, verdict parsing on messy output, and both orders."""
 
 from __future__ import annotations
 
 import pytest
 
-from arena.judge_prompts import (
+from facts.judge_prompts import (
     SCALES,
     TEMPLATES,
     BattleTurn,

@@ -288,3 +288,31 @@ def test_text_that_looks_like_a_date_stays_the_text_it_was(tmp_path: Path) -> No
     (tmp_path / "dates.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows * 3))
     frame = read_battles(tmp_path / "dates.jsonl")
     assert (str(frame.at[0, "battle_id"]), str(frame.at[0, "judge"])) == ("2024-01-01", "2024-02-03")
+
+
+def _conversation_row(first_user: str = "Hi", answer_a: object = "A", answer_b: object = "B", **extra: object) -> dict:
+    return {
+        "model_a": "x",
+        "model_b": "y",
+        "winner": "model_a",
+        "conversation_a": [{"role": "user", "content": first_user}, {"role": "assistant", "content": answer_a}],
+        "conversation_b": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": answer_b}],
+        **extra,
+    }
+
+
+def test_clean_battle_conversations_become_the_prompt_and_both_answers(tmp_path: Path) -> None:
+    path = tmp_path / "battles.jsonl"
+    rows = [_conversation_row(), _conversation_row(first_user="Hello?"), _conversation_row(answer_b=5)]
+    rows.append(
+        _conversation_row()
+        | {"conversation_a": [{"role": "human", "content": "Hi"}, {"role": "assistant", "content": "A"}]}
+    )
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    frame = read_battles(path)
+    assert (frame.loc[0, "prompt"], frame.loc[0, "answer_a"], frame.loc[0, "answer_b"]) == ("Hi", "A", "B")
+    assert list(frame.loc[0, "messages_a"]) == [{"role": "user", "content": "Hi"}]
+    # Two sides that do not answer the same first message, a non-text answer, an unknown role: no texts for that
+    # row only (the readers that need words count it as missing text); one odd row spoils no other.
+    for row in (1, 2, 3):
+        assert pd.isna(frame.loc[row, "answer_a"]) and pd.isna(frame.loc[row, "answer_b"]), row

@@ -114,3 +114,17 @@ def test_baseline_rows_come_from_the_newest_evaluation_of_each_set() -> None:
         "baseline: random scorer": (MISSING, "0.500 (n=25)", MISSING),
     }
     assert board.rows[-3:] == tuple((name, *cells) for name, cells in sorted(baselines.items()))  # after the models
+
+
+def test_a_model_scored_on_other_pairs_is_marked_and_gets_no_score() -> None:
+    """A --limit sample, or the arena before it grew: not the pairs the set's newest evaluation scored."""
+    board = reward_model_table(
+        [
+            evaluation("full", "hh", 0.6, pairs=2312, minutes=2) | {"fingerprint": "all"},
+            evaluation("sampled", "hh", 0.9, pairs=40, minutes=1) | {"fingerprint": "sample"},
+        ]
+    )
+    rows = {row[0]: row for row in board.rows}
+    assert rows["full"][1:] == ("0.600", "0.600 [0.500, 0.700] (n=2312)")
+    assert rows["sampled"][1:] == (MISSING, "0.900 [0.800, 1.000] (n=40, other pairs)")
+    assert [row[0] for row in board.rows[:2]] == ["full", "sampled"]  # the comparable score first

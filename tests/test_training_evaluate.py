@@ -477,6 +477,13 @@ def evaluate(*argv: str | Path) -> tuple[int, list[str]]:
     return code, messages
 
 
+def arena_database(folder: Path) -> str:
+    """An arena database as the app leaves it (created and migrated): results are stored only into one."""
+    url = f"sqlite:///{folder / 'arena.db'}"
+    Store.open(url).dispose()
+    return url
+
+
 def stored(url: str) -> list[Any]:
     store = Store.open(url)
     try:
@@ -556,7 +563,7 @@ def test_pairs_longer_than_the_context_are_counted_and_left_out_never_truncated(
 
 
 def test_a_set_with_every_pair_too_long_stores_nothing(reward_run: Path, tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'arena.db'}"
+    url = arena_database(tmp_path)
     pairs = write_rows(tmp_path / "pairs.jsonl", SHORT_PAIRS)
     code, messages = evaluate(
         reward_run, "--set", "hh-rlhf-harmless", "--set", pairs, "--limit", "3", "--max-length", "8", "--db", url
@@ -585,7 +592,7 @@ def test_a_bad_set_or_option_exits_2_with_one_error_line_and_stores_nothing(
 ) -> None:
     (tmp_path / "empty.jsonl").write_text("")
     write_rows(tmp_path / "pairs.jsonl", SHORT_PAIRS)
-    url = f"sqlite:///{tmp_path / 'arena.db'}"
+    url = arena_database(tmp_path)
     code, messages = evaluate(reward_run, *(a.format(tmp=tmp_path) for a in arguments), "--db", url)
     assert code == 2
     assert len(messages) == 1 and "\n" not in messages[0]
@@ -607,7 +614,7 @@ def test_a_model_that_is_not_a_reward_model_exits_2_and_stores_nothing(
         "missing folder": f"error: {tmp_path / 'no-such-run'}: no such folder, and not a hub id",
         "file": f"error: {model}: a file, not a model folder",
     }[which]
-    url = f"sqlite:///{tmp_path / 'arena.db'}"
+    url = arena_database(tmp_path)
     pairs = write_rows(tmp_path / "pairs.jsonl", SHORT_PAIRS)
     code, messages = evaluate(model, "--set", pairs, "--db", url)
     assert code == 2
@@ -693,7 +700,7 @@ def test_the_arena_set_is_the_split_the_run_held_out_unless_another_recipe_is_na
 def test_an_explicit_arena_set_without_votes_is_an_error_but_a_default_one_is_skipped(
     reward_run: Path, tmp_path: Path
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'arena.db'}"
+    url = arena_database(tmp_path)
     code, messages = evaluate(reward_run, "--set", "arena", "--db", url)
     assert (code, messages) == (2, ["error: arena: the database has no votes yet"])
     out = tmp_path / "out.json"
@@ -723,3 +730,10 @@ def test_a_set_whose_pairs_share_one_prompt_is_scored_or_refused_never_a_crash(
         json.loads(out.read_text(), parse_constant=lambda name: pytest.fail(f"{name} in the JSON written"))
         (row,) = stored(db_url)
         assert (row.eval_set, row.pairs) == ("one-prompt.jsonl", 3)
+
+
+def test_a_mistyped_database_is_an_error_not_a_new_database(reward_run: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "typo.db"
+    code, messages = evaluate(reward_run, "--set", "hh-rlhf-harmless", "--limit", "2", "--db", f"sqlite:///{missing}")
+    assert code == 2 and messages[0].startswith(f"error: no database file at {missing}")
+    assert not missing.exists()

@@ -107,3 +107,38 @@ def test_the_reward_report_carries_the_evidence_with_its_verdict() -> None:
     assert {c["baseline"]: c["pairs"] for c in evidence["comparisons"]}["higher-rated model wins"] == 6
     assert evidence["accuracy"]["estimate"] == 1.0
     assert "not enough evidence" in evidence["verdict"]
+
+
+def test_pairs_under_too_few_prompts_are_not_evidence_however_clear() -> None:
+    """Forty pairs, the model ahead on both of their two prompts: the bootstrap over two prompts would call it
+    certain; the gate asks for prompts too."""
+    model, baseline = np.ones(40), np.full(40, 0.5)
+    prompts = ["q1"] * 20 + ["q2"] * 20
+    two = weigh_evidence(model, {"longer answer wins": baseline}, groups=prompts, min_prompts=10)
+    assert not two.enough and "under only 2 prompts, fewer than the 10" in two.verdict
+    forty = weigh_evidence(model, {"longer answer wins": baseline}, groups=[f"q{i}" for i in range(40)], min_prompts=10)
+    assert forty.enough and "40 prompts" in forty.verdict
+
+
+def test_a_baseline_that_scores_only_a_few_pairs_is_reported_but_does_not_gate() -> None:
+    model = np.ones(40)
+    rated = np.full(40, np.nan)
+    rated[:2] = 1.0  # two rated models met on two pairs only: right on both
+    evidence = weigh_evidence(model, {"higher-rated model wins": rated}, min_pairs=30)
+    rating = next(c for c in evidence.comparisons if c.baseline == "higher-rated model wins")
+    assert (rating.pairs, rating.gates) == (2, False)
+    assert evidence.enough and evidence.best is not None and evidence.best.baseline == RANDOM
+
+
+def test_intervals_do_not_need_memory_for_every_resample_at_once() -> None:
+    """Resampled in chunks: a big set's interval is the same whichever way it is drawn, and cheap to hold."""
+    from training import evidence
+
+    values = np.random.default_rng(0).random(50_000)
+    whole = evidence.mean_interval(values, samples=300, seed=1)
+    original, evidence.CHUNK = evidence.CHUNK, 300
+    try:
+        one_chunk = evidence.mean_interval(values, samples=300, seed=1)
+    finally:
+        evidence.CHUNK = original
+    assert whole.low == pytest.approx(one_chunk.low, abs=2e-3) and whole.estimate == one_chunk.estimate

@@ -17,12 +17,12 @@ from leaderboard.io import write_battles
 from leaderboard.llmfao import load_llmfao
 from store import NewTurn, Store
 from store.export import build_export, write_export
+from tests.shared_data import require_llmfao
 from training.from_votes import load_battles_dataset, load_vote_dataset
 from training.recipes import DataRecipe
 from training.reward_studies import nested_shares, prompt_folds
 
 REPO = Path(__file__).resolve().parent.parent
-LLMFAO = REPO.parent / "shared" / "data" / "llmfao"
 RECIPE = DataRecipe(sources=["human"], eval_fraction=0.3, seed=0, min_votes=1, min_pairs=1)
 
 
@@ -79,7 +79,7 @@ def test_the_arenas_own_export_trains_like_its_database(storage: Store, tmp_path
 
 def test_llmfao_has_few_prompts_and_the_summary_says_so(tmp_path: Path) -> None:
     battles = tmp_path / "llmfao.jsonl"
-    write_battles(load_llmfao(LLMFAO), battles)
+    write_battles(load_llmfao(require_llmfao()), battles)
     dataset = load_battles_dataset(battles, DataRecipe())
     assert dataset.summary["distinct_prompts"] == 13
     assert dataset.summary["held_out_distinct_prompts"] < 10
@@ -248,3 +248,18 @@ def test_the_learning_curve_scores_nested_shares_on_the_same_held_out_pairs(
     assert (out / "learning_curve" / "share-050" / "adapter_config.json").is_file()
     assert not (out / "learning_curve" / "share-100").exists()  # the run itself is the 100% point
     assert any(m.startswith("learning curve: going from 6 to 12 training pairs") for m in messages)
+
+
+def test_a_study_folder_is_reused_only_for_the_same_pairs_and_recipe(tmp_path: Path) -> None:
+    """A fold's model from an earlier run on other votes must not be read as this fold's (it trained on pairs
+    that may be held out now): its folder is emptied; the same data keeps it, finished or half-trained."""
+    from training.reward_studies import STUDY_FILE, _claim
+
+    fold = tmp_path / "cross_validation" / "fold-1"
+    _claim(fold, "fingerprint-a")
+    (fold / "checkpoint-3").mkdir()
+    _claim(fold, "fingerprint-a")
+    assert (fold / "checkpoint-3").is_dir()  # same pairs: resumed, not retrained
+    _claim(fold, "fingerprint-b")
+    assert not (fold / "checkpoint-3").exists()
+    assert json.loads((fold / STUDY_FILE).read_text()) == {"fingerprint": "fingerprint-b"}

@@ -12,7 +12,7 @@ import pytest
 
 from facts.schema import normalize_battles
 from leaderboard.page import build_page_payload
-from leaderboard.training_outcomes import outcomes_table, training_outcomes, wilson
+from leaderboard.training_outcomes import outcomes_table, training_outcomes
 from models.registry import ModelSpec
 from store import NewTrainingRun, Store
 from store.views import VoteWatermark
@@ -52,11 +52,21 @@ def test_a_checkpoint_that_beats_its_base_head_to_head_helped() -> None:
     (outcome,) = training_outcomes([_run()], {"new": "base"}, _payload(new_wins=80, base_wins=20))
     assert outcome.head_to_head is not None
     assert (outcome.head_to_head.votes, outcome.head_to_head.score) == (100, pytest.approx(0.8))
-    assert outcome.head_to_head.low > 0.5
+    assert (round(outcome.head_to_head.low, 4), round(outcome.head_to_head.high, 4)) == (0.7112, 0.8666)  # Wilson
     assert outcome.verdict == "helped: beats base head to head"
     assert outcome.rating is not None and outcome.base_rating is not None
     assert outcome.rating.rating > outcome.base_rating.rating
     assert outcome.training_gain == "reward +0.250 over base on 12 held-out prompts"
+    assert outcome.judged == "—"  # no checkpoint evaluation stored yet
+
+
+def test_the_judges_view_is_shown_once_the_checkpoint_was_judged() -> None:
+    judged = {"judge": "gpt-4o-judge", "summary": {"all": {"judged": 40,
+              "win_rate": {"estimate": 0.65, "low": 0.5, "high": 0.78, "n": 40},
+              "length_controlled_win_rate": {"estimate": 0.58, "low": 0.41, "high": 0.73, "n": 40}}}}  # fmt: skip
+    report = {"evaluation": {}, "registration": {}, "checkpoint_evaluation": judged}
+    (outcome,) = training_outcomes([_run(report)], {"new": "base"}, None)
+    assert outcome.judged == "65% [50%, 78%], length-controlled 58% [41%, 73%] by gpt-4o-judge on 40 prompts"
 
 
 def test_a_checkpoint_that_loses_hurt_and_one_with_few_votes_is_not_known_yet() -> None:
@@ -77,12 +87,6 @@ def test_no_votes_no_base_and_forced_registrations_are_said_plainly() -> None:
     (orphan,) = training_outcomes([_run()], {"new": None}, None)
     assert orphan.verdict == "no base named: nothing to compare with"
     assert training_outcomes([_run(registered_model=None)], {}, None) == ()  # runs that registered nothing
-
-
-def test_the_wilson_interval_is_the_textbook_one() -> None:
-    low, high = wilson(0.8, 100)
-    assert (round(low, 4), round(high, 4)) == (0.7112, 0.8666)
-    assert wilson(1.0, 10)[1] == pytest.approx(1.0) and wilson(0.0, 10)[0] == pytest.approx(0.0)
 
 
 def test_the_cli_reads_the_stored_runs_registry_and_snapshot(storage: Store, db_url: str) -> None:

@@ -347,3 +347,22 @@ def test_the_shipped_accelerate_configs_load_with_accelerate(name: str, kind: st
     )
     assert config.distributed_type.name == kind
     assert config.mixed_precision == "bf16"
+
+
+def test_a_pairs_file_is_split_by_whole_prompts_like_the_votes() -> None:
+    from training.reward import prompt_group, split_pairs
+
+    records = [
+        _record(f"good {i}", f"bad {i}") | {"prompt": [{"role": "user", "content": f"q{i % 7}"}]} for i in range(30)
+    ]
+    train, held_out = split_pairs(records, 0.25, seed=0)
+    assert len(train) + len(held_out) == 30 and len(held_out) >= 8  # at least a quarter of the pairs
+    assert not {prompt_group(r) for r in train} & {prompt_group(r) for r in held_out}  # no prompt on both sides
+    assert split_pairs(records, 0.25, seed=0) == (train, held_out)  # deterministic
+    assert split_pairs(records, 0.0, seed=0) == (records, [])
+    one_prompt = [r | {"prompt": [{"role": "user", "content": "same"}]} for r in records]
+    assert split_pairs(one_prompt, 0.25, seed=0) == (one_prompt, [])  # never everything held out
+    # One prompt with most of the pairs is never held out for a small share: smaller prompts are.
+    skewed = [r | {"prompt": [{"role": "user", "content": "big"}]} for r in records * 30] + records[:20]
+    train, held_out = split_pairs(skewed, 0.1, seed=0)
+    assert 0 < len(held_out) <= 0.1 * len(skewed) and all(prompt_group(r) != "big" for r in held_out)

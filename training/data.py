@@ -257,7 +257,7 @@ def _deduplicate(pairs: list[PreferencePair], report: Counter[str]) -> list[Pref
 
 def in_eval_split(prompt_messages: Sequence[Mapping[str, str]], eval_fraction: float, seed: int) -> bool:
     """Whether a conversation is held out: decided by its first user message alone (see the module notes)."""
-    first_user = next(m["content"] for m in prompt_messages if m["role"] == "user")
+    first_user = next((m["content"] for m in prompt_messages if m["role"] == "user"), "")
     return first_message_in_eval(first_user, eval_fraction, seed)
 
 

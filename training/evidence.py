@@ -19,7 +19,7 @@ side of not registering.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ import numpy as np
 LEVEL = 0.95
 SAMPLES = 2_000
 MIN_PAIRS = 30  # below this many held-out pairs no interval is trusted, whatever it says
+MIN_PROMPTS = 10  # nor below this many distinct prompts under them
 RANDOM = "random scorer"
 
 
@@ -53,6 +54,7 @@ class Comparison:
     pairs: int
     baseline_accuracy: float
     difference: Interval  # model accuracy minus the baseline's, paired
+    gates: bool = True  # False: it scores too few pairs to hold the model back (reported only)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +62,7 @@ class Comparison:
             "pairs": self.pairs,
             "baseline_accuracy": self.baseline_accuracy,
             "difference": self.difference.to_dict(),
+            "gates": self.gates,
         }
 
 
@@ -77,7 +80,8 @@ class Evidence:
 
     @property
     def best(self) -> Comparison | None:
-        return self.comparisons[0] if self.comparisons else None
+        """The most accurate baseline among those that gate."""
+        return next((c for c in self.comparisons if c.gates), None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,14 +108,18 @@ def length_outcomes(chosen_lengths: Sequence[int], rejected_lengths: Sequence[in
     return {"longer answer wins": longer, "shorter answer wins": 1.0 - longer}
 
 
-def _resampled(n: int, samples: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, n, size=(samples, n))
+CHUNK = 100  # bootstrap resamples drawn at a time: memory grows with CHUNK x pairs, not samples x pairs
 
 
-def _interval(values: np.ndarray, index: np.ndarray, level: float) -> Interval:
-    means = values[index].mean(axis=1)
-    tail = (1.0 - level) / 2.0
-    return Interval(float(values.mean()), float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail)), level)
+def _bootstrap_means(sums: np.ndarray, counts: np.ndarray, samples: int, seed: int) -> np.ndarray:
+    """Means of `samples` resamples (with replacement) of the units behind `sums` / `counts`: pairs (count 1
+    each) or prompts (a prompt's pairs summed), drawn CHUNK resamples at a time."""
+    rng = np.random.default_rng(seed)
+    means = np.empty(samples)
+    for start in range(0, samples, CHUNK):
+        index = rng.integers(0, len(sums), size=(min(CHUNK, samples - start), len(sums)))
+        means[start : start + len(index)] = sums[index].sum(axis=1) / counts[index].sum(axis=1)
+    return means
 
 
 def mean_interval(
@@ -130,16 +138,16 @@ def mean_interval(
     if len(values) == 0:
         raise ValueError("an interval needs at least one pair")
     if groups is None:
-        return _interval(values, _resampled(len(values), samples, seed), level)
-    labels = np.asarray(groups, dtype=object)
-    if len(labels) != len(values):
-        raise ValueError(f"{len(labels)} group labels for {len(values)} pairs")
-    _, codes = np.unique(labels.astype(str), return_inverse=True)
-    if codes.max() == 0:  # one prompt: nothing says how another prompt would go, so no interval is claimed
-        return Interval(float(values.mean()), float("nan"), float("nan"), level)
-    sums, counts = np.bincount(codes, values), np.bincount(codes).astype(float)
-    index = _resampled(len(sums), samples, seed)
-    means = sums[index].sum(axis=1) / counts[index].sum(axis=1)
+        sums, counts = values, np.ones(len(values))
+    else:
+        labels = np.asarray(groups, dtype=object)
+        if len(labels) != len(values):
+            raise ValueError(f"{len(labels)} group labels for {len(values)} pairs")
+        _, codes = np.unique(labels.astype(str), return_inverse=True)
+        if codes.max() == 0:  # one prompt: nothing says how another prompt would go, so no interval is claimed
+            return Interval(float(values.mean()), float("nan"), float("nan"), level)
+        sums, counts = np.bincount(codes, values), np.bincount(codes).astype(float)
+    means = _bootstrap_means(sums, counts, samples, seed)
     tail = (1.0 - level) / 2.0
     return Interval(float(values.mean()), float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail)), level)
 
@@ -169,10 +177,13 @@ def weigh_evidence(
     seed: int = 0,
     level: float = LEVEL,
     groups: Sequence[Any] | np.ndarray | None = None,
+    min_prompts: int = 1,
 ) -> Evidence:
     """`model`: per-pair outcomes; `baselines`: per baseline, outcomes on the same pairs (NaN where it cannot
     score a pair; None when it cannot score any). A random scorer (0.5 on every pair) is always among them.
-    `groups`: each pair's prompt, for intervals that resample prompts (see mean_interval)."""
+    `groups`: each pair's prompt, for intervals that resample prompts (see mean_interval); with them, at least
+    `min_prompts` distinct prompts are needed too (the percentile bootstrap over two or three prompts is far too
+    optimistic). A baseline usable on fewer than `min_pairs` pairs is reported but does not gate."""
     model = np.asarray(model, dtype=float)
     n = len(model)
     if n == 0:
@@ -198,15 +209,25 @@ def weigh_evidence(
         )
         comparisons.append(Comparison(name, int(usable.sum()), float(outcomes[usable].mean()), difference))
     comparisons.sort(key=lambda c: (-c.baseline_accuracy, c.baseline))
-    best = comparisons[0]
-    beaten = all(c.difference.low > 0 for c in comparisons)
+    # A baseline that can score only a few of the pairs (two rated models on a handful of them) is reported, but
+    # it does not gate: its interval is noise, and it would hold back a model that beats everything else.
+    comparisons = [replace(c, gates=c.pairs >= min(min_pairs, n)) for c in comparisons]
+    gating = [c for c in comparisons if c.gates]
+    best = gating[0]
+    beaten = all(c.difference.low > 0 for c in gating)
+    prompts = len(set(labels.astype(str).tolist())) if labels is not None else n
     share = f"{level:.0%}"
     if labels is not None:  # the intervals resample prompts: say how many there are
-        share += f" prompt-resampled, {len(set(labels.astype(str).tolist()))} prompts,"
+        share += f" prompt-resampled, {prompts} prompts,"
     if n < min_pairs:
         verdict = f"not enough evidence: {n} held-out pairs, fewer than the {min_pairs} the gate asks for"
+    elif prompts < min_prompts:
+        verdict = (
+            f"not enough evidence: {n} held-out pairs under only {prompts} prompts, fewer than the {min_prompts} "
+            "the gate asks for (a few prompts' intervals are too optimistic to trust)"
+        )
     elif not beaten:
-        weakest = min(comparisons, key=lambda c: c.difference.low)
+        weakest = min(gating, key=lambda c: c.difference.low)
         verdict = (
             f"not enough evidence: accuracy {accuracy.text()} against {weakest.baseline} "
             f"{weakest.baseline_accuracy:.3f}, difference {weakest.difference.text(signed=True)} ({share} paired "
@@ -217,4 +238,5 @@ def weigh_evidence(
             f"beats every baseline: accuracy {accuracy.text()}, {best.difference.text(signed=True)} over the best "
             f"({best.baseline}, {best.baseline_accuracy:.3f}; {share} paired interval over {best.pairs} pairs)"
         )
-    return Evidence(n, min_pairs, accuracy, tuple(comparisons), n >= min_pairs and beaten, verdict)
+    enough = n >= min_pairs and prompts >= min_prompts and beaten
+    return Evidence(n, min_pairs, accuracy, tuple(comparisons), enough, verdict)

@@ -47,6 +47,7 @@ class RewardModelRecipe:
     # The gate (training.evidence): every baseline beaten with this confidence (paired bootstrap lower bound above
     # zero) on at least this many held-out pairs.
     gate_min_pairs: int = 30
+    gate_min_prompts: int = 10  # ...under at least this many distinct prompts
     gate_level: float = 0.95
     # Few prompts (LLMFAO has 13): when the held-out split has fewer distinct prompts than `few_prompts`, the
     # evidence comes from grouped k-fold by prompt instead (training.reward_studies): `cross_validation_folds`
@@ -143,6 +144,7 @@ class SFTRecipe:
     # The gate (training.evidence): the held-out answer loss falls, the paired interval of (base - tuned) per
     # example, resampling prompts, above zero at this level, on at least this many held-out examples.
     gate_min_examples: int = 20
+    gate_min_prompts: int = 10  # ...under at least this many distinct prompts
     gate_level: float = 0.95
     contender_prefix: str = ""  # empty: <base model name>-sft
     seed: int = 0

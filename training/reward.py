@@ -23,10 +23,10 @@ in --out.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
-import random
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +37,7 @@ from facts.json_safe import dumps
 from settings import Settings
 from training.evidence import (
     MIN_PAIRS,
+    MIN_PROMPTS,
     Evidence,
     length_outcomes,
     mean_interval,
@@ -59,7 +60,7 @@ GATE_RULE = (
     "use the reward model only if it beats every baseline on the same held-out pairs with confidence: the lower "
     "bound of the paired bootstrap interval of its accuracy minus the baseline's is above zero, for answer length "
     "in both directions, the higher-rated model (where both models are rated) and a random scorer, on at least a "
-    "minimum of held-out pairs (training.evidence)"
+    "minimum of held-out pairs under a minimum of distinct prompts, intervals resampling prompts (training.evidence)"
 )
 
 
@@ -86,11 +87,28 @@ def read_pairs(path: Path) -> list[dict[str, Any]]:
 
 
 def split_pairs(records: Sequence[Record], eval_fraction: float, seed: int) -> tuple[list[Record], list[Record]]:
-    """Shuffle then hold out `eval_fraction` (at least one pair when the fraction is positive)."""
-    shuffled = list(records)
-    random.Random(seed).shuffle(shuffled)
-    n_eval = math.ceil(len(shuffled) * eval_fraction) if eval_fraction > 0 else 0
-    return shuffled[n_eval:], shuffled[:n_eval]
+    """Hold out whole prompts (as the votes' split does: no prompt on both sides), about `eval_fraction` of the
+    pairs: prompts taken in the order of a seeded hash, skipping one that would overshoot the share; at least one
+    prompt when the fraction is positive, never all of them (something must be left to train on)."""
+    if eval_fraction <= 0:
+        return list(records), []
+    sizes: dict[str, int] = {}
+    for record in records:
+        sizes[prompt_group(record)] = sizes.get(prompt_group(record), 0) + 1
+    order = sorted(sizes, key=lambda p: hashlib.sha256(f"{seed}\0{p}".encode()).digest())
+    target, held, count = math.ceil(len(records) * eval_fraction), set(), 0
+    for prompt in order:
+        if count >= target:
+            break
+        if count + sizes[prompt] > target:  # a big prompt would overshoot the share: look for smaller ones
+            continue
+        held.add(prompt)
+        count += sizes[prompt]
+    if not held and len(order) > 1:  # every prompt alone is more than the share: the smallest one
+        held.add(min(order, key=lambda p: (sizes[p], order.index(p))))
+    if len(held) == len(order):  # something must be left to train on
+        held.discard(order[-1])
+    return [r for r in records if prompt_group(r) not in held], [r for r in records if prompt_group(r) in held]
 
 
 def token_lengths(record: Record, tokenizer: PreTrainedTokenizerBase) -> tuple[int, int]:
@@ -242,7 +260,10 @@ class RewardScorer:
         scores: list[float] = [0.0] * len(encoded)
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         device = next(self.model.parameters()).device
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        # The padding id the classifier looks for when it finds each row's last token: the model's own, if set.
+        configured = getattr(getattr(self.model, "config", None), "pad_token_id", None)
+        pad = configured if configured is not None else self.tokenizer.pad_token_id
+        pad = 0 if pad is None else pad
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
             ids = [list(encoded[i]) for i in batch]
@@ -347,6 +368,7 @@ def evaluate_rewards(
     min_pairs: int = MIN_PAIRS,
     level: float = 0.95,
     rating_outcomes: Sequence[float] | None = None,
+    min_prompts: int = MIN_PROMPTS,
 ) -> dict[str, Any]:
     """Held-out metrics, the baselines and the gate decision (on evidence: training.evidence), JSON-ready.
 
@@ -377,6 +399,7 @@ def evaluate_rewards(
         seed=seed,
         level=level,
         rating_outcomes=rating_outcomes,
+        min_prompts=min_prompts,
     )
     beats = {c.baseline: c.difference.low > 0 for c in evidence.comparisons}
     return {
@@ -402,6 +425,7 @@ def reward_evidence(
     seed: int = 0,
     level: float = 0.95,
     rating_outcomes: Sequence[float] | None = None,
+    min_prompts: int = MIN_PROMPTS,
 ) -> Evidence:
     """The reward model against every baseline on the same held-out pairs, with paired intervals
     (training.evidence): answer length in both directions, the rating baseline on the pairs of two rated
@@ -432,6 +456,7 @@ def reward_evidence(
         seed=seed,
         level=level,
         groups=[prompt_group(r) for r in records],
+        min_prompts=min_prompts,
     )
 
 
@@ -546,6 +571,7 @@ def train_reward_model(
             seed=rm.seed,
             min_pairs=rm.gate_min_pairs,
             level=rm.gate_level,
+            min_prompts=rm.gate_min_prompts,
         )
         # Per pair, for studies that pool several runs (training.reward_studies); not in the report, which the
         # database stores and which must not grow with the held-out set.

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from training.evidence import LEVEL, SAMPLES, Evidence, Interval, mean_interval, weigh_evidence
+from training.evidence import LEVEL, SAMPLES, Evidence, Interval, _bootstrap_means, mean_interval, weigh_evidence
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,7 @@ def score_set(
     seed: int = 0,
     level: float = LEVEL,
     groups: Sequence[str] | None = None,
+    min_prompts: int = 1,
 ) -> SetScore:
     """`model`: per-pair outcomes (1 chosen scored higher, 0.5 equal, 0 lower); `labels`: per breakdown, each pair's
     subset; `baselines`: per baseline, outcomes on the same pairs (NaN where it cannot score one); `groups`: each
@@ -100,7 +101,14 @@ def score_set(
     # The section score weights subsets by size: the same as the accuracy over all the set's pairs.
     accuracy = mean_interval(model, samples=samples, seed=seed, level=level, groups=labels_of)
     evidence = weigh_evidence(
-        model, baselines, min_pairs=min_pairs, samples=samples, seed=seed, level=level, groups=labels_of
+        model,
+        baselines,
+        min_pairs=min_pairs,
+        samples=samples,
+        seed=seed,
+        level=level,
+        groups=labels_of,
+        min_prompts=min_prompts,
     )
     scored = tuple(
         BaselineScore(c.baseline, c.pairs, c.baseline_accuracy) for c in evidence.comparisons
@@ -109,17 +117,28 @@ def score_set(
 
 
 def overall(
-    outcomes: Sequence[Sequence[float] | np.ndarray], *, samples: int = SAMPLES, seed: int = 0, level: float = LEVEL
+    outcomes: Sequence[Sequence[float] | np.ndarray],
+    *,
+    samples: int = SAMPLES,
+    seed: int = 0,
+    level: float = LEVEL,
+    groups: Sequence[Sequence[str] | None] | None = None,
 ) -> Interval:
-    """Mean of the sets' accuracies, each set's pairs resampled on their own (RewardBench's unweighted mean)."""
+    """Mean of the sets' accuracies, each set resampled on its own (RewardBench's unweighted mean): its pairs, or
+    with `groups` (per set, each pair's prompt) its prompts, as the set's own interval does."""
     if not outcomes:
         raise ValueError("an overall score needs at least one set")
-    rng = np.random.default_rng(seed)
     point = float(np.mean([np.mean(o) for o in outcomes]))
     means = np.zeros(samples)
-    for values in outcomes:
+    for number, values in enumerate(outcomes):
         values = np.asarray(values, dtype=float)
-        means += values[rng.integers(0, len(values), size=(samples, len(values)))].mean(axis=1)
+        labels = None if groups is None else groups[number]
+        if labels is None:
+            sums, counts = values, np.ones(len(values))
+        else:
+            _, codes = np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)
+            sums, counts = np.bincount(codes, values), np.bincount(codes).astype(float)
+        means += _bootstrap_means(sums, counts, samples, seed + number)
     means /= len(outcomes)
     tail = (1.0 - level) / 2.0
     return Interval(point, float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail)), level)

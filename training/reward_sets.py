@@ -20,6 +20,7 @@ import gzip
 import hashlib
 import json
 import re
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -151,7 +152,12 @@ def file_set(path: str | Path) -> EvalSet:
         raise EvalSetError(
             f"{path}: no such file, and not a known set (known: {', '.join(NAMED_SETS)}, or a file's path)"
         )
-    columns = _columns(path)
+    try:
+        columns = _columns(path)
+    except EvalSetError:
+        raise
+    except (ValueError, OSError, ImportError) as exc:  # a CSV that is not UTF-8, a Parquet file that is not one
+        raise EvalSetError(f"{path}: cannot be read ({exc})") from exc
     if {"chosen", "rejected"} <= columns:
         return chosen_rejected_file(path)
     if {"model_a", "model_b", "winner"} <= columns:
@@ -228,7 +234,9 @@ def _preference_record(row: Any) -> Record | None:
         chosen_messages, rejected_messages = _messages(chosen), _messages(rejected)
         if chosen_messages is None or rejected_messages is None or not chosen_messages or not rejected_messages:
             return None
-        if prompt is None:  # TRL's implicit prompt: everything before each side's last message
+        if prompt is None:  # TRL's implicit prompt: everything before each side's last message, the same on both
+            if chosen_messages[:-1] != rejected_messages[:-1]:
+                return None
             prompt_messages = chosen_messages[:-1]
             chosen_messages, rejected_messages = chosen_messages[-1:], rejected_messages[-1:]
         else:
@@ -316,8 +324,10 @@ def _rows(path: Path) -> Any:
                     yield json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise EvalSetError(f"{path}:{number}: not JSON ({exc.msg})") from exc
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
+    except (OSError, UnicodeDecodeError, EOFError, zlib.error) as exc:
         raise EvalSetError(f"{path}: cannot be read ({exc})") from exc
+    except RecursionError as exc:
+        raise EvalSetError(f"{path}: JSON nested too deeply to be a pair") from exc
     except json.JSONDecodeError as exc:
         raise EvalSetError(f"{path}: not JSON ({exc.msg})") from exc
 

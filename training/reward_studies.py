@@ -24,7 +24,9 @@ import hashlib
 import json
 import math
 import random
+import shutil
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,20 @@ def nested_shares(records: Sequence[Record], shares: Sequence[float], seed: int)
 # --- studies ---------------------------------------------------------------------------------------------------
 
 
+STUDY_FILE = "study.json"  # what a study's model was trained and scored on, to reuse it only for the same
+
+
+def _fingerprint(
+    recipe: Recipe, train: Sequence[Record], held_out: Sequence[Record], options: Mapping[str, Any]
+) -> str:
+    settings = {k: v for k, v in asdict(recipe.require_reward_model()).items() if k != "learning_curve"}
+    digest = hashlib.sha256()
+    for part in (train, held_out, settings, str(options.get("base_model"))):
+        digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
 def _scored(run_dir: Path) -> dict[str, Any] | None:
     """The held-out scores of a finished run in `run_dir`, or None when it has not finished."""
     if not (run_dir / REPORT_FILE).is_file() or not (run_dir / HELD_OUT_SCORES).is_file():
@@ -85,9 +101,32 @@ def _scored(run_dir: Path) -> dict[str, Any] | None:
     return json.loads((run_dir / HELD_OUT_SCORES).read_text())
 
 
+def _claim(run_dir: Path, fingerprint: str) -> None:
+    """Make `run_dir` this study model's: kept (finished, or resumable) when it was started on the same pairs with
+    the same recipe, emptied otherwise (its checkpoints and scores were for other data)."""
+    study = run_dir / STUDY_FILE
+    if run_dir.exists():
+        same = study.is_file() and json.loads(study.read_text()).get("fingerprint") == fingerprint
+        if same:
+            return
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    study.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
+
+
 def _train_and_score(
-    recipe: Recipe, train: Sequence[Record], held_out: Sequence[Record], run_dir: Path, **options: Any
+    recipe: Recipe,
+    train: Sequence[Record],
+    held_out: Sequence[Record],
+    run_dir: Path,
+    *,
+    owned: bool = True,
+    **options: Any,
 ) -> tuple[list[Record], list[float], list[float], dict[str, Any]]:
+    """Train (or reuse, or resume) one study model and read its held-out scores. `owned=False`: the run's own
+    folder, trained just before on these pairs, is read as it is."""
+    if owned:
+        _claim(run_dir, _fingerprint(recipe, train, held_out, options))
     scores = _scored(run_dir)
     if scores is None:
         train_reward_model(recipe, train, held_out, run_dir, **options)
@@ -141,6 +180,7 @@ def cross_validate(recipe: Recipe, pairs: Sequence[Record], out_dir: Path, **opt
         min_pairs=rm.gate_min_pairs,
         level=rm.gate_level,
         rating_outcomes=rating_outcomes,
+        min_prompts=rm.gate_min_prompts,
     )
     return {"folds": k, "prompts": prompts, "per_fold": per_fold, "evaluation": evaluation}
 
@@ -163,13 +203,18 @@ def learning_curve(
     outcomes_by_share: dict[float, dict[str, float]] = {}
     for share, subset in nested_shares(train, shares, rm.seed).items():
         # A share already trained elsewhere (all of them: the run itself) is read, not trained again.
-        run_dir = (reuse or {}).get(share) or out_dir / "learning_curve" / f"share-{round(share * 100):03d}"
-        kept, chosen, rejected, report = _train_and_score(recipe, subset, held_out, run_dir, ratings=ratings, **options)
+        reused = (reuse or {}).get(share)
+        run_dir = reused or out_dir / "learning_curve" / f"share-{round(share * 100):03d}"
+        kept, chosen, rejected, report = _train_and_score(
+            recipe, subset, held_out, run_dir, owned=reused is None, ratings=ratings, **options
+        )
         evaluation = report["evaluation"]
         evidence = evaluation["evidence"]
+        # Keyed by position in the held-out list (the same list for every share), so no two pairs merge.
+        positions = json.loads((run_dir / HELD_OUT_SCORES).read_text())["index"]
         outcomes_by_share[share] = {
-            prompt_group(r) + "\0" + json.dumps(r["chosen"]) + json.dumps(r["rejected"]): o
-            for r, o in zip(kept, pair_outcomes(chosen, rejected).tolist(), strict=True)
+            f"{position}\0{prompt_group(r)}": o
+            for position, r, o in zip(positions, kept, pair_outcomes(chosen, rejected).tolist(), strict=True)
         }
         points.append(
             {
@@ -215,7 +260,7 @@ def _last_gain(
         samples=samples,
         seed=seed,
         level=level,
-        groups=[key.split("\0", 1)[0] for key in common],
+        groups=[key.split("\0", 1)[1] for key in common],
     )
     return {
         "from_pairs": smaller["train_pairs"],
@@ -293,6 +338,7 @@ def train_with_evidence(
             recipe, everything, [], out_dir, ratings=fit_ratings(named_pairs(everything)), **options
         )
         report["split_evaluation"] = report["evaluation"]  # empty: every pair trained the saved model
+        report["trained_on_all_pairs"] = True  # no held-out split is left for an arena evaluation to use
         report["evaluation"] = cv.pop("evaluation")
         report["cross_validation"] = cv | {
             "why": f"{summary['held_out_distinct_prompts']} distinct prompt(s) held out, fewer than few_prompts "  # type: ignore[index]

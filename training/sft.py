@@ -255,6 +255,7 @@ def loss_evidence(
     min_examples: int,
     level: float,
     seed: int = 0,
+    min_prompts: int = 1,
 ) -> dict[str, Any]:
     """Did the held-out answer loss fall with confidence? Paired per example (base - tuned, positive is better),
     intervals resampling prompts (training.evidence): an SFT run that answers like its base changes nothing."""
@@ -271,11 +272,14 @@ def loss_evidence(
     where = f"({level:.0%} paired interval over {len(kept)} held-out examples, {prompts} prompts)"
     if len(kept) < min_examples:
         verdict = f"not enough evidence: {len(kept)} held-out examples, fewer than the {min_examples} the gate asks for"
+    elif prompts < min_prompts:
+        verdict = f"not enough evidence: held-out examples under only {prompts} prompts, fewer than {min_prompts}"
     elif not interval.low > 0:
         verdict = f"not enough evidence: held-out answer loss fell by {interval.text(signed=True)} {where}"
     else:
         verdict = f"the tuned model fits held-out answers better: loss down {interval.text(signed=True)} {where}"
-    return result | {"passed": len(kept) >= min_examples and interval.low > 0, "verdict": verdict}
+    passed = len(kept) >= min_examples and prompts >= min_prompts and interval.low > 0
+    return result | {"passed": passed, "verdict": verdict}
 
 
 def decide_gate(
@@ -404,6 +408,7 @@ def run_sft(
                 min_examples=sft.gate_min_examples,
                 level=sft.gate_level,
                 seed=sft.seed,
+                min_prompts=sft.gate_min_prompts,
             ),
         }
         if reward_model is not None:
