@@ -497,6 +497,7 @@ def test_a_run_folder_is_scored_on_a_file_and_hh_rlhf_and_the_results_are_writte
 ) -> None:
     from leaderboard.reward_board import reward_model_table
 
+    Store.open(db_url).dispose()  # the arena's database, as the app leaves it
     pairs = write_rows(tmp_path / "pairs.jsonl", SHORT_PAIRS)
     out = tmp_path / "results" / "rm.json"
     code, messages = evaluate(
@@ -719,9 +720,11 @@ def test_a_set_whose_pairs_share_one_prompt_is_scored_or_refused_never_a_crash(
         {"prompt": [user("What is 2+2?")], "chosen": [assistant(good)], "rejected": [assistant(bad)]}
         for good, bad in (("4", "5"), ("It is 4.", "It is 22."), ("Four.", "Five."))
     ]
+    Store.open(db_url).dispose()  # the arena's database, as the app leaves it
     pairs = write_rows(tmp_path / "one-prompt.jsonl", same_prompt)
     out = tmp_path / "out.json"
     code, messages = evaluate(reward_run, "--set", pairs, "--db", db_url, "--out", out)
+    assert code == 0, messages  # stored, with no interval: one prompt says nothing about the next
     if code == 2:
         assert len(messages) == 1 and messages[0].startswith("error: ")
         assert stored(db_url) == []
