@@ -449,6 +449,15 @@ def _conversation(value: Any) -> list[dict[str, str]] | None:
             return None
     if not isinstance(value, list | tuple | np.ndarray) or len(value) < 2:
         return None
+    messages = chat_messages(value)
+    return messages if messages and messages[-1]["role"] == "assistant" else None
+
+
+def chat_messages(value: Any) -> list[dict[str, str]] | None:
+    """`value` as chat messages ({"role": system | user | assistant, "content": text}), or None when any item is
+    not one: the one check of a conversation read from a file (battles files here, preference files in training)."""
+    if not isinstance(value, list | tuple | np.ndarray):
+        return None
     messages = []
     for message in value:
         if not isinstance(message, dict) or not isinstance(message.get("content"), str):
@@ -456,7 +465,7 @@ def _conversation(value: Any) -> list[dict[str, str]] | None:
         if message.get("role") not in ("system", "user", "assistant"):
             return None
         messages.append({"role": message["role"], "content": message["content"]})
-    return messages if messages[-1]["role"] == "assistant" else None
+    return messages
 
 
 _ARENA_STYLE = {

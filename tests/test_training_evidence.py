@@ -130,8 +130,8 @@ def test_a_baseline_that_scores_only_a_few_pairs_is_reported_but_does_not_gate()
     assert evidence.enough and evidence.best is not None and evidence.best.baseline == RANDOM
 
 
-def test_intervals_do_not_need_memory_for_every_resample_at_once() -> None:
-    """Resampled in chunks: a big set's interval is the same whichever way it is drawn, and cheap to hold."""
+def test_an_interval_is_the_same_whatever_chunks_its_resamples_are_drawn_in() -> None:
+    """Resamples are drawn in chunks to bound memory (samples x pairs at once would need GBs at arena size)."""
     from training import evidence
 
     values = np.random.default_rng(0).random(50_000)

@@ -255,10 +255,15 @@ def _deduplicate(pairs: list[PreferencePair], report: Counter[str]) -> list[Pref
     return unique
 
 
+def first_user(prompt_messages: Sequence[Mapping[str, str]]) -> str:
+    """A conversation's first user message: what identifies its prompt for the split, the folds and the intervals
+    ("" when it has none)."""
+    return next((str(m.get("content", "")) for m in prompt_messages if m.get("role") == "user"), "")
+
+
 def in_eval_split(prompt_messages: Sequence[Mapping[str, str]], eval_fraction: float, seed: int) -> bool:
     """Whether a conversation is held out: decided by its first user message alone (see the module notes)."""
-    first_user = next((m["content"] for m in prompt_messages if m["role"] == "user"), "")
-    return first_message_in_eval(first_user, eval_fraction, seed)
+    return first_message_in_eval(first_user(prompt_messages), eval_fraction, seed)
 
 
 def first_message_in_eval(first_user: str, eval_fraction: float, seed: int) -> bool:

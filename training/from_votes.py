@@ -28,6 +28,7 @@ from training.data import (
     Message,
     PreferenceData,
     first_message_in_eval,
+    first_user,
     from_battles_frame,
     to_trl_records,
 )
@@ -84,14 +85,14 @@ def vote_dataset_from_frame(frame: pd.DataFrame, recipe: DataRecipe, *, origin: 
             f"too few decisive pairs: {pairs} after dropping ties, flagged votes and duplicates, need at least "
             f"{recipe.min_pairs} (data.min_pairs) ({_counts(data.report)})"
         )
-    all_prompts = {_first_user(p.prompt_messages) for p in (*data.train, *data.eval)}
+    all_prompts = {first_user(p.prompt_messages) for p in (*data.train, *data.eval)}
     if (not data.train or not data.eval) and len(all_prompts) < 2:
         raise NotEnoughVotes(empty_split(len(data.train), len(data.eval)))
     eval_prompts = _unique_prompts([p.prompt_messages for p in data.eval] + [t.prompt_messages for t in data.ties])
     eval_prompts = [p for p in eval_prompts if _held_out(p, recipe)]
     ratings = training_split_ratings(frame, recipe)
     prompts = all_prompts
-    held_out_prompts = {_first_user(p.prompt_messages) for p in data.eval}
+    held_out_prompts = {first_user(p.prompt_messages) for p in data.eval}
     summary = {
         "origin": origin,
         "distinct_prompts": len(prompts),
@@ -145,13 +146,8 @@ def training_split_ratings(frame: pd.DataFrame, recipe: DataRecipe) -> dict[str,
     return {row.model: float(row.rating) for row in board.rows}
 
 
-def _first_user(messages: Sequence[Message]) -> str:
-    return next((m["content"] for m in messages if m["role"] == "user"), "")
-
-
 def _held_out(prompt: list[Message], recipe: DataRecipe) -> bool:
-    first_user = next(m["content"] for m in prompt if m["role"] == "user")
-    return first_message_in_eval(first_user, recipe.eval_fraction, recipe.seed)
+    return first_message_in_eval(first_user(prompt), recipe.eval_fraction, recipe.seed)
 
 
 def _unique_prompts(prompts: Sequence[Sequence[Message]]) -> list[list[Message]]:

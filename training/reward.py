@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from facts.json_safe import dumps
 from settings import Settings
+from training.data import first_user
 from training.evidence import (
     MIN_PAIRS,
     MIN_PROMPTS,
@@ -462,7 +463,7 @@ def reward_evidence(
 
 def prompt_group(record: Record) -> str:
     """What intervals resample: the conversation's first user message (the split's unit, training.data)."""
-    return next((str(m.get("content", "")) for m in record["prompt"] if m.get("role") == "user"), "")
+    return first_user(record["prompt"])
 
 
 # ------------------------------------------------------------------------------------------------------

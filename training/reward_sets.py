@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training.data import ALL_SOURCES, PreferencePair, from_battles_frame, to_trl_records
+from leaderboard.io import chat_messages
+from training.data import ALL_SOURCES, PreferencePair, first_user, from_battles_frame, to_trl_records
 
 SHIPPED = Path(__file__).parent / "eval_data"
 HH_RLHF_HARMLESS = "hh-rlhf-harmless"
@@ -203,7 +204,8 @@ def chosen_rejected_file(path: Path, *, name: str | None = None) -> EvalSet:
         raise EvalSetError(f"{name}: no chosen/rejected pair in the file ({read['malformed']} malformed rows)")
     notes = (f"{read['malformed']} malformed row(s) left out",) if read["malformed"] else ()
     models = [(r.get("chosen_model"), r.get("rejected_model")) for r in records]
-    outcomes = _cross_fitted([_first_user(r) for r in records], models) if any(all(m) for m in models) else None
+    named = any(all(m) for m in models)
+    outcomes = _cross_fitted([first_user(r["prompt"]) for r in records], models) if named else None
     return EvalSet(name, tuple(records), {"subset": (name,) * len(records)}, outcomes, notes=notes, read=read)
 
 
@@ -231,7 +233,7 @@ def _preference_record(row: Any) -> Record | None:
         chosen_answer = {"role": "assistant", "content": chosen}
         rejected_answer = {"role": "assistant", "content": rejected}
     elif isinstance(chosen, list) and isinstance(rejected, list):
-        chosen_messages, rejected_messages = _messages(chosen), _messages(rejected)
+        chosen_messages, rejected_messages = chat_messages(chosen), chat_messages(rejected)
         if chosen_messages is None or rejected_messages is None or not chosen_messages or not rejected_messages:
             return None
         if prompt is None:  # TRL's implicit prompt: everything before each side's last message, the same on both
@@ -240,7 +242,7 @@ def _preference_record(row: Any) -> Record | None:
             prompt_messages = chosen_messages[:-1]
             chosen_messages, rejected_messages = chosen_messages[-1:], rejected_messages[-1:]
         else:
-            prompt_messages = _messages(prompt) if isinstance(prompt, list) else None
+            prompt_messages = chat_messages(prompt) if isinstance(prompt, list) else None
             if isinstance(prompt, str):
                 prompt_messages = [{"role": "user", "content": prompt}]
             if prompt_messages is None:
@@ -275,17 +277,6 @@ def _dialogue(text: str) -> list[dict[str, str]] | None:
     turns = zip(parts[1::2], parts[2::2], strict=True)  # split with one group: text, role, text, role, text...
     messages = [{"role": _ROLES[role], "content": content} for role, content in turns]
     return messages if messages[-1]["role"] == "assistant" else None
-
-
-def _messages(value: Sequence[Any]) -> list[dict[str, str]] | None:
-    messages = []
-    for message in value:
-        if not isinstance(message, dict) or not isinstance(message.get("content"), str):
-            return None
-        if message.get("role") not in ("system", "user", "assistant"):
-            return None
-        messages.append({"role": message["role"], "content": message["content"]})
-    return messages
 
 
 def _columns(path: Path) -> set[str]:
@@ -339,12 +330,8 @@ def cross_fitted_rating_outcomes(pairs: Sequence[PreferencePair]) -> np.ndarray 
     models = [(p.chosen_model, p.rejected_model) for p in pairs]
     if not any(a and b for a, b in models):
         return None
-    first_users = [next(m["content"] for m in p.prompt_messages if m["role"] == "user") for p in pairs]
+    first_users = [first_user(p.prompt_messages) for p in pairs]
     return _cross_fitted(first_users, models)
-
-
-def _first_user(record: Mapping[str, Any]) -> str:
-    return next(m["content"] for m in record["prompt"] if m["role"] == "user")
 
 
 def _cross_fitted(first_users: Sequence[str], models: Sequence[tuple[str | None, str | None]]) -> np.ndarray:
