@@ -33,10 +33,10 @@ from arena.moderation import moderator_from_settings
 from arena.safety import client_hash
 from arena.sampling import BurnIn, BurnInSampler, snapshot_standings
 from arena.scheduler import ArenaScheduler, JobSpec, RetrainConfig, Skip, retrain_job
-from arena.upload_audits import UploadAudits
+from arena.upload_audits import UploadAudits, audit_result
 from arena.vote_screen import screen_votes
 from leaderboard.io import ReadLimits, read_battles
-from leaderboard.judge_audit import audit_judges, render_markdown
+from leaderboard.judge_audit import AuditLimits, audit_judges, judge_usage
 from leaderboard.page import build_page_payload
 from leaderboard.service import SnapshotService
 from models.pool import BackendPool
@@ -182,11 +182,16 @@ def snapshot_services(settings: Settings, store: Store) -> tuple[SnapshotService
         JUDGE_AUDIT,
         store.snapshots,
         store.votes.watermark,
+        # {"markdown", "report" (report_json: the page's figures are drawn from it), "votes_total"}
         lambda mark: {
-            "markdown": render_markdown(
-                # the stored facts, not the texts: the audit's cost grows with the votes, not with what they say
-                audit_judges(
-                    store.votes.read(audit=True, upto=mark.last_vote_id), self_trained=store.registry.provenance()
+            **asdict(
+                audit_result(
+                    # the stored facts, not the texts: the audit's cost grows with the votes, not with what they say
+                    audit_judges(
+                        store.votes.read(audit=True, upto=mark.last_vote_id),
+                        self_trained=store.registry.provenance(),
+                        usage=judge_usage(store.judgments.usage()),  # cost and parse failures per judge
+                    )
                 )
             ),
             "votes_total": mark.votes_total,
@@ -250,8 +255,11 @@ def build_arena(settings: Settings | None = None) -> ArenaApp:
     salt = settings.resolved_voter_salt()
     identity = Identity(salt=salt)
     limits = ReadLimits(max_bytes=int(settings.upload_max_mb * 1024 * 1024), max_rows=settings.upload_max_rows)
+    audit_limits = AuditLimits(max_models=settings.upload_max_models, max_judges=settings.upload_max_judges)
     upload_audits = UploadAudits(
-        lambda path, name: render_markdown(audit_judges(read_battles(path, limits=limits, name=name), rounds=200))
+        lambda path, name, mapping: audit_result(
+            audit_judges(read_battles(path, limits=limits, name=name), sources=mapping, limits=audit_limits, rounds=200)
+        )
     )
     guards = Guards(gate=GenerationGate(settings.generations_per_client), listeners=StreamListeners())
     demo = build_ui(

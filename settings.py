@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     # Judge-audit uploads: checked before parsing; audited one file at a time, one file per person.
     upload_max_mb: float = Field(50.0, gt=0)
     upload_max_rows: int = Field(2_000_000, ge=1)
+    # ...and the most models and judges one uploaded file may name: AlpacaEval's length control fits once per
+    # model and judge (~0.2 s each) and its difficulty estimate grows with the square of the models.
+    upload_max_models: int = Field(200, ge=2)
+    upload_max_judges: int = Field(10, ge=1)
 
     max_conversation_tokens: int = Field(2048, ge=64)
     max_new_tokens: int = Field(256, ge=1)

@@ -4,6 +4,10 @@ An upload can hold millions of rows, so its audit never runs inside the web requ
 to a single worker thread (memory stays bounded by one file at a time), each person (client address) may have
 one file queued or running, and the queue itself is short. The uploaded file is deleted once its audit ends,
 whether it succeeded, failed or was cancelled before it started.
+
+The audit itself is given (app.py): `audit(path, name, mapping) -> AuditResult`, where `mapping` says which rows
+of the file are LLM judges (leaderboard.audit_import.SourceMapping, from the upload form); the result is the
+report as markdown and as JSON (leaderboard.judge_audit.report_json), from which the page draws its figures.
 """
 
 from __future__ import annotations
@@ -14,6 +18,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from leaderboard.audit_import import SourceMapping
+from leaderboard.judge_audit import AuditReport, render_markdown, report_json
 
 log = logging.getLogger(__name__)
 
@@ -23,16 +31,31 @@ class AuditRefused(Exception):
 
 
 @dataclass(frozen=True)
+class AuditResult:
+    markdown: str  # render_markdown(report)
+    report: dict[str, Any]  # report_json(report): what the figures are drawn from
+
+
+def audit_result(report: AuditReport) -> AuditResult:
+    return AuditResult(render_markdown(report), report_json(report))
+
+
+Audit = Callable[[Path, str, SourceMapping], AuditResult]
+NO_MAPPING = SourceMapping()  # the file's own `source` column decides who is a judge
+
+
+@dataclass(frozen=True)
 class AuditTicket:
-    future: Future[str]
+    future: Future[AuditResult]
     name: str
     number: int  # order of arrival
 
 
 class UploadAudits:
-    """`audit(path, name) -> report` runs on one worker thread; `submit` refuses a second file per person."""
+    """`audit(path, name, mapping) -> AuditResult` runs on one worker thread; `submit` refuses a second file per
+    person."""
 
-    def __init__(self, audit: Callable[[Path, str], str], *, max_waiting: int = 8) -> None:
+    def __init__(self, audit: Audit, *, max_waiting: int = 8) -> None:
         self._audit = audit
         self._max_waiting = max_waiting
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-audit")
@@ -40,7 +63,7 @@ class UploadAudits:
         self._arrivals = 0
         self._lock = threading.Lock()
 
-    def submit(self, person: str, path: Path, name: str) -> AuditTicket:
+    def submit(self, person: str, path: Path, name: str, mapping: SourceMapping = NO_MAPPING) -> AuditTicket:
         with self._lock:
             mine = self._pending.get(person)
             if mine is not None and not mine.future.done():
@@ -50,7 +73,7 @@ class UploadAudits:
                 path.unlink(missing_ok=True)
                 raise AuditRefused("The auditor is busy with other people's files. Please try again in a minute.")
             self._arrivals += 1
-            ticket = AuditTicket(self._executor.submit(self._audit, path, name), name, self._arrivals)
+            ticket = AuditTicket(self._executor.submit(self._audit, path, name, mapping), name, self._arrivals)
             self._pending[person] = ticket
         ticket.future.add_done_callback(lambda _: self._finished(person, ticket, path))
         return ticket

@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "answer_b": None,
 }
 COLUMNS = (*REQUIRED, *DEFAULTS, *STYLE_COLUMNS)
+DEFAULTED = "defaulted_columns"  # the frame attribute naming the optional columns that were filled in
 
 
 class BattlesError(ValueError):
@@ -48,9 +49,13 @@ def normalize_battles(frame: pd.DataFrame) -> pd.DataFrame:
     # No deep copy: the columns changed below are replaced, never written into (a million votes need not be
     # copied once more).
     battles = frame.reset_index(drop=True)
+    # Which optional columns the data did not have, kept with the frame (pandas attrs follow it through
+    # selections): a reader that must not guess, such as the judge audit, can tell a default from a value.
+    defaulted = set(frame.attrs.get(DEFAULTED, ()))
     for column, default in DEFAULTS.items():
         if column not in battles.columns:
             battles[column] = default
+            defaulted.add(column)
     for column in STYLE_COLUMNS:
         if column not in battles.columns:
             battles[column] = float("nan")
@@ -74,16 +79,45 @@ def normalize_battles(frame: pd.DataFrame) -> pd.DataFrame:
     if same.any():
         row = int(same.to_numpy().nonzero()[0][0])
         raise BattlesError(f"row {row} pits {battles.at[row, 'model_a']!r} against itself")
+    # An empty source is the default, as CSV (one empty cell for "" and missing) already reads it: the same rows
+    # must not be people's votes from one format and nobody's from another.
+    blank_source = [label for label in pd.unique(battles["source"]) if pd.isna(label) or str(label).strip() == ""]
+    if blank_source:
+        battles["source"] = battles["source"].astype(object).where(~battles["source"].isin(blank_source), HUMAN)
+        if battles["source"].isna().any():
+            battles["source"] = battles["source"].fillna(HUMAN)
     if battles["anony"].dtype != bool:
         battles["anony"] = battles["anony"].fillna(True).astype(bool)
     if not pd.api.types.is_integer_dtype(battles["turn"].dtype):
-        try:
-            battles["turn"] = battles["turn"].fillna(1).astype(int)
-        except (TypeError, ValueError) as exc:
-            raise BattlesError(f"the turn column holds a value that is not a whole number ({exc})") from None
+        battles["turn"] = _whole_turns(battles["turn"])
     if battles["tstamp"].dtype != np.float64 or battles["tstamp"].hasnans:
         battles["tstamp"] = battles["tstamp"].fillna(0.0).astype(float)
-    return battles[[*COLUMNS, *[c for c in battles.columns if c not in COLUMNS]]]
+    battles = battles[[*COLUMNS, *[c for c in battles.columns if c not in COLUMNS]]]
+    battles.attrs[DEFAULTED] = tuple(sorted(defaulted))
+    return battles
+
+
+def defaulted_columns(battles: pd.DataFrame) -> frozenset[str]:
+    """The optional columns normalize_battles filled with their default because the data lacked them."""
+    return frozenset(battles.attrs.get(DEFAULTED, ()))
+
+
+MAX_TURN = 1_000_000  # far beyond any conversation; a bigger "turn" is a mistake, not a turn
+
+
+def _whole_turns(turn: pd.Series) -> pd.Series:
+    """The turn column as integers, missing as 1; a fraction, a text or an absurd number is refused by row, never
+    rounded or wrapped (1.5 would become turn 1, 1e20 a negative number)."""
+    values = pd.to_numeric(turn, errors="coerce")
+    given = turn.notna()
+    bad = given & (values.isna() | (values != values.round()) | (values.abs() > MAX_TURN))
+    if bad.any():
+        row = int(bad.to_numpy().nonzero()[0][0])
+        raise BattlesError(
+            f"the turn column holds {int(bad.sum()):,} values that are not whole numbers up to {MAX_TURN:,} "
+            f"(row {row}: {turn.iloc[row]!r})"
+        )
+    return values.fillna(1).astype(np.int64)
 
 
 def model_labels(model_a: pd.Series, model_b: pd.Series) -> tuple[pd.Series, pd.Series]:

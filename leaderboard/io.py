@@ -5,7 +5,9 @@
   schema's own columns are absent: ``question_id`` becomes ``battle_id``, and ``conv_metadata`` (markdown
   counts and tiktoken lengths) becomes the style columns. Those lengths are tiktoken tokens, not
   facts.style's count, so do not fit such a file together with battles from another source under
-  style control.
+  style control. AlpacaEval's annotation files (instruction, output_1 / generator_1, output_2 / generator_2,
+  annotator, preference) load too: generator_1 (the baseline) is model_a, the instruction the battle, the
+  annotator an LLM judge, and the soft preference is kept beside the winner it leans to.
 - ``.jsonl``: one object per line (blank lines are skipped); an error names the line.
 - ``.csv``: flat columns only; nested values (dicts, lists) are written as their text and come back as text,
   and an empty text comes back as missing (CSV has one empty cell for both).
@@ -412,7 +414,13 @@ def _arena_style_arrow(metadata: pa.StructArray) -> dict[str, np.ndarray]:
 
 
 def _frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Chatbot Arena's field names mapped onto the schema's where the schema's own are absent."""
+    """Chatbot Arena's and AlpacaEval's field names mapped onto the schema's where the schema's own are absent."""
+    if set(frame.columns) >= ALPACA_EVAL_COLUMNS and "model_a" not in frame.columns:
+        # AlpacaEval's files include the baseline against itself (50% by construction): not a battle
+        itself = (frame["generator_1"].astype(str) == frame["generator_2"].astype(str)).to_numpy()
+        frame = frame[~itself].reset_index(drop=True)
+        frame = frame.assign(**_from_alpaca_eval(frame))
+        frame.attrs[SELF_COMPARISONS] = int(itself.sum())
     if "battle_id" not in frame.columns and "question_id" in frame.columns:
         frame["battle_id"] = frame["question_id"]
     if "len_a" not in frame.columns and "conv_metadata" in frame.columns:
@@ -420,6 +428,40 @@ def _frame(frame: pd.DataFrame) -> pd.DataFrame:
     if {"conversation_a", "conversation_b"} <= set(frame.columns) and "answer_a" not in frame.columns:
         frame = frame.assign(**_from_conversations(frame["conversation_a"], frame["conversation_b"]))
     return frame
+
+
+ALPACA_EVAL_COLUMNS = frozenset({"generator_1", "generator_2", "preference"})
+SELF_COMPARISONS = "alpaca_eval_self_comparisons"  # frame attribute: rows of a model against itself left out
+
+
+def _from_alpaca_eval(frame: pd.DataFrame) -> dict[str, Any]:
+    """AlpacaEval's annotations (instruction, output_1 by generator_1, output_2 by generator_2, the annotator's
+    preference: 1 output_1, 2 output_2, 1.5 or 0 a draw, a weighted value in between) as battles: model_a is
+    generator_1 (AlpacaEval's baseline), the instruction is the battle, the annotator an LLM judge (source
+    judge:<annotator>), the winner the side the preference leans to. A preference that is not one (missing: the
+    annotator's answer could not be parsed) excludes its row from every count; the judge audit counts it as that
+    judge's parse failure."""
+    preference = pd.to_numeric(frame["preference"], errors="coerce").replace(0.0, 1.5)
+    valid = preference.between(1.0, 2.0)
+    annotator = (
+        frame["annotator"].astype(object).where(frame["annotator"].notna(), "alpaca_eval").astype(str)
+        if "annotator" in frame.columns
+        else pd.Series("alpaca_eval", index=frame.index)
+    )
+    columns: dict[str, Any] = {
+        "model_a": frame["generator_1"],
+        "model_b": frame["generator_2"],
+        "winner": np.select([preference < 1.5, preference > 1.5], ["model_a", "model_b"], default="tie"),
+        "preference": preference,
+        "judge": annotator,
+        "source": "judge:" + annotator,
+        "excluded_reason": np.where(valid, None, "no preference"),
+    }
+    if "instruction" in frame.columns:
+        columns |= {"prompt": frame["instruction"], "battle_id": frame["instruction"]}
+    if "output_1" in frame.columns and "output_2" in frame.columns:
+        columns |= {"answer_a": frame["output_1"], "answer_b": frame["output_2"]}
+    return {name: value for name, value in columns.items() if name not in frame.columns or name == "preference"}
 
 
 def _from_conversations(conversation_a: pd.Series, conversation_b: pd.Series) -> dict[str, list[Any]]:
@@ -500,6 +542,9 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         if values.dtype == object and values.isna().all():  # a default: no need to look at each missing value
             frame[column] = pd.array(pa.chunked_array([pa.nulls(len(frame), pa.large_string())]), dtype="str")
+        elif pd.api.types.is_float_dtype(values.dtype) and (values.dropna() % 1 == 0).all():
+            # whole numbers with a gap come out of Arrow as floats: judge 5 must stay "5", not become "5.0"
+            frame[column] = values.astype("Int64").astype("str")
         else:
             frame[column] = values.astype("str")
     for column in STYLE_COLUMNS:

@@ -58,15 +58,26 @@ import itertools
 import math
 import re
 from collections.abc import Mapping, Sequence, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from facts.categories import CATEGORIES
-from facts.schema import counted, normalize_battles
+from facts.json_safe import json_safe
+from facts.schema import counted
 from facts.style import count_tokens, unique_token_share
+from leaderboard.alpaca_eval import LengthControlled, alpaca_eval_leaderboard, annotations_from_battles
+from leaderboard.audit_import import (
+    NO_TWO_ORDERS,
+    AuditInputError,
+    SourceMapping,
+    is_llm_judge,
+    prepare_audit_input,
+    turn_keys,
+)
 from leaderboard.multinomial import BLOCK, map_multinomial_rounds
 
 Z95 = 1.959963984540054
@@ -176,56 +187,218 @@ class SourceAudit:
 
 
 @dataclass(frozen=True)
+class JudgeUsage:
+    """What one judge's calls cost and how reliable they were, from the arena's `judgments` table
+    (store.judgments.usage): one call per order, so a judged turn is two calls."""
+
+    judgments: int
+    parse_failures: int  # calls without a readable verdict
+    consistent: int  # turns whose two orders named the same winner
+    inconsistent: int  # turns whose two orders disagreed (recorded as a tie)
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float  # summed latency of the calls that report one
+    timed: int  # calls with a latency
+
+
+def judge_usage(counts: Mapping[str, Mapping[str, float]]) -> dict[str, JudgeUsage]:
+    """Per judge, the judgments table's aggregate (store.judgments.usage) as JudgeUsage."""
+    return {
+        judge: JudgeUsage(**{name: value if name == "seconds" else int(value) for name, value in row.items()})
+        for judge, row in counts.items()
+    }
+
+
+@dataclass(frozen=True)
+class EvaluatorRow:
+    """One judge in the evaluator table (AlpacaEval's evaluators table, on this audit's data)."""
+
+    source: str
+    agreement_with_ties: Estimate
+    agreement_without_ties: Estimate
+    prefers_longer: Estimate
+    prefers_first: Estimate
+    swap_consistency: Estimate  # survives the swap: from both-order rows, else from the judgments table
+    self_preference: float  # win rate of the models trained on the judge, by the judge minus by people
+    parse_failures: Estimate  # share of judgments without a readable verdict
+    tokens_per_1000: float  # prompt + completion tokens per 1,000 judgments (calls)
+    seconds_per_1000: float  # seconds of latency per 1,000 judgments
+
+
+@dataclass(frozen=True)
+class AlpacaEvalBoard:
+    """One source's verdicts against a baseline every battle includes (AlpacaEval's shape), scored as AlpacaEval 2
+    does (leaderboard.alpaca_eval): win rate as the mean soft preference with its standard error, and the
+    length-controlled win rate."""
+
+    source: str
+    baseline: str
+    models: tuple[LengthControlled, ...]  # best LC win rate first
+    message: str | None = None  # why there is no board, when the fit refused
+
+
+@dataclass(frozen=True)
 class AuditReport:
     judges: tuple[SourceAudit, ...]
     human: SourceAudit | None  # the same measures on the people's votes, the baseline to read the judges against
     human_turns: int  # battle turns with at least one human vote
     human_human: Agreement  # two distinct human votes on one turn agree
     messages: tuple[str, ...]
+    columns: tuple[str, ...] = ()  # how the input was read (leaderboard.audit_import)
+    warnings: tuple[str, ...] = ()  # what was left out or re-read, with counts
+    evaluators: tuple[EvaluatorRow, ...] = ()  # the judges ranked by agreement with people (without ties)
+    alpaca_eval: tuple[AlpacaEvalBoard, ...] = ()  # per source whose battles all include one baseline model
+
+
+@dataclass(frozen=True)
+class AuditLimits:
+    """The most one audit takes on (an upload through the page passes these; the command line none): the work
+    grows with the models and judges a file names (AlpacaEval's fits), not only with its rows."""
+
+    max_models: int | None = None
+    max_judges: int | None = None
+
+
+# Models trained on a judge's outputs, for self-preference: one set for every judge; per judge (source ->
+# models); or model -> provenance text, a model counting for each judge its provenance names.
+SelfTrained = Set[str] | Mapping[str, Set[str]] | Mapping[str, str]
 
 
 def audit_judges(
     battles: pd.DataFrame,
     *,
+    sources: SourceMapping | None = None,
     judges: Sequence[str] | None = None,
-    self_trained: Mapping[str, str] | Set[str] = frozenset(),
+    self_trained: SelfTrained = frozenset(),
+    usage: Mapping[str, JudgeUsage] | None = None,
+    difficulty: pd.Series | None = None,
+    limits: AuditLimits | None = None,
     rounds: int = 1000,
     seed: int = 0,
 ) -> AuditReport:
-    """Audit each judge source (default: every "judge:*" source present) against itself and against people."""
-    frame = _prepare(battles)
+    """Audit each judge source (default: every "judge:*" source present) against itself and against people.
+    `sources` maps a file's judge column (leaderboard.audit_import); `usage` adds the judgments table's cost and
+    parse-failure columns to the evaluator table; `difficulty` is AlpacaEval's instruction difficulty table
+    (instruction -> value) for the length-controlled win rates against a baseline (estimated when absent)."""
+    prepared = prepare_audit_input(battles, sources)
+    _check_limits(prepared.frame, limits or AuditLimits())
+    frame = _prepare(prepared.frame)
     present = sorted(s for s in frame["source"].unique() if str(s).startswith("judge:"))
-    sources = list(judges) if judges is not None else present
+    audited = list(judges) if judges is not None else present
     messages = []
-    if not sources:
-        messages.append("no judge verdicts: nothing to audit")
-    for source in sources:
+    if not audited:
+        messages.append(
+            "no judge verdicts: nothing to audit (an LLM judge's rows have source judge:<name>; a file can name them "
+            "by its judge column, see --llm-judge)"
+        )
+    for source in audited:
         if source not in present:
             messages.append(f"{source}: no verdicts")
-    human_rows = frame[frame["source"] == HUMAN]
+    messages += _unknown_self_trained(self_trained, present) + _absent_models(self_trained, frame)
+    # each source's rows selected once (a million votes; every measure below reads them)
+    by_source = {source: frame[frame["source"] == source] for source in [HUMAN, *audited]}
+    human_rows = by_source[HUMAN]
     majority = _human_majority(human_rows)
     human = _audit_source(HUMAN, human_rows, majority, self_trained, None) if len(human_rows) else None
     if human is None:
         messages.append("no human votes: agreement with people is undefined")
     categories = _turn_categories(frame)
-    audits = tuple(
-        _audit_source(source, frame[frame["source"] == source], majority, self_trained, categories)
-        for source in sources
-    )
+    audits = tuple(_audit_source(source, by_source[source], majority, self_trained, categories) for source in audited)
+    failures = _parse_failures(prepared.frame)
     return AuditReport(
         judges=audits,
         human=human,
         human_turns=int(human_rows["turn_key"].nunique()),
         human_human=_human_human(human_rows, rounds, seed),
         messages=tuple(messages),
+        columns=prepared.columns + _stored_orders(usage or {}),
+        warnings=tuple(w for w in prepared.warnings if not (w == NO_TWO_ORDERS and _stored_orders(usage or {}))),
+        evaluators=_evaluators(audits, human, usage or {}, failures),
+        alpaca_eval=tuple(
+            board
+            for source in ([HUMAN] if len(human_rows) else []) + audited
+            if (board := _alpaca_eval(source, by_source[source], difficulty)) is not None
+        ),
     )
+
+
+def _one_model_in_every_row(rows: pd.DataFrame) -> bool:
+    """AlpacaEval's shape (a baseline in every battle), tested on the model codes before any copy is made."""
+    code_a, code_b = rows["model_a"].cat.codes.to_numpy(), rows["model_b"].cat.codes.to_numpy()
+    return any(((code_a == code) | (code_b == code)).all() for code in {code_a[0], code_b[0]})
+
+
+def _stored_orders(usage: Mapping[str, JudgeUsage]) -> tuple[str, ...]:
+    """The arena's judges store one vote per turn and both orders' calls in the judgments table: swap consistency
+    comes from there, and no file column is missing."""
+    judges = sorted(judge for judge, spent in usage.items() if spent.consistent + spent.inconsistent)
+    if not judges:
+        return ()
+    return (f"swap consistency: from the judgments table's two calls per judged turn ({', '.join(judges)})",)
+
+
+def _alpaca_eval(source: str, rows: pd.DataFrame, difficulty: pd.Series | None) -> AlpacaEvalBoard | None:
+    if rows.empty or not _one_model_in_every_row(rows):
+        return None
+    # the instruction is the question as the file named it (battle_id here is one pair's battle turn)
+    rows = rows.assign(battle_id=rows["question"]) if "question" in rows.columns else rows
+    if rows["answer_a"].isna().all() and rows["answer_b"].isna().all():
+        rows = rows.drop(columns=["answer_a", "answer_b"])  # lengths then come from len_a / len_b
+    annotations = annotations_from_battles(rows.drop(columns=["winner_name"], errors="ignore"))
+    if annotations is None:
+        return None
+    baseline = str(annotations["generator_1"].iloc[0])
+    try:
+        return AlpacaEvalBoard(source, baseline, alpaca_eval_leaderboard(annotations, difficulty=difficulty))
+    except ValueError as refusal:
+        return AlpacaEvalBoard(source, baseline, (), str(refusal))
+
+
+def _check_limits(frame: pd.DataFrame, limits: AuditLimits) -> None:
+    """Refuse, before any fit, a file naming more models or judges than the limits (AuditInputError)."""
+    models = (
+        len(
+            set(frame["model_a"].cat.categories[np.unique(frame["model_a"].cat.codes)])
+            | set(frame["model_b"].cat.categories[np.unique(frame["model_b"].cat.codes)])
+        )
+        if len(frame)
+        else 0
+    )
+    if limits.max_models is not None and models > limits.max_models:
+        raise AuditInputError(
+            f"the file names {models:,} models; an audit here takes at most {limits.max_models:,} (the command line "
+            "python -m arena.judge audit has no limit)"
+        )
+    judges = sum(str(label).startswith("judge:") for label in pd.unique(frame["source"]))
+    if limits.max_judges is not None and judges > limits.max_judges:
+        raise AuditInputError(
+            f"the file names {judges:,} LLM judges; an audit here takes at most {limits.max_judges:,} (the command "
+            "line python -m arena.judge audit has no limit)"
+        )
+
+
+def report_json(report: AuditReport) -> dict[str, Any]:
+    """Every figure of the report as plain JSON (an Estimate is {value, low, high, n}; unmeasured is null): what
+    `--format json` writes, the stored snapshot holds and the audit's pictures are drawn from."""
+    return json_safe(_plain(report))
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses as dicts, mappings (read-only ones too, which asdict cannot copy) as dicts, tuples as lists."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {field.name: _plain(getattr(value, field.name)) for field in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
 
 
 # ----------------------------------------------------------------------------------------------------- input
 
 
 def _prepare(battles: pd.DataFrame) -> pd.DataFrame:
-    frame = counted(normalize_battles(battles), source=None).copy()
+    frame = counted(battles, source=None).copy()
     # A category: a million verdicts name a few dozen models, and every grouping below then works on codes.
     frame["winner_name"] = pd.Categorical(
         np.select(
@@ -256,8 +429,7 @@ def _prepare(battles: pd.DataFrame) -> pd.DataFrame:
     # One integer per battle turn (missing without a battle id): grouping a million of them is much faster than
     # grouping strings or tuples.
     battle, _ = pd.factorize(frame["battle_id"], use_na_sentinel=True)
-    turn = frame["turn"].to_numpy(dtype=np.int64)
-    key = battle.astype(np.int64) * (int(turn.max(initial=0)) + 1) + turn
+    key = turn_keys(battle, frame["turn"].to_numpy(dtype=np.int64))
     frame["turn_key"] = pd.array(np.where(battle >= 0, key, 0), dtype="Int64")
     frame.loc[battle < 0, "turn_key"] = pd.NA
     return frame
@@ -302,7 +474,7 @@ def _audit_source(
     source: str,
     rows: pd.DataFrame,
     majority: pd.Series,
-    self_trained: Mapping[str, str] | Set[str],
+    self_trained: SelfTrained,
     categories: pd.Series | None,
 ) -> SourceAudit:
     decisive = rows[rows["winner_name"] != _TIE]
@@ -325,6 +497,9 @@ def _audit_source(
 
 def _swap_survival(rows: pd.DataFrame) -> Estimate:
     if "order" not in rows.columns:
+        return NO_DATA
+    rows = rows[rows["order"].isin(("original", "swapped")).to_numpy()]  # people's rows have none
+    if rows.empty:
         return NO_DATA
     key = rows["turn_key"].astype(object)
     if "pair_id" in rows.columns:  # a pair id names the judgment; the battle turn stands in where it is missing
@@ -384,18 +559,28 @@ def _first_wins_slope(decisive: pd.DataFrame, covariates: list[np.ndarray]) -> E
 
 
 def _length_controlled(rows: pd.DataFrame, length_sd: float) -> tuple[ModelLengthControl, ...]:
-    results = []
-    models = sorted(set(rows["model_a"]) | set(rows["model_b"]))
-    winner = rows["winner_name"].to_numpy()
+    """Each model's comparisons gathered by one sort of the rows by model code (both sides), not one pass over
+    every row per model: a file naming thousands of models costs a sort, not rows x models."""
+    if rows.empty:
+        return ()
+    names = rows["model_a"].cat.categories
+    code_a, code_b = rows["model_a"].cat.codes.to_numpy(), rows["model_b"].cat.codes.to_numpy()
+    winner = rows["winner"].to_numpy()
     len_a, len_b = rows["len_a"].to_numpy(), rows["len_b"].to_numpy()
-    for model in models:
-        as_a, as_b = (rows["model_a"] == model).to_numpy(), (rows["model_b"] == model).to_numpy()
-        mine = as_a | as_b
-        score = np.where(winner[mine] == model, 1.0, np.where(winner[mine] == _TIE, 0.5, 0.0))
-        difference = np.where(as_a, len_a - len_b, len_b - len_a)[mine]
-        raw, lc, phi = length_controlled(score, difference, length_sd)
-        results.append(ModelLengthControl(model, raw, lc, phi))
-    return tuple(results)
+    owner = np.concatenate([code_a, code_b])
+    # per side: 1 when that side won, 1/2 a tie, 0 a loss; its length minus the other's
+    score = np.concatenate(
+        [np.select([winner == "model_a", winner == "model_b"], [1.0, 0.0], 0.5), np.zeros(len(rows))]
+    )
+    score[len(rows) :] = 1.0 - score[: len(rows)]
+    difference = np.concatenate([len_a - len_b, len_b - len_a])
+    order = np.argsort(owner, kind="stable")
+    models, starts = np.unique(owner[order], return_index=True)
+    results = []
+    for model, mine in zip(models, np.split(order, starts[1:]), strict=True):
+        raw, lc, phi = length_controlled(score[mine], difference[mine], length_sd)
+        results.append(ModelLengthControl(str(names[model]), raw, lc, phi))
+    return tuple(sorted(results, key=lambda row: row.model))
 
 
 def length_controlled(score: np.ndarray, difference: np.ndarray, length_sd: float) -> tuple[Estimate, Estimate, float]:
@@ -421,7 +606,7 @@ def _self_preference(
     source: str,
     decisive: pd.DataFrame,
     majority: pd.Series,
-    self_trained: Mapping[str, str] | Set[str],
+    self_trained: SelfTrained,
 ) -> SelfPreference:
     family = _family(source, self_trained)
     in_a, in_b = decisive["model_a"].isin(family).to_numpy(), decisive["model_b"].isin(family).to_numpy()
@@ -437,16 +622,40 @@ def _self_preference(
     )
 
 
-def _family(source: str, self_trained: Mapping[str, str] | Set[str]) -> frozenset[str]:
-    """The models trained on this judge's outputs: the given set, or the models whose provenance names the judge."""
+def _family(source: str, self_trained: SelfTrained) -> frozenset[str]:
+    """The models trained on this judge's outputs: the given set, this judge's set, or the models whose
+    provenance names the judge."""
     if not isinstance(self_trained, Mapping):
         return frozenset(self_trained)
     if not source.startswith("judge:"):
         return frozenset()
+    if not _is_provenance(self_trained):
+        return frozenset(self_trained.get(source, ()))
     name = re.escape(source.removeprefix("judge:"))
     # "gpt-4" is named by "GPT-4-generated" but not by "gpt-4o" or "gpt-4.5", which are other judges
     mention = re.compile(rf"(?<![\w.]){name}(?![\w]|\.\d)", re.IGNORECASE)
     return frozenset(model for model, provenance in self_trained.items() if mention.search(provenance or ""))
+
+
+def _is_provenance(self_trained: Mapping[str, Any]) -> bool:
+    return any(isinstance(value, str) for value in self_trained.values())
+
+
+def _unknown_self_trained(self_trained: SelfTrained, present: Sequence[str]) -> list[str]:
+    if not isinstance(self_trained, Mapping) or _is_provenance(self_trained):
+        return []
+    missing = [judge for judge in self_trained if judge not in present]
+    return [f"self-trained models given for {judge}, which has no verdicts" for judge in missing]
+
+
+def _absent_models(self_trained: SelfTrained, frame: pd.DataFrame) -> list[str]:
+    """Models named as trained on a judge that no battle names: a typo would otherwise be a silent '—'."""
+    if isinstance(self_trained, Mapping) and _is_provenance(self_trained):
+        return []  # the registry's provenance covers every registered model, battles or not
+    named = set(self_trained) if not isinstance(self_trained, Mapping) else set().union(*self_trained.values())
+    known = set(frame["model_a"].cat.categories) if len(frame) else set()
+    absent = sorted(named - known)
+    return [f"self-trained models named but in no battle: {', '.join(map(repr, absent))}"] if absent else []
 
 
 def _agreement_with_people(rows: pd.DataFrame, majority: pd.Series, categories: pd.Series) -> HumanAgreement:
@@ -545,6 +754,90 @@ def _ratio_bootstrap(numerators: np.ndarray, denominators: np.ndarray, resampled
     return Estimate(value, float(low), float(high), used)
 
 
+# ------------------------------------------------------------------------------------------ evaluator table
+
+
+def _parse_failures(frame: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """Per judge source in a file: (rows without a readable preference, rows), where the file has AlpacaEval's
+    `preference` column (a judge's unparsable answer is a missing preference there)."""
+    if "preference" not in frame.columns:
+        return {}
+    judged = frame[is_llm_judge(frame["source"])]
+    missing = judged["preference"].isna().groupby(judged["source"].astype(str)).agg(["sum", "size"])
+    # a judge with no preference at all gave verdicts of another kind (a winner): nothing of its failed to parse
+    return {
+        str(source): (int(row["sum"]), int(row["size"]))
+        for source, row in missing.iterrows()
+        if row["sum"] < row["size"]
+    }
+
+
+def _evaluators(
+    audits: Sequence[SourceAudit],
+    human: SourceAudit | None,
+    usage: Mapping[str, JudgeUsage],
+    failures: Mapping[str, tuple[int, int]],
+) -> tuple[EvaluatorRow, ...]:
+    rows = [
+        # a judge whose every call failed has no vote to audit; its failures are the figure that matters
+        _evaluator_without_votes(source, spent)
+        for source, spent in usage.items()
+        if source not in {audit.source for audit in audits} and spent.judgments
+    ]
+    for audit in audits:
+        spent = usage.get(audit.source)
+        swap = audit.position.swap_survival
+        if swap.n == 0 and spent is not None:  # the arena stores one vote per turn, its two calls in judgments
+            swap = wilson(spent.consistent, spent.consistent + spent.inconsistent)
+        failed = (
+            wilson(spent.parse_failures, spent.judgments)
+            if spent is not None
+            else wilson(*failures[audit.source])
+            if audit.source in failures
+            else NO_DATA
+        )
+        preference = audit.self_preference
+        rows.append(
+            EvaluatorRow(
+                source=audit.source,
+                agreement_with_ties=audit.humans.overall.with_ties if audit.humans else NO_DATA,
+                agreement_without_ties=audit.humans.overall.without_ties if audit.humans else NO_DATA,
+                prefers_longer=audit.length.longer_wins,
+                prefers_first=audit.position.first_wins,
+                swap_consistency=swap,
+                self_preference=preference.source_win_rate.value - preference.human_win_rate.value
+                if preference.models
+                else math.nan,
+                parse_failures=failed,
+                tokens_per_1000=1000 * (spent.prompt_tokens + spent.completion_tokens) / spent.judgments
+                if spent and spent.judgments
+                else math.nan,
+                seconds_per_1000=1000 * spent.seconds / spent.timed if spent and spent.timed else math.nan,
+            )
+        )
+    # the best agreement with people first; a judge without any comparison last
+    return tuple(sorted(rows, key=lambda row: (-_or(row.agreement_without_ties.value, -1.0), row.source)))
+
+
+def _evaluator_without_votes(source: str, spent: JudgeUsage) -> EvaluatorRow:
+    return EvaluatorRow(
+        source=source,
+        agreement_with_ties=NO_DATA,
+        agreement_without_ties=NO_DATA,
+        prefers_longer=NO_DATA,
+        prefers_first=NO_DATA,
+        swap_consistency=wilson(spent.consistent, spent.consistent + spent.inconsistent),
+        self_preference=math.nan,
+        parse_failures=wilson(spent.parse_failures, spent.judgments),
+        tokens_per_1000=1000 * (spent.prompt_tokens + spent.completion_tokens) / spent.judgments,
+        seconds_per_1000=1000 * spent.seconds / spent.timed if spent.timed else math.nan,
+    )
+
+
+def _or(value: float, default: float) -> float:
+    return default if math.isnan(value) else value
+
+
 # -------------------------------------------------------------------------------------------------- numerics
 
 
@@ -617,11 +910,17 @@ def render_markdown(report: AuditReport, *, per_model: bool = False) -> str:
     """The audit as markdown tables for the page and the CLI; per_model adds the length-controlled win rates."""
     sources = ([report.human] if report.human else []) + list(report.judges)
     lines = ["## Judge audit", ""]
-    lines += [f"> {message}" for message in report.messages]
+    lines += [f"> {_cell(message)}" for message in report.messages]
     if report.messages:
+        lines.append("")
+    if report.columns or report.warnings:
+        lines += ["### How the votes were read", ""]
+        lines += [f"- {_cell(column)}" for column in report.columns]
+        lines += [f"- ⚠ {_cell(warning)}" for warning in report.warnings]
         lines.append("")
     if not sources:
         return "\n".join(lines).rstrip() + "\n"
+    lines += _evaluator_lines(report)
     lines += [
         "### Position bias",
         "",
@@ -633,7 +932,7 @@ def render_markdown(report: AuditReport, *, per_model: bool = False) -> str:
     ]
     for audit in sources:
         lines.append(
-            f"| {audit.source} | {audit.verdicts:,} | {audit.ties:,} | {_share(audit.position.first_wins)} "
+            f"| {_cell(audit.source)} | {audit.verdicts:,} | {audit.ties:,} | {_share(audit.position.first_wins)} "
             f"| {_share(audit.position.swap_survival)} |"
         )
     bin_names = [f"{_pct(b.low)}–{_pct(b.high)}" for b in sources[0].length.bins]
@@ -650,7 +949,7 @@ def render_markdown(report: AuditReport, *, per_model: bool = False) -> str:
     ]
     for audit in sources:
         cells = [_share(audit.length.longer_wins), *(_share(b.longer_wins) for b in audit.length.bins)]
-        lines.append(f"| {audit.source} | " + " | ".join(cells) + f" | {_number(audit.length.length_slope)} |")
+        lines.append(f"| {_cell(audit.source)} | " + " | ".join(cells) + f" | {_number(audit.length.length_slope)} |")
     lines += [
         "",
         "### Unique-token preference and self-preference",
@@ -664,15 +963,44 @@ def render_markdown(report: AuditReport, *, per_model: bool = False) -> str:
     ]
     for audit in sources:
         preference = audit.self_preference
-        models = ", ".join(preference.models) if preference.models else "—"
+        models = ", ".join(map(_cell, preference.models)) if preference.models else "—"
         lines.append(
-            f"| {audit.source} | {_number(audit.unique_token_slope)} | {models} "
+            f"| {_cell(audit.source)} | {_number(audit.unique_token_slope)} | {models} "
             f"| {_share(preference.source_win_rate)} | {_share(preference.human_win_rate)} |"
         )
     lines += _agreement_lines(report)
+    lines += _alpaca_eval_lines(report.alpaca_eval)
     if per_model:
         lines += _per_model_lines(sources)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _evaluator_lines(report: AuditReport) -> list[str]:
+    if not report.evaluators:
+        return []
+    lines = [
+        "### Evaluators",
+        "",
+        "The judges ranked by agreement with the human majority on decisive turns (as AlpacaEval ranks its",
+        "evaluators against human annotations); how often each prefers the longer answer and the one shown",
+        "first (people's own rates are in the tables below), survives the swap of positions, favours models",
+        "trained on its outputs (their win rate by the judge minus by people), fails to give a readable verdict,",
+        "and what 1,000 judgments (calls) cost. 95% intervals.",
+        "",
+        "| judge | agreement without ties | with ties | prefers longer | prefers first | swap consistency "
+        "| self-preference | parse failures | tokens / 1,000 | seconds / 1,000 |",
+        "|---|---|---|---|---|---|---:|---|---:|---:|",
+    ]
+    for row in report.evaluators:
+        bias = "—" if math.isnan(row.self_preference) else f"{100 * row.self_preference:+.1f} pts"
+        tokens = "—" if math.isnan(row.tokens_per_1000) else f"{row.tokens_per_1000:,.0f}"
+        seconds = "—" if math.isnan(row.seconds_per_1000) else f"{row.seconds_per_1000:,.0f}"
+        lines.append(
+            f"| {_cell(row.source)} | {_share(row.agreement_without_ties)} | {_share(row.agreement_with_ties)} "
+            f"| {_share(row.prefers_longer)} | {_share(row.prefers_first)} | {_share(row.swap_consistency)} "
+            f"| {bias} | {_share(row.parse_failures)} | {tokens} | {seconds} |"
+        )
+    return [*lines, ""]
 
 
 def _agreement_lines(report: AuditReport) -> list[str]:
@@ -693,12 +1021,12 @@ def _agreement_lines(report: AuditReport) -> list[str]:
         humans = audit.humans
         assert humans is not None
         lines.append(
-            f"| {audit.source} | {humans.turns:,} | {humans.no_majority:,} | {_share(humans.overall.with_ties)} "
+            f"| {_cell(audit.source)} | {humans.turns:,} | {humans.no_majority:,} | {_share(humans.overall.with_ties)} "
             f"| {_share(humans.overall.without_ties)} |"
         )
     if not judges:
         return lines
-    header = "| group | " + " | ".join(f"{a.source} with ties | without ties" for a in judges) + " |"
+    header = "| group | " + " | ".join(f"{_cell(a.source)} with ties | without ties" for a in judges) + " |"
     rule = "|---|" + "---|---|" * len(judges)
     for title, attribute in (("By entropy group", "per_entropy"), ("By category", "per_category")):
         groups: dict[str, list[str]] = {}
@@ -708,7 +1036,43 @@ def _agreement_lines(report: AuditReport) -> list[str]:
                 cells[2 * index] = _share(group.agreement.with_ties)
                 cells[2 * index + 1] = _share(group.agreement.without_ties)
         lines += ["", f"{title}:", "", header, rule]
-        lines += [f"| {CATEGORIES.get(group, group)} | " + " | ".join(cells) + " |" for group, cells in groups.items()]
+        lines += [
+            f"| {_cell(CATEGORIES.get(group, group))} | " + " | ".join(cells) + " |" for group, cells in groups.items()
+        ]
+    return lines
+
+
+def _alpaca_eval_lines(boards: Sequence[AlpacaEvalBoard]) -> list[str]:
+    lines: list[str] = []
+    for board in boards:
+        lines += [
+            "",
+            f"### AlpacaEval: {_cell(board.source)} against {_cell(board.baseline)}",
+            "",
+            "Every battle of this source includes one baseline, as in AlpacaEval: win rate = mean soft preference",
+            "± its standard error (AlpacaEval's), the discrete win rate (ties half), and AlpacaEval 2's",
+            "length-controlled win rate (a logistic GLM of the preference on tanh of the standardised length",
+            "difference, instruction difficulty and the model, read at zero length difference).",
+            "",
+        ]
+        if board.message:
+            lines.append(f"> {board.message}")
+            continue
+        lines += [
+            "| model | win rate | discrete | LC win rate | n | dropped | difficulty |",
+            "|---|---|---|---|---:|---:|---|",
+        ]
+        notes: dict[str, None] = {}
+        for row in board.models:
+            rate = row.win_rate
+            se = "" if math.isnan(rate.standard_error) else f" ± {rate.standard_error:.1f}"
+            lc = "—" if math.isnan(row.lc_win_rate) else f"{row.lc_win_rate:.1f}%"
+            lines.append(
+                f"| {_cell(row.model)} | {rate.win_rate:.1f}%{se} | {rate.discrete_win_rate:.1f}% | {lc} "
+                f"| {rate.n_total:,} | {rate.n_dropped:,} | {row.difficulty} |"
+            )
+            notes.update(dict.fromkeys(f"{row.model}: {warning}" for warning in row.warnings))
+        lines += ["", *(f"> {note}" for note in notes)] if notes else []
     return lines
 
 
@@ -719,7 +1083,7 @@ def _per_model_lines(sources: Sequence[SourceAudit]) -> list[str]:
             cells = table.setdefault(row.model, ["—"] * (2 * len(sources)))
             cells[2 * index] = _share(row.win_rate)
             cells[2 * index + 1] = _share(row.lc_win_rate)
-    header = "| model | " + " | ".join(f"{a.source} win rate | LC" for a in sources) + " |"
+    header = "| model | " + " | ".join(f"{_cell(a.source)} win rate | LC" for a in sources) + " |"
     lines = [
         "",
         "### Length-controlled win rates",
@@ -730,8 +1094,13 @@ def _per_model_lines(sources: Sequence[SourceAudit]) -> list[str]:
         header,
         "|---|" + "---|---|" * len(sources),
     ]
-    lines += [f"| {model} | " + " | ".join(cells) + " |" for model, cells in sorted(table.items())]
+    lines += [f"| {_cell(model)} | " + " | ".join(cells) + " |" for model, cells in sorted(table.items())]
     return lines
+
+
+def _cell(text: object) -> str:
+    """A name from the data as one table cell: a '|' would split the cell and a line break end the row."""
+    return re.sub(r"[\r\n]+", " ", str(text)).replace("|", "\\|")
 
 
 def _pct(value: float) -> str:

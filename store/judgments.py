@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import case, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from store.battles import check_source, check_verdict, insert_vote
@@ -19,6 +19,38 @@ from store.views import NewJudgment, VoteView, view_of
 class Judgments:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    def usage(self) -> dict[str, dict[str, float]]:
+        """Per judge (judge:<name>): calls, calls without a readable verdict, turns whose two orders agreed or not,
+        tokens and summed latency: the cost and reliability columns of the judge audit's evaluator table. One
+        aggregate query; each turn's outcome is written on both of its calls, so turns count the original order."""
+        original = Judgment.order == "original"
+        query = select(
+            Judgment.judge,
+            func.count(),
+            func.sum(case((Judgment.verdict.is_(None), 1), else_=0)),
+            func.sum(case(((Judgment.outcome == "consistent") & original, 1), else_=0)),
+            func.sum(case(((Judgment.outcome == "inconsistent") & original, 1), else_=0)),
+            func.coalesce(func.sum(Judgment.prompt_tokens), 0),
+            func.coalesce(func.sum(Judgment.completion_tokens), 0),
+            func.coalesce(func.sum(Judgment.latency), 0.0),
+            func.count(Judgment.latency),
+        ).group_by(Judgment.judge)
+        names = (
+            "judgments",
+            "parse_failures",
+            "consistent",
+            "inconsistent",
+            "prompt_tokens",
+            "completion_tokens",
+            "seconds",
+            "timed",
+        )
+        with self._db.engine.connect() as connection:
+            return {
+                str(judge): {name: float(value or 0) for name, value in zip(names, values, strict=True)}
+                for judge, *values in connection.execute(query)
+            }
 
     def unjudged_turns(self, *, judge: str, prompt_version: str, limit: int = 100) -> list[tuple[str, int]]:
         """(battle id, turn) of current two-sided turns without a judgment by this judge and prompt version,

@@ -223,9 +223,9 @@ def test_the_judge_audit_tab_shows_the_stored_audit_of_the_arenas_votes(
     client.predict(api_name="/vote_a")
     battle = latest_battle(storage)
     storage.battles.record_vote(battle_id=battle.id, turn=1, winner="model_a", voter_id="j", source="judge:e2e")
-    assert "judge:e2e" not in client.predict(api_name="/judge_audit"), "a read shows the stored audit, as it was"
+    assert "judge:e2e" not in client.predict(api_name="/judge_audit")[0], "a read shows the stored audit, as it was"
     arena.judge_audit.refresh()  # what the scheduler's judge-audit job does
-    report = client.predict(api_name="/judge_audit")
+    report = client.predict(api_name="/judge_audit")[0]  # then its figures (tests/test_judge_audit_page.py)
     assert "judge:e2e" in report and f"Computed over {storage.votes.count():,} votes" in html.unescape(report)
 
 

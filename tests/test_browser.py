@@ -710,3 +710,35 @@ def test_the_admin_tab_opens_only_with_the_token_and_queues_a_job(page: Page, sh
     # This app was launched without the scheduler, so the request waits for a lease holder to claim it.
     expect(page.locator("#admin_history")).to_contain_text("requested")
     shots.take(page, "admin-tab")
+
+
+# ---- 7. the judge audit's own page ---------------------------------------------------------------------------
+
+
+def test_the_judge_audit_page_shows_the_stored_audit_and_its_pictures(
+    browser: Browser, running_arena: RunningArena, shots: Screenshots
+) -> None:
+    from tests import arena_rows
+
+    expect = _expect()
+    arena = running_arena.app
+    for n in range(6):  # a judge's verdicts on battle turns people voted on, then the scheduler's refresh
+        battle = arena_rows.voted_battle(arena.store, ("model_a", "model_b", "tie")[n % 3], voter_id=f"page-{n}")
+        arena.store.battles.record_vote(battle_id=battle, turn=1, winner="model_b", voter_id="j", source="judge:page")
+    arena.judge_audit.refresh(force=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(f"{running_arena.url}judge-audit")  # shown on arrival: no click
+        expect(page.locator("#auditp_report")).to_contain_text("judge:page")
+        for plot in ("position", "length"):
+            expect(page.locator(f"#auditp_{plot} .js-plotly-plot")).to_be_visible()
+        expect(page.locator("#auditp_position")).to_contain_text("judge:page")
+        expect(page.locator("#auditp_upload")).to_have_count(0)  # uploads are the tab's
+        shots.take(page, "judge-audit-page")
+        assert not errors, f"JavaScript errors in the page: {errors}"
+    finally:
+        context.close()

@@ -140,7 +140,7 @@ def upload(app: RunningApp, name: str, content: bytes, headers: dict[str, str]) 
 
 def audit(app: RunningApp, payload: Any, headers: dict[str, str]) -> str:
     index = app.index(elem_id="audit_upload", trigger="upload")
-    joined = join(app.url, index, [payload], headers=headers)
+    joined = join(app.url, index, [payload, ""], headers=headers)  # the file, and no LLM judges named
     assert joined.status == 200, joined.body
     return notice_text(listen(app.url, joined.session, headers=headers, timeout=120))
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +17,7 @@ from leaderboard.judge_audit import (
     SourceAudit,
     audit_judges,
     render_markdown,
+    report_json,
     wilson,
 )
 from leaderboard.llmfao import load_llmfao
@@ -229,7 +233,7 @@ def test_no_judge_votes() -> None:
     battles = _battles(50, seed=13)
     report = audit_judges(_votes(battles, np.full(50, "tie"), "human"))
     assert report.judges == ()
-    assert report.messages == ("no judge verdicts: nothing to audit",)
+    assert report.messages[0].startswith("no judge verdicts: nothing to audit")
     assert report.human is not None and report.human.position.first_wins.n == 0
     markdown = render_markdown(report, per_model=True)
     assert "no judge verdicts" in markdown and "| human |" in markdown
@@ -321,3 +325,58 @@ def test_human_agreement_interval_is_the_bootstrap_over_turns_however_many_turns
     low, high = np.percentile(ratios, [2.5, 97.5])
     assert estimate.value == pytest.approx(agreeing.sum() / total.sum())
     assert (estimate.low, estimate.high) == pytest.approx((low, high), abs=0.02)
+
+
+def test_planted_position_and_length_bias_in_two_orders_are_recovered_within_their_intervals() -> None:
+    """One judge sees every pair in both orders, without an order column: P(first wins) = sigmoid(0.6 + 1.5 *
+    tanh(d / sd)), d the first answer's length minus the second's. The slope is recovered, and with no quality
+    signal the verdict survives the swap with the chance the two orders pick the same model."""
+    generator = np.random.default_rng(21)
+    n = 3000
+    battles = _battles(n, seed=22)
+    swapped = battles.rename(columns={"model_a": "model_b", "model_b": "model_a", "len_a": "len_b", "len_b": "len_a"})
+    both = pd.concat([battles, swapped], ignore_index=True)
+    difference = (both["len_a"] - both["len_b"]).to_numpy()
+    sd = float(np.std(difference))
+    p_first = 1 / (1 + np.exp(-(0.6 + 1.5 * np.tanh(difference / sd))))
+    winners = np.where(generator.random(2 * n) < p_first, "model_a", "model_b")
+    report = audit_judges(_votes(both, winners, "judge:biased"), rounds=50)
+    audit = _judge(report, "judge:biased")
+    assert _covers(audit.length.length_slope, 1.5)
+    assert _covers(audit.position.first_wins, float(p_first.mean()))
+    same = p_first[:n] * (1 - p_first[n:]) + (1 - p_first[:n]) * p_first[n:]  # the same model both times
+    assert audit.position.swap_survival.n == n
+    assert _covers(audit.position.swap_survival, float(same.mean()))
+    assert any("recognised from the data" in line for line in report.columns)
+
+
+GOLDEN = Path(__file__).parent / "golden" / "llmfao_judge_audit.json"
+
+
+def _rounded(value: object) -> object:
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rounded(item) for item in value]
+    return value
+
+
+def test_llmfao_audit_matches_its_golden_file(llmfao_report: AuditReport) -> None:
+    """The headline figures of the audit of LLMFAO's two GPT judges against the crowd, fixed: a change in any of
+    them shows up in review. Regenerate on purpose with UPDATE_GOLDEN=1 pytest tests/test_judge_audit.py"""
+    payload = report_json(llmfao_report)
+    figures = _rounded(
+        {
+            "columns": payload["columns"],
+            "warnings": payload["warnings"],
+            "evaluators": payload["evaluators"],
+            "human_human": payload["human_human"],
+            "position": {a["source"]: a["position"] for a in [payload["human"], *payload["judges"]]},
+            "longer_wins": {a["source"]: a["length"]["longer_wins"] for a in [payload["human"], *payload["judges"]]},
+        }
+    )
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN.write_text(json.dumps(figures, indent=1, ensure_ascii=False) + "\n")
+    assert figures == json.loads(GOLDEN.read_text())

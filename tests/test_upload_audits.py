@@ -6,9 +6,12 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from arena.upload_audits import AuditRefused, UploadAudits
+from arena.upload_audits import AuditRefused, AuditResult, UploadAudits, audit_result
+from leaderboard.audit_import import SourceMapping
+from leaderboard.judge_audit import audit_judges
 
 
 class GatedAudit:
@@ -19,9 +22,10 @@ class GatedAudit:
         self.running = 0
         self.most_at_once = 0
         self.audited: list[str] = []
+        self.mappings: list[SourceMapping] = []
         self._lock = threading.Lock()
 
-    def __call__(self, path: Path, name: str) -> str:
+    def __call__(self, path: Path, name: str, mapping: SourceMapping) -> AuditResult:
         with self._lock:
             self.running += 1
             self.most_at_once = max(self.most_at_once, self.running)
@@ -29,9 +33,10 @@ class GatedAudit:
         with self._lock:
             self.running -= 1
             self.audited.append(name)
+            self.mappings.append(mapping)
         if name == "broken.csv":
             raise ValueError(f"{name}: malformed CSV")
-        return f"report of {name}"
+        return AuditResult(f"report of {name}", {"judges": [], "human": None})
 
 
 def upload(folder: Path, name: str) -> Path:
@@ -49,9 +54,9 @@ def test_one_file_per_person_at_a_time_and_the_refused_upload_is_deleted(tmp_pat
         audits.submit("alice", second, "b.csv")
     assert not second.exists()
     audit.gate.set()
-    assert first.future.result(10) == "report of a.csv"
+    assert first.future.result(10).markdown == "report of a.csv"
     again = audits.submit("alice", upload(tmp_path, "c.csv"), "c.csv")
-    assert again.future.result(10) == "report of c.csv", "after the report, the next file is welcome"
+    assert again.future.result(10).markdown == "report of c.csv", "after the report, the next file is welcome"
     audits.shutdown()
 
 
@@ -87,9 +92,32 @@ def test_every_upload_is_deleted_whether_its_audit_succeeded_failed_or_was_cance
     tickets = [audits.submit(p.stem, p, p.name) for p in (ok, broken, dropped)]
     assert tickets[2].future.cancel(), "a file still waiting can be dropped (the person left)"
     audit.gate.set()
-    assert tickets[0].future.result(10) == "report of ok.csv"
+    assert tickets[0].future.result(10).markdown == "report of ok.csv"
     with pytest.raises(ValueError, match="malformed CSV"):
         tickets[1].future.result(10)
     assert not ok.exists() and not broken.exists() and not dropped.exists()
     assert "dropped.csv" not in audit.audited
     audits.shutdown()
+
+
+def test_the_audit_is_told_which_rows_are_llm_judges(tmp_path: Path) -> None:
+    audit = GatedAudit()
+    audit.gate.set()
+    audits = UploadAudits(audit)
+    mapping = SourceMapping.from_text("gpt-4, gpt-3.5")
+    audits.submit("alice", upload(tmp_path, "a.csv"), "a.csv", mapping).future.result(10)
+    audits.submit("bob", upload(tmp_path, "b.csv"), "b.csv").future.result(10)
+    assert audit.mappings == [SourceMapping(llm_judges=frozenset({"gpt-4", "gpt-3.5"})), SourceMapping()]
+    audits.shutdown()
+
+
+def test_an_audit_result_holds_the_report_as_markdown_and_as_json() -> None:
+    rows = [
+        {"model_a": "alpha", "model_b": "beta", "winner": winner, "source": source, "battle_id": f"b{i}"}
+        for source, winners in (("human", ["model_a", "model_b", "tie"]), ("judge:gpt-4", ["model_a", "tie", "tie"]))
+        for i, winner in enumerate(winners * 4)
+    ]
+    result = audit_result(audit_judges(pd.DataFrame(rows), rounds=10))
+    assert "Judge audit" in result.markdown and "judge:gpt-4" in result.markdown
+    assert [judge["source"] for judge in result.report["judges"]] == ["judge:gpt-4"]
+    assert result.report["human"]["source"] == "human" and result.report["judges"][0]["verdicts"] == 12

@@ -2,7 +2,8 @@
 
 Endpoint names (gradio_client): /send, /regenerate, /vote_a, /vote_b, /vote_tie, /vote_bothbad,
 /strength_slightly, /strength_clearly, /strength_much, /new_round; the side-by-side tab uses the same names
-prefixed with "sxs_", direct chat uses /chat and /chat_clear.
+prefixed with "sxs_", direct chat uses /chat and /chat_clear, the judge audit tab /judge_audit (its page at
+/judge-audit reads the same stored audit and has no API names).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from arena.battles import ArenaError, ArenaService, Caller, Mode, TurnUpdate, VoteOutcome
-from arena.safety import InputError, client_hash, network_hash, session_hash, voter_hash
+from arena.safety import InputError, client_hash, network_hash, session_hash, storable, voter_hash
 from arena.upload_audits import AuditRefused, UploadAudits
+from leaderboard.audit_figures import audit_figures
+from leaderboard.audit_import import SourceMapping
 from leaderboard.io import BattlesFileError
 from store import BattleView
 from ui.display import display_html
@@ -615,78 +618,162 @@ def chatbot(label: str, elem_id: str, height: int) -> gr.Chatbot:
 EMPTY_AUDIT = "No judge audit yet: it is computed on the schedule once votes are recorded."
 AUDIT_POLL_SECONDS = 1.0
 AuditReader = Callable[[], dict[str, Any] | None]
+JUDGES_LABEL = "LLM judges in the file's `judge` column"
+JUDGES_PLACEHOLDER = "gpt-4, gpt-3.5 — or 'voters' if the column names the people who voted"
+JUDGES_MAX_CHARS = 2000
+# The audit's pictures (leaderboard.audit_figures.audit_figures, in this order): elem_id suffix and label.
+AUDIT_PLOTS = (
+    ("position", "Position bias"),
+    ("length", "Length bias"),
+    ("agreement_category", "Agreement with people by category"),
+    ("agreement_entropy", "Agreement with people by entropy group"),
+    ("self_preference", "Self-preference"),
+)
+NO_PLOTS: tuple[None, ...] = (None,) * len(AUDIT_PLOTS)
 
 
 class JudgeAuditPanel:
     """The judges' biases against people: on the arena's own votes, or on a battles file someone uploads.
 
     The arena's audit is a stored snapshot the scheduler recomputes (app.snapshot_services): showing it reads the
-    snapshot, never the votes. An upload is audited by `UploadAudits` off the request path; this panel only
-    queues it and reports progress. A client can hand the upload event any payload, a server path included.
-    Gradio refuses paths outside its upload folder (once the app counts as launched: app.create_server), and
-    `uploaded_file` checks again, so a server file never reaches the cache, from where anyone could download it.
+    snapshot, never the votes, and its figures are drawn from the report JSON stored with it. An upload is audited
+    by `UploadAudits` off the request path; this panel only queues it and reports progress. A client can hand the
+    upload event any payload, a server path included. Gradio refuses paths outside its upload folder (once the app
+    counts as launched: app.create_server), and `uploaded_file` checks again, so a server file never reaches the
+    cache, from where anyone could download it.
+
+    Used twice: as the Judge audit tab (`api=True`: /judge_audit, with the upload) and as the page /judge-audit
+    (`page=demo`: shown on every visit and on Refresh; no upload and `api=False`, so no second API name).
     """
 
     def __init__(
-        self, audit_arena: AuditReader, uploads: UploadAudits | None, identity: Identity, upload_root: Path
+        self,
+        audit_arena: AuditReader,
+        uploads: UploadAudits | None,
+        identity: Identity,
+        upload_root: Path,
+        *,
+        prefix: str = "audit_",
+        api: bool = True,
+        page: gr.Blocks | None = None,
     ) -> None:
         self.uploads, self.identity, self.upload_root = uploads, identity, upload_root
-        gr.Markdown(
+        intro = (
             "How the LLM judges lean (position, length, unique tokens, self-preference) and how often they agree "
-            "with people on the same battle turns, on the arena's votes (recomputed on the schedule), or on votes "
-            "you upload in the clean-battle schema (JSON, JSONL, CSV or Parquet; e.g. `python -m leaderboard.llmfao` "
-            "output)."
+            "with people on the same battle turns, on the arena's votes (recomputed on the schedule)"
         )
-        with gr.Row():
-            run = gr.Button("Show the audit of the arena's votes", elem_id="audit_run")
-            upload = gr.File(
-                label="…or audit a battles file",
-                file_types=[".json", ".jsonl", ".csv", ".parquet"],
-                elem_id="audit_upload",
+        if uploads is not None:
+            intro += (
+                ", or on votes you upload in the clean-battle schema (JSON, JSONL, CSV or Parquet; e.g. "
+                "`python -m leaderboard.llmfao` output)"
             )
-        report = gr.Markdown(elem_id="audit_report", latex_delimiters=[])
-        run.click(lambda: arena_audit(audit_arena()), None, report, api_name="judge_audit")
+        gr.Markdown(intro + ".")
+        with gr.Row():
+            run = gr.Button(
+                "Refresh" if page is not None else "Show the audit of the arena's votes", elem_id=f"{prefix}run"
+            )
+            if uploads is not None:
+                with gr.Column():
+                    judges = gr.Textbox(
+                        label=JUDGES_LABEL,
+                        placeholder=JUDGES_PLACEHOLDER,
+                        info="Fill this in before uploading. Empty: the file's `source` column says who judged.",
+                        max_lines=1,
+                        max_length=JUDGES_MAX_CHARS,
+                        elem_id=f"{prefix}judges",
+                    )
+                    upload = gr.File(
+                        label="…or audit a battles file",
+                        file_types=[".json", ".jsonl", ".csv", ".parquet"],
+                        elem_id=f"{prefix}upload",
+                    )
+        report = gr.Markdown(elem_id=f"{prefix}report", latex_delimiters=[])
+        plots = [gr.Plot(label=label, elem_id=f"{prefix}{key}") for key, label in AUDIT_PLOTS]
+        outputs = [report, *plots]
+        show = functools.partial(_show_arena_audit, audit_arena)
+        run.click(show, None, outputs, api_name="judge_audit" if api else False)
+        if page is not None:
+            page.load(show, None, outputs, api_name=False)  # every visit shows the newest stored audit
         if uploads is not None:
             upload.upload(
                 self.audit_upload,
-                upload,
-                report,
+                [upload, judges],
+                outputs,
                 api_name=False,
                 preprocess=False,
                 concurrency_id="audit_upload",
                 concurrency_limit=16,
             )
 
-    def audit_upload(self, payload: Any, request: gr.Request) -> Iterator[str]:
+    def audit_upload(self, payload: Any, judges: Any, request: gr.Request) -> Iterator[tuple[Any, ...]]:
         assert self.uploads is not None
         caller = self.identity.caller(request)
         try:
             path, name = uploaded_file(payload, self.upload_root)
-            ticket = self.uploads.submit(caller.client_id or caller.session_id, path, name)
+            try:
+                mapping = SourceMapping.from_text(judges_text(judges))
+            except InputError:
+                path.unlink(missing_ok=True)  # refused uploads are deleted, like audited ones
+                raise
+            ticket = self.uploads.submit(caller.client_id or caller.session_id, path, name, mapping)
         except (InputError, AuditRefused) as exc:
-            yield _notice(str(exc))
+            yield _notice(str(exc)), *NO_PLOTS
             return
+        waiting = NO_PLOTS  # the first progress note clears the figures of an earlier file
         try:
             while True:
                 try:
-                    report = ticket.future.result(timeout=AUDIT_POLL_SECONDS)
+                    result = ticket.future.result(timeout=AUDIT_POLL_SECONDS)
                 except FutureTimeout:
                     ahead = self.uploads.ahead_of(ticket)
                     where = f"{ahead} file{'s' if ahead != 1 else ''} ahead of it" if ahead else "auditing it now"
-                    yield _notice(f"⏳ {name}: {where}…")
+                    yield _notice(f"⏳ {name}: {where}…"), *waiting
+                    waiting = (gr.skip(),) * len(AUDIT_PLOTS)
                     continue
-                yield display_html(report)
+                yield display_html(result.markdown), *audit_plots(result.report)
                 return
         except GeneratorExit:
             ticket.future.cancel()  # the person left: a file still waiting is dropped (and deleted)
             raise
         except (BattlesFileError, ValueError) as exc:
-            yield _notice(str(exc))
+            yield _notice(str(exc)), *NO_PLOTS
         except CancelledError:
-            yield _notice("The audit was cancelled.")
+            yield _notice("The audit was cancelled."), *NO_PLOTS
         except Exception:
             log.exception("the audit of an uploaded file failed")
-            yield _notice(f"{name}: the audit failed on this file. Check that it follows the clean-battle schema.")
+            yield (
+                _notice(f"{name}: the audit failed on this file. Check that it follows the clean-battle schema."),
+                *NO_PLOTS,
+            )
+
+
+def judges_text(value: Any) -> str:
+    """The upload form's judges box as text fit to parse: what an API client sends is checked here (the event
+    takes raw values), lone surrogates replaced so that the names can be shown."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError("The LLM judges must be given as text: names separated by commas, or 'voters'.")
+    if len(value) > JUDGES_MAX_CHARS:
+        raise InputError(f"The list of LLM judges is too long (at most {JUDGES_MAX_CHARS:,} characters).")
+    return storable(value) or ""
+
+
+def _show_arena_audit(read: AuditReader) -> tuple[Any, ...]:
+    payload = read()
+    return arena_audit(payload), *audit_plots((payload or {}).get("report"))
+
+
+def audit_plots(report: Any) -> tuple[Any, ...]:
+    """The audit's figures, drawn from its stored JSON; none for a snapshot stored before figures were (it has no
+    "report"). A figure that cannot be drawn leaves the plots empty, never the page broken."""
+    if not isinstance(report, dict):
+        return NO_PLOTS
+    try:
+        return audit_figures(report)
+    except Exception:
+        log.exception("drawing the judge audit's figures failed")
+        return NO_PLOTS
 
 
 def arena_audit(payload: dict[str, Any] | None) -> str:
@@ -729,7 +816,8 @@ def build_ui(
     queue_size: int | None = None,
     upload_root: Path | None = None,
 ) -> gr.Blocks:
-    """The whole app: Arena, Side-by-side, Direct chat, Leaderboard, About; the leaderboard also at /leaderboard."""
+    """The whole app: Arena, Side-by-side, Direct chat, Leaderboard, Judge audit, About; the leaderboard also at
+    /leaderboard and the judge audit at /judge-audit."""
     read_leaderboard: SnapshotReader = leaderboard or (lambda: None)
     guards = guards or Guards()
     # Uploads older than an hour are deleted every ten minutes, and the whole cache when the server stops or starts.
@@ -781,6 +869,18 @@ def build_ui(
             api=False,
             read_reward_models=reward_models,
             read_training_outcomes=training_outcomes,
+        )
+    # The stored judge audit on its own URL too (no upload there: that is the tab's).
+    with demo.route("Judge audit", "/judge-audit"):
+        gr.Markdown("# 🤗 Huggy Arena judge audit")
+        JudgeAuditPanel(
+            judge_audit or (lambda: None),
+            None,
+            identity,
+            upload_root or Path(get_upload_folder()),
+            prefix="auditp_",
+            api=False,
+            page=demo,
         )
     # A bounded queue: past `queue_size` waiting events a newcomer is told the arena is busy (HTTP 503 and
     # "This application is currently busy" in the page) instead of waiting behind an unbounded line.
