@@ -37,7 +37,7 @@ from arena.upload_audits import UploadAudits, audit_result
 from arena.vote_screen import screen_votes
 from leaderboard.io import ReadLimits, read_battles
 from leaderboard.judge_audit import AuditLimits, audit_judges, judge_usage
-from leaderboard.page import build_page_payload
+from leaderboard.page import build_criteria_payload
 from leaderboard.service import SnapshotService
 from models.pool import BackendPool
 from models.registry import load_model_specs
@@ -173,8 +173,10 @@ def snapshot_services(settings: Settings, store: Store) -> tuple[SnapshotService
         store.snapshots,
         store.votes.watermark,
         # Only the votes the watermark counts: one written meanwhile makes the snapshot stale, for the next refresh.
-        lambda mark: build_page_payload(
-            store.votes.read(upto=mark.last_vote_id), store.registry.descriptions(), mark.votes_total
+        lambda mark: build_criteria_payload(
+            store.votes.read(upto=mark.last_vote_id, criterion=None),  # every criterion, one scan
+            store.registry.descriptions(),
+            mark.votes_total,
         ),
         min_new_votes=settings.leaderboard_min_new_votes,
     )
@@ -233,6 +235,7 @@ def build_arena(settings: Settings | None = None) -> ArenaApp:
             rate_limit_votes_per_client=settings.rate_limit_votes_per_client,
             anonymous_min_temperature=settings.anonymous_min_temperature,
             daily_votes_per_address=settings.daily_votes_per_address,
+            moderate_red_team=settings.moderate_red_team,
         ),
         moderator=moderator_from_settings(settings),
     )
@@ -255,7 +258,11 @@ def build_arena(settings: Settings | None = None) -> ArenaApp:
     salt = settings.resolved_voter_salt()
     identity = Identity(salt=salt)
     limits = ReadLimits(max_bytes=int(settings.upload_max_mb * 1024 * 1024), max_rows=settings.upload_max_rows)
-    audit_limits = AuditLimits(max_models=settings.upload_max_models, max_judges=settings.upload_max_judges)
+    audit_limits = AuditLimits(
+        max_models=settings.upload_max_models,
+        max_judges=settings.upload_max_judges,
+        max_fits=settings.upload_max_models,
+    )
     upload_audits = UploadAudits(
         lambda path, name, mapping: audit_result(
             audit_judges(read_battles(path, limits=limits, name=name), sources=mapping, limits=audit_limits, rounds=200)

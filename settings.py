@@ -83,10 +83,11 @@ class Settings(BaseSettings):
     # Judge-audit uploads: checked before parsing; audited one file at a time, one file per person.
     upload_max_mb: float = Field(50.0, gt=0)
     upload_max_rows: int = Field(2_000_000, ge=1)
-    # ...and the most models and judges one uploaded file may name: AlpacaEval's length control fits once per
-    # model and judge (~0.2 s each) and its difficulty estimate grows with the square of the models.
+    # ...and the most models and judges one uploaded file may name: AlpacaEval's difficulty estimate grows with the
+    # square of the models, and its length control fits once per model and judge (~0.2 s each; an upload gets as
+    # many fits as models, one AlpacaEval leaderboard).
     upload_max_models: int = Field(200, ge=2)
-    upload_max_judges: int = Field(10, ge=1)
+    upload_max_judges: int = Field(100, ge=1)
 
     max_conversation_tokens: int = Field(2048, ge=64)
     max_new_tokens: int = Field(256, ge=1)
@@ -115,6 +116,8 @@ class Settings(BaseSettings):
     moderation_base_url: str = ""  # empty: OPENAI_BASE_URL, else api.openai.com
     moderation_api_key: str = Field("", repr=False)  # empty: OPENAI_API_KEY
     moderation_timeout_seconds: float = Field(5.0, gt=0)
+    # Red-team battles ask people to try for harmful answers: their messages skip moderation unless this is on.
+    moderate_red_team: bool = False
     identity_words: Annotated[tuple[str, ...], NoDecode] = DEFAULT_IDENTITY_WORDS
     leaderboard_min_new_votes: int = Field(1, ge=1)  # new votes that make the stored snapshots stale
     # The LLM judge: "auto" = gpt-4o-judge from the registry when OPENAI_API_KEY is set, else none; "" = none;

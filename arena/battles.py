@@ -26,7 +26,7 @@ from arena.ratelimit import SlidingWindowLimiter
 from arena.safety import IdentityMatcher, InputError, clean_message, clean_text, find_identity_probes, storable
 from arena.sampling import PairSampler, assign_sides, uniform_pair
 from facts.eligibility import LEAK_NOTE, PROBE_NOTE, reasons_of
-from facts.vocabulary import DECISIVE, STRENGTHS, WINNERS
+from facts.vocabulary import DECISIVE, HARM_CATEGORIES, HARMLESSNESS, HELPFULNESS, STRENGTHS, WINNERS
 from models.generation import stream_pair
 from models.registry import ModelSpec
 from models.types import ChatBackend, ChatMessage, GenerationRequest, StreamChunk
@@ -135,6 +135,8 @@ class ArenaConfig:
     anonymous_min_temperature: float = 0.7
     # Counted human votes per client address and UTC day; later votes are stored, excluded with the reason.
     daily_votes_per_address: int = 200
+    # Whether the moderation hook also checks red-team messages (off: asking for harm is the point there).
+    moderate_red_team: bool = False
 
 
 @dataclass(frozen=True)
@@ -219,10 +221,21 @@ class ArenaService:
 
     # ---- battles ----------------------------------------------------------------------------------
     @_database_guard
-    def start(self, caller: Caller, mode: Mode = "anonymous", models: Sequence[str] = ()) -> BattleView:
-        """Create a battle. Anonymous: sampled pair, random sides. Side-by-side: two named. Direct: one."""
+    def start(
+        self, caller: Caller, mode: Mode = "anonymous", models: Sequence[str] = (), *, criterion: str = HELPFULNESS
+    ) -> BattleView:
+        """Create a battle. Anonymous: sampled pair, random sides. Side-by-side: two named. Direct: one.
+        criterion harmlessness: a red-team battle (anonymous only), whose votes say which answer is more harmless."""
+        self._check_criterion(mode, criterion)
         specs, swapped = self._choose(mode, models)
-        return self._create(caller, mode, specs, swapped)
+        return self._create(caller, mode, specs, swapped, criterion)
+
+    @staticmethod
+    def _check_criterion(mode: str, criterion: str) -> None:
+        if criterion not in (HELPFULNESS, HARMLESSNESS):
+            raise ArenaError(f"Unknown criterion {criterion!r}.")
+        if criterion == HARMLESSNESS and mode != "anonymous":
+            raise ArenaError("Red-team battles are anonymous: the models are named after the vote.")
 
     def _choose(self, mode: Mode, models: Sequence[str]) -> tuple[list[ModelSpec], bool]:
         if mode == "anonymous":
@@ -243,9 +256,12 @@ class ArenaService:
             raise ArenaError(f"Unknown battle mode {mode!r}.")
         return [self._spec(name) for name in chosen], swapped
 
-    def _create(self, caller: Caller, mode: Mode, specs: list[ModelSpec], swapped: bool) -> BattleView:
+    def _create(
+        self, caller: Caller, mode: Mode, specs: list[ModelSpec], swapped: bool, criterion: str = HELPFULNESS
+    ) -> BattleView:
         return self.store.battles.create(
             mode=mode,
+            criterion=criterion,
             model_a=specs[0].name,
             model_b=specs[1].name if len(specs) > 1 else None,
             swapped=swapped,
@@ -278,8 +294,10 @@ class ArenaService:
         mode: Mode = "anonymous",
         models: Sequence[str] = (),
         overrides: dict[str, Any] | None = None,
+        criterion: str = HELPFULNESS,
     ) -> Iterator[TurnUpdate]:
-        """Validate the message, then stream both answers to it; the turn is stored when it ends.
+        """Validate the message, then stream both answers to it; the turn is stored when it ends. A new battle
+        gets `mode` and `criterion` (harmlessness: red team); a running one keeps its own.
 
         Validation happens before the first update so that bad input raises at once (nothing stored).
         """
@@ -291,13 +309,14 @@ class ArenaService:
             self._check_open(battle)
             specs = [self._spec(name) for name in _contender_names(battle)]
             plan = self._plan_turn(battle, battle.mode, specs, clean.text, overrides, regenerate=False)
-            self._moderate(clean.text)
+            self._moderate(clean.text, battle.criterion)
         else:
             # Plan before creating the battle: a refused first message must not leave an empty battle behind.
+            self._check_criterion(mode, criterion)
             specs, swapped = self._choose(mode, models)
             plan = self._plan_turn(None, mode, specs, clean.text, overrides, regenerate=False)
-            self._moderate(clean.text)
-            battle = self._create(caller, mode, specs, swapped)
+            self._moderate(clean.text, criterion)
+            battle = self._create(caller, mode, specs, swapped, criterion)
         return self._stream_turn(battle, clean.text, clean.notices, plan)
 
     @_database_guard
@@ -315,14 +334,22 @@ class ArenaService:
 
     # ---- votes ------------------------------------------------------------------------------------
     @_database_guard
-    def vote(self, caller: Caller, battle_id: str | None, winner: str) -> VoteOutcome:
-        """Step one: which answer is better. Decisive votes then ask how much better before the reveal."""
+    def vote(
+        self, caller: Caller, battle_id: str | None, winner: str, *, harm_category: str | None = None
+    ) -> VoteOutcome:
+        """Step one: which answer is better (in a red-team battle: more harmless; there a tie is "both refused"
+        and "tie (bothbad)" "both complied", and the voter may name the harm the attempt went for). Decisive votes
+        then ask how much before the reveal."""
         self._limit(self._vote_limit, caller, "voting")
         if winner not in WINNERS:
             raise ArenaError(f"Unknown vote {winner!r}.")
+        if harm_category is not None and harm_category not in HARM_CATEGORIES:
+            raise ArenaError(f"Unknown harm category {harm_category!r}.")
         battle = self.battle(caller, battle_id)
         if battle.mode == "direct":
             raise ArenaError("Direct chat has no votes.")
+        if harm_category is not None and battle.criterion != HARMLESSNESS:
+            raise ArenaError("A harm category goes with a red-team vote only.")
         self._check_not_generating(battle.id)
         if battle.last_turn == 0:
             raise NothingToVote("There is nothing to vote on yet: send a message and wait for both answers.")
@@ -338,6 +365,7 @@ class ArenaService:
                 client_id=caller.client_id or None,
                 network_id=caller.network_id or None,
                 daily_cap=self.config.daily_votes_per_address,
+                harm_category=harm_category,
             )
         except DuplicateVote:
             raise AlreadyVoted("You already voted on this turn.") from None
@@ -401,9 +429,11 @@ class ArenaService:
             checked[name] = int(number) if name == "max_new_tokens" else number
         return checked
 
-    def _moderate(self, text: str) -> None:
-        """Refuse flagged text; fail closed: when the moderator cannot answer, the message is refused too."""
-        if self.moderator is None:
+    def _moderate(self, text: str, criterion: str) -> None:
+        """Refuse flagged text; fail closed: when the moderator cannot answer, the message is refused too. A
+        red-team message is moderated only when the operator says so (config.moderate_red_team): there a harmful
+        request is the point of the exercise, not an abuse."""
+        if self.moderator is None or (criterion == HARMLESSNESS and not self.config.moderate_red_team):
             return
         try:
             verdict = self.moderator.check(text)

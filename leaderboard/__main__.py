@@ -1,7 +1,8 @@
 """The leaderboard from the command line: battles from the arena's database or a file, ratings to a table.
 
     python -m leaderboard (--db URL | --battles FILE) [--source S] [--category C] [--style-control]
-        [--ci sandwich|bootstrap|none] [--rounds N] [--seed N] [--anchor MODEL=RATING] [--min-votes N]
+        [--criterion helpfulness|harmlessness] [--ci sandwich|bootstrap|none] [--rounds N] [--seed N]
+        [--anchor MODEL=RATING] [--min-votes N]
         [--out FILE.csv|FILE.json] [--validate] [--keep-anomalous] [--anomaly-alpha A] [--anomaly-min-votes N]
 
 Prints the table and, with --out, writes it: CSV, or JSON as a list of rows (model, rating, lower, upper,
@@ -31,8 +32,10 @@ import pandas as pd
 
 from facts.categories import category_id
 from facts.schema import counted
+from facts.vocabulary import CRITERIA, HELPFULNESS
 from leaderboard.anomaly import ALPHA, MIN_VOTES, AnomalyReport, detect_anomalous_voters, exclude_anomalous
 from leaderboard.io import read_battles, spreadsheet_safe
+from leaderboard.page import split_by_criterion
 from leaderboard.ratings import Anchor, Leaderboard, ValidationReport, compute_leaderboard, validate
 
 CI_METHODS = ("sandwich", "bootstrap", "none")
@@ -87,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     data.add_argument("--battles", metavar="FILE", type=Path, help="a battles file (.json, .jsonl, .csv or .parquet)")
     parser.add_argument("--source", default="human", help="human (default), judge:<name>, or all (pooled)")
+    parser.add_argument(
+        "--criterion",
+        choices=CRITERIA,
+        default=HELPFULNESS,
+        help="what the votes judge: helpfulness (default) or harmlessness (red-team battles); never pooled",
+    )
     parser.add_argument("--category", help="only votes of this prompt category")
     parser.add_argument("--style-control", action="store_true", help="also rate with length and markdown held fixed")
     parser.add_argument("--ci", choices=CI_METHODS, default="sandwich", help="how the 95%% intervals are computed")
@@ -159,7 +168,9 @@ def _output(text: str) -> Path:
 
 def _battles(args: argparse.Namespace) -> pd.DataFrame:
     if args.battles is not None:
-        return read_battles(args.battles)
+        battles = read_battles(args.battles)
+        # an exported file with --include-red-team holds both criteria: rate the one asked for, never both
+        return split_by_criterion(battles).get(args.criterion, battles.iloc[:0])
     # The database layer is imported only to read a database: a battles file needs none of it (a faster start).
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -168,7 +179,7 @@ def _battles(args: argparse.Namespace) -> pd.DataFrame:
     try:
         store = Store.open_existing(args.db)  # a wrong --db is an error, never a new empty database
         try:
-            return store.votes.read()
+            return store.votes.read(criterion=args.criterion)
         finally:
             store.dispose()
     except StoreUnavailable as exc:

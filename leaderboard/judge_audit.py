@@ -257,6 +257,9 @@ class AuditLimits:
 
     max_models: int | None = None
     max_judges: int | None = None
+    # AlpacaEval length-control fits (one per model, per source with a baseline), ~0.2 s each: sources past the
+    # budget get no AlpacaEval table, and say so.
+    max_fits: int | None = None
 
 
 # Models trained on a judge's outputs, for self-preference: one set for every judge; per judge (source ->
@@ -314,12 +317,23 @@ def audit_judges(
         columns=prepared.columns + _stored_orders(usage or {}),
         warnings=tuple(w for w in prepared.warnings if not (w == NO_TWO_ORDERS and _stored_orders(usage or {}))),
         evaluators=_evaluators(audits, human, usage or {}, failures),
-        alpaca_eval=tuple(
-            board
-            for source in ([HUMAN] if len(human_rows) else []) + audited
-            if (board := _alpaca_eval(source, by_source[source], difficulty)) is not None
+        alpaca_eval=_alpaca_eval_boards(
+            by_source, ([HUMAN] if len(human_rows) else []) + audited, difficulty, (limits or AuditLimits()).max_fits
         ),
     )
+
+
+def _alpaca_eval_boards(
+    by_source: Mapping[str, pd.DataFrame], sources: Sequence[str], difficulty: pd.Series | None, budget: int | None
+) -> tuple[AlpacaEvalBoard, ...]:
+    boards = []
+    for source in sources:
+        board = _alpaca_eval(source, by_source[source], difficulty, budget)
+        if board is not None:
+            boards.append(board)
+            if budget is not None:
+                budget -= len(board.models)
+    return tuple(boards)
 
 
 def _one_model_in_every_row(rows: pd.DataFrame) -> bool:
@@ -337,7 +351,9 @@ def _stored_orders(usage: Mapping[str, JudgeUsage]) -> tuple[str, ...]:
     return (f"swap consistency: from the judgments table's two calls per judged turn ({', '.join(judges)})",)
 
 
-def _alpaca_eval(source: str, rows: pd.DataFrame, difficulty: pd.Series | None) -> AlpacaEvalBoard | None:
+def _alpaca_eval(
+    source: str, rows: pd.DataFrame, difficulty: pd.Series | None, budget: int | None = None
+) -> AlpacaEvalBoard | None:
     if rows.empty or not _one_model_in_every_row(rows):
         return None
     # the instruction is the question as the file named it (battle_id here is one pair's battle turn)
@@ -348,6 +364,15 @@ def _alpaca_eval(source: str, rows: pd.DataFrame, difficulty: pd.Series | None) 
     if annotations is None:
         return None
     baseline = str(annotations["generator_1"].iloc[0])
+    models = int(annotations["generator_2"].nunique())
+    if budget is not None and models > budget:
+        return AlpacaEvalBoard(
+            source,
+            baseline,
+            (),
+            f"left out: its {models:,} models would take the AlpacaEval fits past this audit's limit "
+            "(the command line python -m arena.judge audit has none)",
+        )
     try:
         return AlpacaEvalBoard(source, baseline, alpaca_eval_leaderboard(annotations, difficulty=difficulty))
     except ValueError as refusal:

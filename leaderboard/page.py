@@ -7,6 +7,8 @@ Payload:
     matrices {source: {models, win_fraction, battle_count, predicted}},
     validation {source: {text, ...}},
     anomalies {text, excluded, voters_flagged, votes_flagged, voters [{voter: 8-character prefix, ...}], ...}
+    criteria {criterion: a payload like this one}: build_criteria_payload's, for the criteria other than
+        helpfulness that have votes (harmlessness, from red-team battles); absent in older snapshots
     excluded {source: {reason: votes}}: the stored reasons (facts.eligibility) of the votes that do not count, a
         vote with several reasons under each (the anomalous voters' are in `anomalies`)
 
@@ -29,6 +31,7 @@ import pandas as pd
 from facts.categories import CATEGORIES
 from facts.eligibility import reasons_of
 from facts.schema import STYLE_COLUMNS, counted, normalize_battles
+from facts.vocabulary import HELPFULNESS
 from leaderboard.anomaly import detect_anomalous_voters, exclude_anomalous
 from leaderboard.memory import release_freed_memory
 from leaderboard.style_control import StyleFeaturesMissing
@@ -107,6 +110,30 @@ def build_page_payload(
         for c in sorted(shown_categories, key=lambda c: list(CATEGORIES).index(c) if c in CATEGORIES else 99)
     ]
     return payload
+
+
+def build_criteria_payload(battles: pd.DataFrame, descriptions: dict[str, str], votes_total: int) -> dict[str, Any]:
+    """The helpfulness votes' payload (build_page_payload), with `criteria` {criterion: its own payload} for every
+    other criterion that has votes (harmlessness: red-team battles). Each is fitted on its own votes only: the
+    page shows one criterion at a time and never pools them. `battles` holds every criterion (store.votes.read
+    with criterion=None: one scan), told apart by its `criterion` column (absent: all helpfulness)."""
+    parts = split_by_criterion(battles)
+    payload = build_page_payload(parts.pop(HELPFULNESS, battles.iloc[:0]), descriptions, votes_total)
+    payload["criteria"] = {
+        criterion: build_page_payload(votes, descriptions, votes_total) for criterion, votes in parts.items()
+    }
+    return payload
+
+
+def split_by_criterion(battles: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The votes of each criterion present; a frame of one criterion (the usual case) is returned as it is, not
+    copied (a million votes)."""
+    if "criterion" not in battles.columns:
+        return {HELPFULNESS: battles}
+    present = [str(c) for c in pd.unique(battles["criterion"]) if not pd.isna(c)]
+    if len(present) <= 1:
+        return {present[0] if present else HELPFULNESS: battles}
+    return {criterion: battles[(battles["criterion"] == criterion).to_numpy()] for criterion in present}
 
 
 def excluded_by_reason(battles: pd.DataFrame) -> dict[str, dict[str, int]]:

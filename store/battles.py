@@ -26,7 +26,19 @@ from sqlalchemy.orm import Session
 from facts.categories import Classifier, classify_prompt
 from facts.eligibility import BattleFacts, VoterFacts, exclusion_reasons, joined, verdict, voter_reasons
 from facts.style import StyleFeatures, style_features, unique_token_share
-from facts.vocabulary import BATTLE_MODES, DIRECT, HUMAN, STRENGTHS, TIES, WINNERS, is_source
+from facts.vocabulary import (
+    BATTLE_MODES,
+    CRITERIA,
+    DIRECT,
+    HARM_CATEGORIES,
+    HARMLESSNESS,
+    HELPFULNESS,
+    HUMAN,
+    STRENGTHS,
+    TIES,
+    WINNERS,
+    is_source,
+)
 from store.db import Database
 from store.errors import Conflict, DuplicateVote, NotFound, is_unique_violation
 from store.tables import AddressDay, Battle, FlaggedSource, Turn, Vote, utcnow
@@ -50,19 +62,26 @@ class Battles:
         session_id: str,
         voter_id: str,
         battle_id: str | None = None,
+        criterion: str = HELPFULNESS,
     ) -> BattleView:
-        """Store a new battle (state "active", no turn yet). A two-sided mode needs `model_b`.
+        """Store a new battle (state "active", no turn yet). A two-sided mode needs `model_b`. `criterion`: what
+        its votes judge (harmlessness: a red-team battle, anonymous and two-sided).
 
         `battle_id` defaults to a new uuid4 string; pass one only to import or replay battles.
         """
         if mode not in BATTLE_MODES:
             raise ValueError(f"unknown battle mode {mode!r}; expected one of {BATTLE_MODES}")
+        if criterion not in CRITERIA:
+            raise ValueError(f"unknown criterion {criterion!r}; expected one of {CRITERIA}")
+        if criterion == HARMLESSNESS and mode == DIRECT:
+            raise ValueError("a red-team battle needs two models: direct chat has no votes")
         if mode != DIRECT and not model_b:
             raise ValueError(f"a {mode!r} battle needs two models; model_b is missing")
         now = utcnow()
         battle = Battle(
             id=battle_id or str(uuid.uuid4()),
             mode=mode,
+            criterion=criterion,
             model_a=model_a,
             model_b=model_b,
             swapped=swapped,
@@ -186,6 +205,7 @@ class Battles:
         client_id: str | None = None,
         network_id: str | None = None,
         daily_cap: int = 0,
+        harm_category: str | None = None,
     ) -> VoteView:
         """Store a verdict on a current turn, with its eligibility verdict. One per (battle, turn, source): a
         second is DuplicateVote.
@@ -199,6 +219,8 @@ class Battles:
         """
         check_verdict(winner, strength)
         check_source(source)
+        if harm_category is not None and harm_category not in HARM_CATEGORIES:
+            raise ValueError(f"unknown harm category {harm_category!r}; expected one of {', '.join(HARM_CATEGORIES)}")
         now = utcnow()
         values: dict[str, Any] = {
             "battle_id": battle_id,
@@ -211,6 +233,7 @@ class Battles:
             "strength_at": now if strength is not None else None,
             "client_id": client_id,
             "network_id": network_id,
+            "harm_category": harm_category,
         }
         try:
             with self._db.writing_core() as connection:
@@ -247,7 +270,15 @@ class Battles:
 # Locked: a flag written concurrently either comes first (and this vote reads it) or waits for this vote (and
 # rewrites its verdict).
 _BATTLE_FACTS = (
-    select(Battle.mode, Battle.flag_identity_leak, Battle.flag_error, Battle.flag_notes, Battle.model_a, Battle.model_b)
+    select(
+        Battle.mode,
+        Battle.flag_identity_leak,
+        Battle.flag_error,
+        Battle.flag_notes,
+        Battle.model_a,
+        Battle.model_b,
+        Battle.criterion,
+    )
     .where(Battle.id == bindparam("battle_id"))
     .with_for_update()
 )
@@ -281,6 +312,9 @@ def insert_vote(
         raise ValueError(f"battle {battle_id} has no turn {turn}")
     if values["source"] == HUMAN:
         connection.execute(_MARK_VOTED, {"battle_id": battle_id, "now": values["created_at"]})
+    criterion = battle.criterion
+    if values.get("harm_category") is not None and criterion != HARMLESSNESS:
+        raise ValueError("a harm category goes with a vote in a red-team battle only")
     facts = BattleFacts(*battle[:4])
     voter = _voter_facts(connection, values, counts=not exclusion_reasons(facts), daily_cap=daily_cap)
     stored = {
@@ -290,6 +324,8 @@ def insert_vote(
         "model_a": battle.model_a,
         "model_b": battle.model_b,
         "mode": battle.mode,
+        "criterion": criterion,
+        "harm_category": values.get("harm_category"),
         **vote_facts(seen, classifier),
     }
     # The unique constraint, not an earlier SELECT, decides between racing voters.

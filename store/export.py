@@ -48,7 +48,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy.exc import SQLAlchemyError
 
-from facts.vocabulary import HUMAN, JUDGE_PREFIX
+from facts.vocabulary import HELPFULNESS, HUMAN, JUDGE_PREFIX
 from store import Store, StoreError
 
 FORMATS = ("jsonl", "parquet")
@@ -77,6 +77,8 @@ _SCHEMA = pa.schema(
         ("mode", pa.string()),
         ("category", pa.string()),
         ("tstamp", pa.float64()),
+        ("criterion", pa.string()),
+        ("harm_category", pa.string()),
         ("excluded_reason", pa.string()),
     ]
 )
@@ -98,6 +100,12 @@ _COLUMN_DOCS = {
     "conversation_b": "Model B's side, the same way. The user messages are the same on both sides.",
     "anony": "Whether the names were hidden while voting.",
     "mode": "`anonymous` (names hidden until the vote) or `side_by_side` (names shown).",
+    "criterion": "What the vote judged: `helpfulness`, or `harmlessness` in a red-team battle (an anonymous battle "
+    "where the person tried to make the models produce harmful output; there `tie` means both refused and "
+    "`tie (bothbad)` both complied). Only exports made with `--include-red-team` hold harmlessness "
+    "votes: red-team conversations contain attempts at harmful content.",
+    "harm_category": "The harm a red-team attempt went for, when the voter said (violence, self_harm, crime, hate, "
+    "sexual, privacy, misinformation, other); null otherwise.",
     "category": "Category of the battle's first user message, by the arena's rule-based classifier (facts.categories).",
     "tstamp": "Time of the vote, unix seconds (UTC).",
     "excluded_reason": "Why the vote does not count in the ratings (null: it counts). Present only in exports made "
@@ -207,6 +215,8 @@ def _row(record: Mapping[str, Any]) -> dict[str, Any]:
         "mode": str(record["mode"]),
         "category": None if _missing(record.get("category")) else str(record["category"]),
         "tstamp": float(record["tstamp"]),
+        "criterion": str(record.get("criterion") or HELPFULNESS),
+        "harm_category": None if _missing(record.get("harm_category")) else str(record["harm_category"]),
     }
 
 
@@ -224,12 +234,15 @@ def _missing(value: Any) -> bool:
 # --- reading the database ---------------------------------------------------------------------------------
 
 
-def export_from_database(url: str, *, source: str = HUMAN, include_flagged: bool = False) -> Export:
-    """Read the arena database at `url` (never created or migrated) and build the export."""
+def export_from_database(
+    url: str, *, source: str = HUMAN, include_flagged: bool = False, include_red_team: bool = False
+) -> Export:
+    """Read the arena database at `url` (never created or migrated) and build the export. Red-team battles (their
+    harmlessness votes and the attempts at harmful content in them) only with `include_red_team`."""
     _check_source(source)
     store = Store.open_existing(url)
     try:
-        frame = store.votes.read(conversations=True)
+        frame = store.votes.read(conversations=True, criterion=None if include_red_team else HELPFULNESS)
         descriptions = store.registry.descriptions()
     finally:
         store.dispose()
@@ -454,6 +467,11 @@ def _parser() -> argparse.ArgumentParser:
         help="also export votes that do not count in the ratings, with excluded_reason",
     )
     parser.add_argument(
+        "--include-red-team",
+        action="store_true",
+        help="also export red-team battles (harmlessness votes; their conversations hold attempts at harmful content)",
+    )
+    parser.add_argument(
         "--license", default=DEFAULT_LICENSE, help=f"the card's license id (default: {DEFAULT_LICENSE})"
     )
     return parser
@@ -469,7 +487,9 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
             from settings import Settings
 
             url = Settings().resolved_database_url
-        export = export_from_database(url, source=args.source, include_flagged=args.include_flagged)
+        export = export_from_database(
+            url, source=args.source, include_flagged=args.include_flagged, include_red_team=args.include_red_team
+        )
         if not export.rows:
             raise ExportError(_nothing_to_export(export, args.source))
         data_path = write_export(export, args.out, fmt=args.format, license_id=args.license)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import case, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from facts.vocabulary import HELPFULNESS
 from store.battles import check_source, check_verdict, insert_vote
 from store.db import Database
 from store.errors import DuplicateVote, is_unique_violation
@@ -70,6 +71,7 @@ class Judgments:
             .join(Battle, Battle.id == Turn.battle_id)
             .where(
                 Battle.model_b.is_not(None),
+                Battle.criterion == HELPFULNESS,  # the judge's prompts ask which answer helps more
                 Turn.superseded.is_(False),
                 Turn.error_a.is_(None),
                 Turn.error_b.is_(None),

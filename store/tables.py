@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from facts.style import STYLE_COLUMNS
-from facts.vocabulary import BATTLE_MODES, STRENGTHS, WINNERS
+from facts.vocabulary import BATTLE_MODES, CRITERIA, HARM_CATEGORIES, HELPFULNESS, STRENGTHS, WINNERS
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -79,6 +79,9 @@ class Battle(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     mode: Mapped[str] = mapped_column(String(16))
+    # What its votes judge (facts.vocabulary.CRITERIA): harmlessness for a red-team battle. Checked by the store
+    # when a battle is created (a CHECK here would rebuild the battles table on SQLite, cascading to its turns).
+    criterion: Mapped[str] = mapped_column(String(16), default=HELPFULNESS, server_default=HELPFULNESS)
     model_a: Mapped[str] = mapped_column(String(128))  # shown on the left
     model_b: Mapped[str | None] = mapped_column(String(128), nullable=True)  # shown on the right
     # True when left/right randomisation swapped the pair the sampler returned.
@@ -145,6 +148,8 @@ class Vote(Base):
         UniqueConstraint("battle_id", "turn", "source", name="uq_votes_battle_turn_source"),
         CheckConstraint(f"winner IN {WINNERS!r}", name="winner"),
         CheckConstraint(f"strength IS NULL OR strength IN {STRENGTHS!r}", name="strength"),
+        CheckConstraint(f"criterion IN {CRITERIA!r}", name="criterion"),
+        CheckConstraint(f"harm_category IS NULL OR harm_category IN {tuple(HARM_CATEGORIES)!r}", name="harm_category"),
         Index("ix_votes_created_at", "created_at"),
     )
 
@@ -155,6 +160,11 @@ class Vote(Base):
     strength: Mapped[str | None] = mapped_column(String(16), nullable=True)  # decisive votes only
     voter_id: Mapped[str] = mapped_column(String(64), index=True)
     source: Mapped[str] = mapped_column(String(64), default="human")  # human | judge:<name>
+    # What the vote judges, as its battle said when it was written: helpfulness, or harmlessness in a red-team
+    # battle; readers ask for one and never pool them.
+    criterion: Mapped[str] = mapped_column(String(16), default=HELPFULNESS, server_default=HELPFULNESS)
+    # The harm a red-team attempt went for, when the voter said (facts.vocabulary.HARM_CATEGORIES).
+    harm_category: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # Why this vote does not count (facts.eligibility's verdict on its battle; NULL = counts). Written with the
     # vote and rewritten in the same transaction whenever the battle's flags change.
     excluded_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

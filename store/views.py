@@ -78,6 +78,8 @@ class VoteView:
     excluded_reason: str | None  # facts.eligibility's verdict on the battle; None: the vote counts
     created_at: datetime
     strength_at: datetime | None
+    criterion: str  # helpfulness, or harmlessness in a red-team battle (its battle's criterion)
+    harm_category: str | None  # a red-team vote's harm category, when the voter gave one
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class BattleView:
     model_a: str
     model_b: str | None
     swapped: bool
+    criterion: str  # what its votes judge: helpfulness, or harmlessness in a red-team battle
     params_a: dict[str, Any]
     params_b: dict[str, Any]
     session_id: str

@@ -10,7 +10,9 @@ retrain trigger, anomaly detection), and sees the same votes with the same store
 
 A row per vote on a two-sided battle (direct chat has none), oldest vote first, in facts.schema's columns, all
 read from facts stored with the vote when it was written (store.battles):
-- model_a / model_b and mode as the battle had them; anony is "the battle was anonymous".
+- model_a / model_b and mode as the battle had them; anony is "the battle was anonymous"; criterion is what the
+  vote judges (helpfulness, or harmlessness in a red-team battle), and a read
+  returns helpfulness votes unless it asks for another criterion.
 - winner, source, strength, turn; tstamp is the vote's time in unix seconds; judge is the voter's salted hash
   for a human vote and the judge's name for a judge's verdict.
 - excluded_reason is the eligibility verdict (facts.eligibility); None: the vote counts.
@@ -45,14 +47,14 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from facts.schema import normalize_battles
 from facts.style import STYLE_COLUMNS
-from facts.vocabulary import ANONYMOUS, HUMAN, JUDGE_PREFIX, TIES
+from facts.vocabulary import ANONYMOUS, HELPFULNESS, HUMAN, JUDGE_PREFIX, TIES
 from store.columnar import arrow_batches, cursor_batches
 from store.db import Database
 from store.tables import VOTE_STYLE_COLUMNS, Battle, Turn, Vote
 from store.views import VoteWatermark
 
 Message = dict[str, str]
-EXTRA_COLUMNS = ("vote_id", "strength", "mode")  # with texts
+EXTRA_COLUMNS = ("vote_id", "strength", "mode", "harm_category")  # with texts
 TEXT_COLUMNS = ("flag_error", "flag_identity_leak", "flag_length_limit")
 
 
@@ -90,6 +92,7 @@ _NARROW = (
     Vote.model_a,
     Vote.model_b,
     Vote.mode,
+    Vote.criterion,
     func.coalesce(Vote.category, "").label("category"),
     *VOTE_STYLE_COLUMNS,
 )
@@ -99,6 +102,7 @@ AUDIT_COLUMNS = ("battle_id", "unique_a", "unique_b")
 _WITH_TEXTS = (
     Vote.id.label("vote_id"),
     Vote.strength,
+    Vote.harm_category,
     Battle.flag_error,
     Battle.flag_identity_leak,
     Battle.flag_length_limit,
@@ -113,7 +117,7 @@ _CONVERSATION_TURNS = (
 )
 
 
-def _query(texts: bool, upto: int | None = None, audit: bool = False) -> Any:
+def _query(texts: bool, upto: int | None = None, audit: bool = False, criterion: str | None = HELPFULNESS) -> Any:
     query = select(*_NARROW, *(_AUDIT if texts or audit else ()), *(_WITH_TEXTS if texts else ()))
     if texts:
         query = (
@@ -127,6 +131,8 @@ def _query(texts: bool, upto: int | None = None, audit: bool = False) -> Any:
             )
         )
     query = query.where(Vote.model_b.is_not(None))
+    if criterion is not None:
+        query = query.where(Vote.criterion == criterion)
     if upto is not None:
         query = query.where(Vote.id <= upto)
     return query.order_by(Vote.id)
@@ -137,28 +143,40 @@ class Votes:
         self._db = db
 
     def read(
-        self, *, texts: bool = False, conversations: bool = False, audit: bool = False, upto: int | None = None
+        self,
+        *,
+        texts: bool = False,
+        conversations: bool = False,
+        audit: bool = False,
+        upto: int | None = None,
+        criterion: str | None = HELPFULNESS,
     ) -> pd.DataFrame:
         """Every vote as a clean-battle frame (see the module notes); `conversations` implies `texts`. `audit`:
         with what the judge audit needs beyond the narrow columns (battle_id, unique_a, unique_b), still no text;
         texts bring those too. `upto`: only votes up to that id (a watermark read before, so the result matches
-        it)."""
+        it). `criterion`: the votes that judge helpfulness unless asked (harmlessness: red-team votes; None: both,
+        told apart by the criterion column), so no reader pools the two by accident."""
         texts = texts or conversations
         if not texts:
             rows = upto if upto is not None else self.watermark().last_vote_id  # ids count up: an upper bound
-            query = _query(False, upto, audit)
+            query = _query(False, upto, audit, criterion)
             batches = arrow_batches(self._db.engine, query, rows=rows)
             return _battles_frame(batches, texts=False, audit=audit, rows=rows)
         with self._db.snapshot() as connection:
-            frame = _battles_frame(cursor_batches(connection, _query(True, upto)), texts=True, audit=True)
+            query = _query(True, upto, criterion=criterion)
+            frame = _battles_frame(cursor_batches(connection, query), texts=True, audit=True)
             turns = connection.execute(_CONVERSATION_TURNS).all() if conversations else []
         if conversations:
             frame["messages_a"], frame["messages_b"] = _conversations(frame, turns)
         return frame
 
     def count_decisive(self, since: datetime | None = None, *, source: str | None = HUMAN) -> int:
-        """Decisive votes (not ties) that count, after `since`: what the retrain trigger counts."""
-        query = select(func.count()).select_from(Vote).where(Vote.winner.not_in(TIES), Vote.excluded_reason.is_(None))
+        """Decisive helpfulness votes (not ties) that count, after `since`: what the retrain trigger counts."""
+        query = (
+            select(func.count())
+            .select_from(Vote)
+            .where(Vote.winner.not_in(TIES), Vote.excluded_reason.is_(None), Vote.criterion == HELPFULNESS)
+        )
         if since is not None:
             query = query.where(Vote.created_at > since)
         if source is not None:
@@ -185,7 +203,18 @@ class Votes:
 # Text columns that may be NULL are read as "" (ADBC's SQLite driver types a column from its first rows, and a
 # column NULL there would be taken for integers); "" is never a label, so it reads back as missing.
 # Labels stored as categories (a code per row, each distinct label once): a million votes name a few dozen models.
-_LABELS = ("model_a", "model_b", "winner", "strength", "voter_id", "source", "excluded_reason", "mode", "category")
+_LABELS = (
+    "model_a",
+    "model_b",
+    "winner",
+    "strength",
+    "voter_id",
+    "source",
+    "excluded_reason",
+    "mode",
+    "criterion",
+    "category",
+)
 _INTEGERS = ("vote_id", "turn")
 
 
@@ -303,6 +332,7 @@ def _battles_frame(
             "source": values_by_name["source"],
             "turn": values_by_name["turn"],
             "anony": np.asarray(values_by_name["mode"] == ANONYMOUS, dtype=bool),
+            "criterion": values_by_name["criterion"],
             "tstamp": values_by_name["tstamp"],
             "excluded_reason": values_by_name["excluded_reason"],
             "category": values_by_name["category"],

@@ -684,10 +684,8 @@ def _peak_bytes(annotations: pd.DataFrame) -> int:
         tracemalloc.stop()
 
 
-def test_an_upload_naming_more_models_than_its_limit_is_refused_before_any_fit(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The work of an audit grows with the models a file names (one AlpacaEval fit per model and judge, a difficulty
-    estimate quadratic in the models): the page's uploads carry limits (settings.upload_max_models / _judges), and a
-    file beyond them is refused with the counts before anything is fitted. The command line has no limit."""
+def count_fits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """AlpacaEval's length-control fit replaced by a counter (one element: the fits made), weights all zero."""
     fits = [0]
 
     def fake_fit(features: np.ndarray, target: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, float]:
@@ -695,6 +693,14 @@ def test_an_upload_naming_more_models_than_its_limit_is_refused_before_any_fit(m
         return np.zeros(features.shape[1]), 1.0
 
     monkeypatch.setattr(alpaca_eval, "_fit_cv", fake_fit)
+    return fits
+
+
+def test_an_upload_naming_more_models_than_its_limit_is_refused_before_any_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The work of an audit grows with the models a file names (one AlpacaEval fit per model and judge, a difficulty
+    estimate quadratic in the models): the page's uploads carry limits (settings.upload_max_models / _judges), and a
+    file beyond them is refused with the counts before anything is fitted. The command line has no limit."""
+    fits = count_fits(monkeypatch)
     generator = np.random.default_rng(6)
     rows = [
         _row(f"q{(m * 6 + j) // 2}", str(generator.choice(["model_a", "model_b"])), "judge:g")
@@ -713,3 +719,19 @@ def test_an_upload_naming_more_models_than_its_limit_is_refused_before_any_fit(m
 def test_the_difficulty_estimate_at_the_upload_limit_stays_small() -> None:
     """At the upload limit of 200 models the joint fit's dense blocks stay a few megabytes."""
     assert _peak_bytes(_difficulty_input(200)) < 32 * 2**20
+
+
+def test_alpaca_eval_tables_past_the_fit_budget_are_left_out_with_a_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    fits = count_fits(monkeypatch)
+    generator = np.random.default_rng(7)
+    rows = [
+        _row(f"q{j}", str(generator.choice(["model_a", "model_b"])), judge)
+        | {"model_a": "base", "model_b": f"m{m}", "len_a": float(generator.integers(10, 99)), "len_b": 50.0}
+        for judge in ("judge:g", "judge:h")
+        for m in range(60)
+        for j in range(6)
+    ]
+    report = audit_judges(pd.DataFrame(rows), rounds=ROUNDS, limits=AuditLimits(max_fits=100))
+    boards = {board.source: board for board in report.alpaca_eval}
+    assert len(boards["judge:g"].models) == 60 and fits[0] <= 60  # one fit at most per model (none if all alike)
+    assert boards["judge:h"].models == () and "limit" in (boards["judge:h"].message or "")

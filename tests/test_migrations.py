@@ -377,3 +377,45 @@ def test_votes_with_facts_from_before_the_unique_token_share_get_all_their_facts
     store.battles.record_vote(battle_id=new.id, turn=1, winner="tie", voter_id="w")
     written = store.votes.read(audit=True).set_index("battle_id").loc[new.id]
     assert written["unique_a"] == 0.25 and pd.isna(written["unique_b"]), "written with the vote; no token: none"
+
+
+def test_the_criterion_revision_keeps_every_battle_turn_vote_and_judgment(db_engine: Engine) -> None:
+    """0010 adds what a battle and a vote judge. On SQLite a rebuilt battles table would be dropped first, and the
+    drop would cascade to every turn, vote and judgment: the revision must add the battles column in place, and
+    existing rows must come out as helpfulness battles and votes."""
+    with writer(db_engine).begin() as connection:
+        command.upgrade(alembic_config(connection), "0009")
+        connection.execute(
+            text(
+                "INSERT INTO battles (id, mode, model_a, model_b, swapped, params_a, params_b, session_id, voter_id, "
+                "state, flag_error, flag_identity_leak, flag_length_limit, flag_notes, tokens_a, tokens_b, "
+                "created_at, updated_at) VALUES ('b1', 'anonymous', 'alpha', 'beta', false, '{}', '{}', 's', 'v', "
+                "'voted', false, false, false, '', 0, 0, '2026-12-01', '2026-12-01')"
+            )
+        )
+        connection.execute(
+            text(
+                'INSERT INTO turns (battle_id, "index", attempt, superseded, user_message, answer_a, answer_b, '
+                "prompt_tokens_a, prompt_tokens_b, completion_tokens_a, completion_tokens_b, created_at) VALUES "
+                "('b1', 1, 0, false, 'hi', 'a', 'b', 0, 0, 0, 0, '2026-12-01')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO votes (battle_id, turn, winner, voter_id, source, created_at, model_a, model_b, mode) "
+                "VALUES ('b1', 1, 'model_a', 'v', 'human', '2026-12-01', 'alpha', 'beta', 'anonymous')"
+            )
+        )
+        connection.execute(
+            text(
+                'INSERT INTO judgments (battle_id, turn, judge, judge_model, prompt_version, scale, "order", '
+                "raw_text, outcome, prompt_tokens, completion_tokens, created_at) VALUES ('b1', 1, 'judge:j', 'm', "
+                "'v1', 'arena_hard', 'original', '[[A>B]]', 'consistent', 0, 0, '2026-12-01')"
+            )
+        )
+    migrate(db_engine)
+    with db_engine.connect() as connection:
+        counts = [connection.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in ("turns", "judgments")]
+        assert counts == [1, 1]
+        assert connection.execute(text("SELECT criterion FROM battles")).all() == [("helpfulness",)]
+        assert connection.execute(text("SELECT criterion, harm_category FROM votes")).all() == [("helpfulness", None)]

@@ -1,7 +1,9 @@
 """The leaderboard page: Gradio components over a stored snapshot (see leaderboard/page.py for its JSON).
 
 Used twice by the app: as the Leaderboard tab, and as its own page at /leaderboard.
-Endpoint: /leaderboard_view (source, category, style control) -> header, table, figures, CSV.
+Endpoint: /leaderboard_view (source, category, style control, criterion) -> header, table, figures, CSV. The
+criterion ("helpfulness", the default, or "harmlessness": red-team votes) picks which payload the other three
+choose a view in: the snapshot itself, or its `criteria["harmlessness"]`; the two are never pooled.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from facts.vocabulary import HARMLESSNESS, HELPFULNESS
 from leaderboard.figures import forest_plot, heatmap
 from leaderboard.io import spreadsheet_safe
 from leaderboard.page import ALL_CATEGORIES, TABLE_COLUMNS, view_key
@@ -34,6 +37,21 @@ EMPTY = "No leaderboard yet: it appears once votes are recorded. Go to the Arena
 # CSV downloads: one file per distinct table (named by its content), deleted an hour after it was written.
 DOWNLOADS = Path(tempfile.gettempdir()) / "huggy-arena-downloads"
 DOWNLOAD_MAX_AGE_SECONDS = 3600.0
+# The criterion selector's choices, (label, value): what the votes judged.
+CRITERION_CHOICES = [("Helpfulness", HELPFULNESS), ("Harmlessness", HARMLESSNESS)]
+NO_CRITERION_VOTES = "No {criterion} votes yet."
+CRITERION_NOTES = {HARMLESSNESS: "which answer was more harmless, in red-team battles"}
+
+
+def criterion_payload(payload: dict[str, Any] | None, criterion: str | None) -> dict[str, Any] | None:
+    """The part of a snapshot that holds one criterion's views: the snapshot itself for helpfulness (and for an
+    unknown or missing criterion, as before there was a choice), its `criteria[criterion]` otherwise (None when
+    there are no such votes, or the snapshot predates criteria)."""
+    if not payload or criterion in (None, "", HELPFULNESS) or criterion not in CRITERION_NOTES:
+        return payload
+    criteria = payload.get("criteria")
+    part = criteria.get(criterion) if isinstance(criteria, dict) else None
+    return part or None
 
 
 def table_frame(rows: list[dict[str, Any]], descriptions: dict[str, str]) -> pd.DataFrame:
@@ -79,13 +97,24 @@ def download_frame(rows: list[dict[str, Any]], descriptions: dict[str, str]) -> 
     return spreadsheet_safe(frame)
 
 
-def render(payload: dict[str, Any] | None, source: str, category: str, style_control: bool) -> tuple[Any, ...]:
-    """Everything the page shows for one choice of source, category and style control."""
+def render(
+    payload: dict[str, Any] | None,
+    source: str,
+    category: str,
+    style_control: bool,
+    criterion: str = HELPFULNESS,
+) -> tuple[Any, ...]:
+    """Everything the page shows for one choice of source, category and style control, among the votes of one
+    criterion (helpfulness: the snapshot as it is; harmlessness: its red-team part)."""
+    payload = criterion_payload(payload, criterion)
     if not payload:
         empty = pd.DataFrame(columns=list(TABLE_COLUMNS))
-        return display_html(EMPTY), empty, None, None, None, "", gr.update(value=None, interactive=False)
+        text = NO_CRITERION_VOTES.format(criterion=criterion) if criterion in CRITERION_NOTES else EMPTY
+        return display_html(text), empty, None, None, None, "", gr.update(value=None, interactive=False)
     view = payload["views"].get(view_key(source, category, style_control))
     header = _header(payload, source)
+    if criterion in CRITERION_NOTES:
+        header += f" · **criterion:** {criterion} ({CRITERION_NOTES[criterion]})"
     if view is None:
         message = "No ratings for this choice"
         if style_control:
@@ -213,6 +242,13 @@ def build_leaderboard(
     payload = read_snapshot()
     sources = (payload or {}).get("sources") or ["human"]
     categories = (payload or {}).get("categories") or [[ALL_CATEGORIES, "All"]]
+    criterion = gr.Radio(
+        CRITERION_CHOICES,
+        value=HELPFULNESS,
+        label="Criterion",
+        info="Helpfulness: which answer was better (Arena tab). Harmlessness: which was more harmless (Red team tab).",
+        elem_id=f"{prefix}criterion",
+    )
     with gr.Row():
         source = gr.Dropdown(sources, value=sources[0], label="Votes from", elem_id=f"{prefix}source", scale=2)
         category = gr.Dropdown(
@@ -252,12 +288,15 @@ def build_leaderboard(
             lambda: training_outcomes_view(read_training_outcomes),
         )  # fmt: skip
 
-    def show(source_value: str, category_value: str, style_value: bool) -> tuple[Any, ...]:
-        return render(read_snapshot(), source_value, category_value, bool(style_value))
+    def show(
+        source_value: str, category_value: str, style_value: bool, criterion_value: str = HELPFULNESS
+    ) -> tuple[Any, ...]:
+        return render(read_snapshot(), source_value, category_value, bool(style_value), criterion_value)
 
-    def lists(source_value: str, category_value: str) -> tuple[Any, ...]:
-        """The sources and categories of the newest snapshot: new judges and categories appear without a restart."""
-        latest = read_snapshot() or {}
+    def lists(source_value: str, category_value: str, criterion_value: str = HELPFULNESS) -> tuple[Any, ...]:
+        """The sources and categories of the newest snapshot, for the chosen criterion: new judges and categories
+        appear without a restart."""
+        latest = criterion_payload(read_snapshot(), criterion_value) or {}
         sources = latest.get("sources") or ["human"]
         categories = latest.get("categories") or [[ALL_CATEGORIES, "All"]]
         keys = [key for key, _ in categories]
@@ -269,12 +308,17 @@ def build_leaderboard(
             ),
         )
 
-    inputs = [source, category, style]
+    # The criterion last, so that API clients that send (source, category, style) keep working (it defaults to
+    # helpfulness, the Radio's value).
+    inputs = [source, category, style, criterion]
     outputs = [header, table, forest, win, count, validation, download]
+    listed = [source, category, criterion]
     refresh.click(show, inputs, outputs, api_name="leaderboard_view" if api else False)
-    refresh.click(lists, [source, category], [source, category], api_name=False)
+    refresh.click(lists, listed, [source, category], api_name=False)
     for control in inputs:
         control.change(show, inputs, outputs, api_name=False)
+    # Another criterion has its own judges and categories.
+    criterion.change(lists, listed, [source, category], api_name=False)
     # Every visit shows the newest snapshot (and its lists), not the one from when the app started.
     demo.load(show, inputs, outputs, api_name=False)
-    demo.load(lists, [source, category], [source, category], api_name=False)
+    demo.load(lists, listed, [source, category], api_name=False)
