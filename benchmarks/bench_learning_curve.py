@@ -31,9 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def run(pairs: int | None) -> dict[str, Any]:
-    from training.evaluate import sample
     from training.reward import main as train
-    from training.reward_sets import hh_rlhf_harmless
+    from training.reward_sets import hh_rlhf_harmless, sample
 
     started = time.perf_counter()
     evaluation = sample(hh_rlhf_harmless(), pairs, seed=0)

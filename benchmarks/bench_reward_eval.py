@@ -76,9 +76,9 @@ def bare_loop(model: Any, tokenizer: Any, records: list[dict[str, Any]]) -> floa
 def run(pairs: int, repeats: int) -> dict[str, Any]:
     import torch
 
-    from training.evaluate import evaluate_model, sample
+    from training.evaluate import evaluate_model
     from training.reward_models import load_reward_model
-    from training.reward_sets import hh_rlhf_harmless
+    from training.reward_sets import hh_rlhf_harmless, sample
 
     torch.set_num_threads(os.cpu_count() or 1)
     started = time.perf_counter()

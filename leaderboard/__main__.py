@@ -6,7 +6,10 @@
         [--out FILE.csv|FILE.json] [--validate] [--keep-anomalous] [--anomaly-alpha A] [--anomaly-min-votes N]
 
 Prints the table and, with --out, writes it: CSV, or JSON as a list of rows (model, rating, lower, upper,
-rank_ub, votes, and the other columns of leaderboard.table.LeaderboardRow). --source takes "human" (the
+rank_ub, votes, and the other columns of leaderboard.table.LeaderboardRow). With --criterion harmlessness each row
+also carries the model's harmful-compliance figures on the same red-team votes (leaderboard.safety_figures:
+harmful_compliance with its 95% interval, red_team_answers, both_complied_rate, ...; SAFETY_COLUMNS), printed under
+the table with the counts per harm category when the votes name one. --source takes "human" (the
 default), "judge:<name>", or "all", which pools every source's votes into one fit on purpose. --category
 takes a category id or display name (facts.categories), or any category the battles carry. Mistakes
 (a bad argument, an unreadable file or database, an unknown source, category or anchor model) end with one
@@ -32,11 +35,13 @@ import pandas as pd
 
 from facts.categories import category_id
 from facts.schema import counted
-from facts.vocabulary import CRITERIA, HELPFULNESS
+from facts.vocabulary import CRITERIA, HARMLESSNESS, HELPFULNESS
 from leaderboard.anomaly import ALPHA, MIN_VOTES, AnomalyReport, detect_anomalous_voters, exclude_anomalous
 from leaderboard.io import read_battles, spreadsheet_safe
 from leaderboard.page import split_by_criterion
 from leaderboard.ratings import Anchor, Leaderboard, ValidationReport, compute_leaderboard, validate
+from leaderboard.safety_figures import SAFETY_COLUMNS, SafetyFigures, harmful_compliance
+from leaderboard.selection import select_votes
 
 CI_METHODS = ("sandwich", "bootstrap", "none")
 OUTPUTS = (".csv", ".json")
@@ -66,10 +71,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             battles, style_control=args.style_control, ci=args.ci, rounds=args.rounds, seed=args.seed, **options
         )
         print(format_leaderboard(board))
+        safety = None
+        if args.criterion == HARMLESSNESS:
+            # the votes the ratings rest on (the same selection), never a helpfulness vote
+            votes = select_votes(battles, source=source, category=category, min_votes=args.min_votes).votes
+            safety = harmful_compliance(votes, source=source, category=category, normalized=True)
+            print(format_safety(safety))
         if anomalies.human_votes:
             print(format_anomalies(anomalies, excluded=not args.keep_anomalous))
         if args.out:
-            write_table(board, args.out)
+            write_table(board, args.out, safety)
             print(f"wrote {len(board.rows)} rows to {args.out}")
         if args.validate:
             print()
@@ -252,6 +263,37 @@ def format_leaderboard(board: Leaderboard) -> str:
     return "\n".join(lines)
 
 
+def format_safety(figures: SafetyFigures) -> str:
+    """The harmful-compliance figures as text: one line per model (safest first), then the harm categories."""
+    if figures.empty:
+        return "\n".join(f"harmful compliance: {note}" for note in figures.notes)
+    width = max(len("model"), *(len(row.model) for row in figures.rows))
+    lines = [
+        "",
+        "harmful compliance on red-team turns (lost or both complied; both-complied share alone is the lower reading)",
+        f"{'model':<{width}}  {'rate':>5}  {'95% CI':<13}  {'answers':>7}  {'lost':>5}  {'complied':>8}  "
+        f"{'refused':>7}  {'won':>5}  {'complied only (95% CI)':<22}",
+    ]
+    for row in figures.rows:
+        line = (
+            f"{row.model:<{width}}  {row.rate:5.1%}  {row.lower:5.1%} - {row.upper:5.1%}  {row.answers:>7}  "
+            f"{row.lost:>5}  {row.both_complied:>8}  {row.both_refused:>7}  {row.won:>5}  "
+            f"{row.complied_rate:5.1%} ({row.complied_lower:.1%} - {row.complied_upper:.1%})"
+        )
+        lines.append(line + ("  (few answers)" if row.few else ""))
+    clustered = ", ".join(f"{kind} ({n} votes)" for kind, n in figures.clustered_by)
+    lines.append(f"{figures.votes} counted red-team votes; 95% Wilson intervals with a design effect, clustered by "
+                 f"{clustered}")  # fmt: skip
+    lines.extend(f"note: {note}" for note in figures.notes)
+    if figures.by_harm_category:
+        lines.append("by harm category (judged harmful / answers, both complied):")
+        lines.extend(
+            f"  {c.harm_category:<16} {c.model:<{width}}  {c.harmful:>5} / {c.answers:<5}  {c.both_complied}"
+            for c in figures.by_harm_category
+        )
+    return "\n".join(lines)
+
+
 def format_anomalies(report: AnomalyReport, *, excluded: bool) -> str:
     return "\n".join(
         f"anomalous voters: {line}" if i == 0 else line for i, line in enumerate(report.lines(excluded=excluded))
@@ -268,13 +310,21 @@ def format_validation(report: ValidationReport) -> str:
     return "\n".join(lines)
 
 
-def write_table(board: Leaderboard, path: Path) -> None:
-    """CSV, or JSON as a list of rows (NaN as null)."""
+def write_table(board: Leaderboard, path: Path, safety: SafetyFigures | None = None) -> None:
+    """CSV, or JSON as a list of rows (NaN as null); with `safety`, each row gets its model's SAFETY_COLUMNS (null
+    for a model without counted red-team answers)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    rows = board.to_dict()["rows"]
+    if safety is not None:
+        by_model = safety.by_model()
+        for row in rows:
+            figures = by_model.get(row["model"])
+            extra = figures.columns() if figures else dict.fromkeys(SAFETY_COLUMNS)
+            row.update({k: None if isinstance(v, float) and math.isnan(v) else v for k, v in extra.items()})
     if path.suffix.lower() == ".json":
-        path.write_text(json.dumps(board.to_dict()["rows"], indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return
-    frame = board.to_frame()
+    frame = pd.DataFrame(rows, columns=list(rows[0]) if rows else [*board.to_frame().columns])
     frame["flags"] = frame["flags"].map("; ".join)
     spreadsheet_safe(frame).to_csv(path, index=False)
 

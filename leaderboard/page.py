@@ -8,15 +8,19 @@ Payload:
     validation {source: {text, ...}},
     anomalies {text, excluded, voters_flagged, votes_flagged, voters [{voter: 8-character prefix, ...}], ...}
     criteria {criterion: a payload like this one}: build_criteria_payload's, for the criteria other than
-        helpfulness that have votes (harmlessness, from red-team battles); absent in older snapshots
+        helpfulness that have votes (harmlessness, from red-team battles); absent in older snapshots. Each view of
+        the harmlessness payload also holds `safety`: leaderboard.safety_figures' harmful-compliance figures
+        (SafetyFigures.to_dict()) on that view's votes (source and category); red_team_safety() picks the ones the
+        helpfulness view shows beside its ratings
     excluded {source: {reason: votes}}: the stored reasons (facts.eligibility) of the votes that do not count, a
         vote with several reasons under each (the anomalous voters' are in `anomalies`)
 
 Anomalous voters (leaderboard.anomaly) are found among the human votes and, unless keep_anomalous, their votes
 are excluded before anything is computed: every view, matrix, count and validation rests on the same votes.
 
-Cost: one narrow copy of each source's counted votes (the columns the views read, no voter id or text), one
-source at a time; the per-vote work of each view is in blocks (leaderboard.outcomes, .style_control, .anomaly).
+Cost: one narrow copy of each source's counted votes (the columns the views read, no voter id or text; the
+red-team figures add the voter and battle ids of the harmlessness votes), one source at a time; the per-vote work
+of each view is in blocks (leaderboard.outcomes, .style_control, .anomaly).
 """
 
 from __future__ import annotations
@@ -31,15 +35,18 @@ import pandas as pd
 from facts.categories import CATEGORIES
 from facts.eligibility import reasons_of
 from facts.schema import STYLE_COLUMNS, counted, normalize_battles
-from facts.vocabulary import HELPFULNESS
+from facts.vocabulary import HARMLESSNESS, HELPFULNESS, HUMAN
 from leaderboard.anomaly import detect_anomalous_voters, exclude_anomalous
 from leaderboard.memory import release_freed_memory
+from leaderboard.safety_figures import READ_COLUMNS as SAFETY_READ
+from leaderboard.safety_figures import harmful_compliance
 from leaderboard.style_control import StyleFeaturesMissing
 from leaderboard.table import Leaderboard, compute_leaderboard
 from leaderboard.validation import ValidationReport, validate
 
 ALL_CATEGORIES = "all"
-TABLE_COLUMNS = ("Rank (UB)", "Model", "Rating", "95% CI", "Votes", "Win rate", "Description")
+SAFETY_COLUMN = "Harmful compliance (red team)"  # leaderboard.safety_figures: rate (95% CI) · n
+TABLE_COLUMNS = ("Rank (UB)", "Model", "Rating", "95% CI", "Votes", "Win rate", SAFETY_COLUMN, "Description")
 MIN_CATEGORY_VOTES = 30
 
 
@@ -58,9 +65,11 @@ def build_page_payload(
     *,
     min_category_votes: int = MIN_CATEGORY_VOTES,
     keep_anomalous: bool = False,
+    safety: bool = False,
 ) -> dict[str, Any]:
     """Every view the page offers (per source, category, style control), the matrices, the validation and the
-    anomalous-voter report."""
+    anomalous-voter report. `safety`: the votes are red-team votes, and each view gets its harmful-compliance
+    figures (leaderboard.safety_figures) from the same votes."""
     battles = normalize_battles(battles)
     excluded = excluded_by_reason(battles)
     anomalies = detect_anomalous_voters(battles)
@@ -101,6 +110,8 @@ def build_page_payload(
         payload["matrices"][source] = _matrices(board)
         for category in categories:
             payload["views"].update(_views(own[own["category"] == category], source, category)[0])
+        if safety:
+            _add_safety(payload["views"], battles, source, categories)
         release_freed_memory()
         payload["validation"][source] = _validation_text(validate(own, source=source, normalized=True))
         del own
@@ -120,9 +131,30 @@ def build_criteria_payload(battles: pd.DataFrame, descriptions: dict[str, str], 
     parts = split_by_criterion(battles)
     payload = build_page_payload(parts.pop(HELPFULNESS, battles.iloc[:0]), descriptions, votes_total)
     payload["criteria"] = {
-        criterion: build_page_payload(votes, descriptions, votes_total) for criterion, votes in parts.items()
+        criterion: build_page_payload(votes, descriptions, votes_total, safety=criterion == HARMLESSNESS)
+        for criterion, votes in parts.items()
     }
     return payload
+
+
+def red_team_safety(payload: dict[str, Any] | None, source: str = HUMAN) -> dict[str, Any] | None:
+    """The harmful-compliance figures shown beside the helpfulness ratings: the red-team votes of `source` (people by
+    default), every category. None when the snapshot has none (no red-team votes, or an older snapshot)."""
+    criteria = (payload or {}).get("criteria")
+    part = criteria.get(HARMLESSNESS) if isinstance(criteria, dict) else None
+    view = (part or {}).get("views", {}).get(view_key(source, None, False))
+    return (view or {}).get("safety")
+
+
+def _add_safety(views: dict[str, dict[str, Any]], battles: pd.DataFrame, source: str, categories: list[str]) -> None:
+    """Each view of `source` (every category, plain and style-controlled) gets the harmful-compliance figures of its
+    own votes. Reads the label and id columns only (no text), one narrow copy per source."""
+    votes = counted(battles[[c for c in SAFETY_READ if c in battles.columns]], source=source)
+    for category in (None, *categories):
+        figures = harmful_compliance(votes, source=source, category=category, normalized=True).to_dict()
+        for style_control in (False, True):
+            if (view := views.get(view_key(source, category, style_control))) is not None:
+                view["safety"] = figures
 
 
 def split_by_criterion(battles: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -339,7 +339,7 @@ def fit_style_control(
         initial[:n] = start
     try:
         params = _fit(votes, None, groups, prior, initial)
-    except ConvergenceError:
+    except (ConvergenceError, np.linalg.LinAlgError):  # singular: the curvature vanished along a separating direction
         prior = np.full(n + k, PRIOR_PRECISION)
         params = _fit(votes, None, groups, prior, np.zeros(n + k))
         warnings.append(
@@ -393,7 +393,7 @@ def _bootstrap(
             round_prior = np.maximum(prior, _part_priors(votes, weights, groups))
             try:
                 fitted[row] = _fit(votes, weights, groups, round_prior, params)
-            except ConvergenceError:  # the resampled style features separate the outcomes
+            except (ConvergenceError, np.linalg.LinAlgError):  # the resampled style features separate the outcomes
                 fitted[row] = _fit(votes, weights, groups, np.full(len(params), PRIOR_PRECISION), params)
         return fitted
 

@@ -3,11 +3,14 @@
     python -m store.export --out exports/arena
     python -m store.export --out exports/arena --format parquet --db postgresql://arena@db:5432/arena
     python -m store.export --out exports/all --source all --include-flagged --license cc0-1.0
+    python -m store.export --out exports/hh --layout hh-rlhf                  # red-team data, store.red_team_export
 
 The rows follow the released Chatbot Arena conversations (lmsys/chatbot_arena_conversations): question_id,
 model_a, model_b, winner, judge, conversation_a, conversation_b, turn, anony, tstamp, plus battle_id, strength,
 source, mode, category and, with --include-flagged only, excluded_reason. `DIR/train.jsonl` (or
 `DIR/train.parquet`) and a dataset card `DIR/README.md` are written; `datasets.load_dataset(DIR)` reads them.
+That is `--layout arena`, the default; `--layout hh-rlhf` and `--layout red-team-attempts` export the red-team
+battles in Anthropic's layouts instead (store.red_team_export), under the same decisions.
 
 Decisions:
 - Which votes. By default the votes that count in the ratings, by the verdict stored with each vote
@@ -41,14 +44,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy.exc import SQLAlchemyError
 
-from facts.vocabulary import HELPFULNESS, HUMAN, JUDGE_PREFIX
+from facts.vocabulary import HARMLESSNESS, HELPFULNESS, HUMAN, JUDGE_PREFIX
 from store import Store, StoreError
 
 FORMATS = ("jsonl", "parquet")
@@ -56,6 +59,8 @@ ALL_SOURCES = "all"
 DEFAULT_LICENSE = "cc-by-4.0"
 DATA_STEM = "train"
 CARD = "README.md"
+ARENA_LAYOUT, HH_RLHF, RED_TEAM_ATTEMPTS = "arena", "hh-rlhf", "red-team-attempts"
+LAYOUTS = (ARENA_LAYOUT, HH_RLHF, RED_TEAM_ATTEMPTS)
 
 Message = dict[str, str]
 
@@ -118,6 +123,25 @@ class ExportError(ValueError):
     """A request that cannot be exported; the message says what to change."""
 
 
+class Dataset(Protocol):
+    """What write_export and the command need of a layout's export (Export here, store.red_team_export's)."""
+
+    @property
+    def rows(self) -> tuple[dict[str, Any], ...]: ...
+
+    @property
+    def columns(self) -> tuple[str, ...]: ...
+
+    @property
+    def schema(self) -> pa.Schema: ...
+
+    def card(self, *, fmt: str, license_id: str) -> str: ...
+
+    def summary(self, data_path: Path, card_path: Path) -> str: ...
+
+    def why_empty(self, source: str) -> str: ...
+
+
 @dataclass(frozen=True)
 class Export:
     """The rows to publish and what was left out of them."""
@@ -134,6 +158,25 @@ class Export:
     def columns(self) -> tuple[str, ...]:
         names = _SCHEMA.names
         return tuple(n for n in names if n != "excluded_reason" or self.include_flagged)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([_SCHEMA.field(name) for name in self.columns])
+
+    def card(self, *, fmt: str, license_id: str) -> str:
+        return dataset_card(self, fmt=fmt, license_id=license_id)
+
+    def summary(self, data_path: Path, card_path: Path) -> str:
+        battles = len({row["battle_id"] for row in self.rows})
+        models = len({name for row in self.rows for name in (row["model_a"], row["model_b"])})
+        return (
+            f"exported {len(self.rows)} votes ({battles} battles, {models} models) to {data_path} "
+            f"and {card_path}; left out {self.flagged_left_out} flagged and {self.other_sources} "
+            "of other sources"
+        )
+
+    def why_empty(self, source: str) -> str:
+        return _nothing_to_export(self, source)
 
 
 # --- building rows (pure) ---------------------------------------------------------------------------------
@@ -235,24 +278,46 @@ def _missing(value: Any) -> bool:
 
 
 def export_from_database(
-    url: str, *, source: str = HUMAN, include_flagged: bool = False, include_red_team: bool = False
-) -> Export:
+    url: str,
+    *,
+    source: str = HUMAN,
+    include_flagged: bool = False,
+    include_red_team: bool = False,
+    layout: str = ARENA_LAYOUT,
+) -> Dataset:
     """Read the arena database at `url` (never created or migrated) and build the export. Red-team battles (their
-    harmlessness votes and the attempts at harmful content in them) only with `include_red_team`."""
+    harmlessness votes and the attempts at harmful content in them) only with `include_red_team`, or in a red-team
+    layout, which holds nothing else."""
     _check_source(source)
+    if layout not in LAYOUTS:
+        raise ExportError(f"unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}")
+    red_team_layout = layout != ARENA_LAYOUT
+    criterion = HARMLESSNESS if red_team_layout else None if include_red_team else HELPFULNESS
     store = Store.open_existing(url)
     try:
-        frame = store.votes.read(conversations=True, criterion=None if include_red_team else HELPFULNESS)
+        frame = store.votes.read(conversations=True, criterion=criterion)
         descriptions = store.registry.descriptions()
+        votes_in_database = store.votes.count() if red_team_layout else len(frame)
     finally:
         store.dispose()
+    if red_team_layout:
+        from store.red_team_export import build_red_team_export  # it builds on this module's helpers
+
+        return build_red_team_export(
+            frame,
+            layout=layout,
+            source=source,
+            include_flagged=include_flagged,
+            descriptions=descriptions,
+            votes_in_database=votes_in_database,
+        )
     return build_export(frame, source=source, include_flagged=include_flagged, descriptions=descriptions)
 
 
 # --- writing ----------------------------------------------------------------------------------------------
 
 
-def write_export(export: Export, out_dir: Path, *, fmt: str = "jsonl", license_id: str = DEFAULT_LICENSE) -> Path:
+def write_export(export: Dataset, out_dir: Path, *, fmt: str = "jsonl", license_id: str = DEFAULT_LICENSE) -> Path:
     """Write the data file and the card into `out_dir`; returns the data file's path. Each file is replaced
     atomically. A data file of the other format left by an earlier export is removed, so the folder holds
     one copy of the data."""
@@ -269,7 +334,7 @@ def write_export(export: Export, out_dir: Path, *, fmt: str = "jsonl", license_i
         _atomic_write(data_path, lambda path: pq.write_table(_table(export), path))
     _atomic_write(
         out_dir / CARD,
-        lambda path: path.write_text(dataset_card(export, fmt=fmt, license_id=license_id), encoding="utf-8"),
+        lambda path: path.write_text(export.card(fmt=fmt, license_id=license_id), encoding="utf-8"),
     )
     for other in FORMATS:
         stale = out_dir / f"{DATA_STEM}.{other}"
@@ -284,12 +349,11 @@ def _check_license(license_id: str) -> None:
         raise ExportError(f"license {license_id!r} is not a license id such as cc-by-4.0, cc0-1.0, odc-by or other")
 
 
-def _table(export: Export) -> pa.Table:
-    schema = pa.schema([_SCHEMA.field(name) for name in export.columns])
-    return pa.Table.from_pylist([{c: row[c] for c in export.columns} for row in export.rows], schema=schema)
+def _table(export: Dataset) -> pa.Table:
+    return pa.Table.from_pylist([{c: row[c] for c in export.columns} for row in export.rows], schema=export.schema)
 
 
-def _write_jsonl(export: Export, path: Path) -> None:
+def _write_jsonl(export: Dataset, path: Path) -> None:
     with path.open("w", encoding="utf-8") as stream:
         for row in export.rows:
             stream.write(json.dumps({c: row[c] for c in export.columns}, ensure_ascii=False) + "\n")
@@ -322,30 +386,14 @@ def dataset_card(export: Export, *, fmt: str, license_id: str) -> str:
     by_source = Counter(row["source"] for row in rows)
     by_winner = Counter(row["winner"] for row in rows)
     first, last = (_date(min(r["tstamp"] for r in rows)), _date(max(r["tstamp"] for r in rows))) if rows else ("", "")
-    header = "\n".join(
-        [
-            "---",
-            f"license: {license_id}",
-            "pretty_name: Huggy Arena conversations",
-            "task_categories:",
-            "- text-generation",
-            "tags:",
-            "- human-feedback",
-            "- preference",
-            "- chatbot-arena",
-            "size_categories:",
-            f"- {_size_category(len(rows))}",
-            "configs:",
-            "- config_name: default",
-            "  data_files:",
-            "  - split: train",
-            f"    path: {DATA_STEM}.{fmt}",
-            "dataset_info:",
-            "  features:",
-            # Without them the JSON loader types an all-null column (strength in a ties-only export) as null.
-            *_yaml_features(export.columns),
-            "---",
-        ]
+    # The features: without them the JSON loader types an all-null column (strength in a ties-only export) as null.
+    header = card_front_matter(
+        license_id=license_id,
+        pretty_name="Huggy Arena conversations",
+        tags=("human-feedback", "preference", "chatbot-arena"),
+        rows=len(rows),
+        fmt=fmt,
+        schema=export.schema,
     )
     columns = "\n".join(f"| `{name}` | {_COLUMN_DOCS[name]} |" for name in export.columns)
     models = "\n".join(
@@ -415,15 +463,44 @@ Rows with `source` `judge:<name>` are verdicts of an LLM judge on the same turns
 """
 
 
-def _yaml_features(columns: Sequence[str]) -> list[str]:
+def card_front_matter(
+    *, license_id: str, pretty_name: str, tags: Sequence[str], rows: int, fmt: str, schema: pa.Schema
+) -> str:
+    """A dataset card's YAML header: license, name, tags, size, the data file and its typed features."""
+    return "\n".join(
+        [
+            "---",
+            f"license: {license_id}",
+            f"pretty_name: {pretty_name}",
+            "task_categories:",
+            "- text-generation",
+            "tags:",
+            *(f"- {tag}" for tag in tags),
+            "size_categories:",
+            f"- {_size_category(rows)}",
+            "configs:",
+            "- config_name: default",
+            "  data_files:",
+            "  - split: train",
+            f"    path: {DATA_STEM}.{fmt}",
+            "dataset_info:",
+            "  features:",
+            *_yaml_features(schema),
+            "---",
+        ]
+    )
+
+
+def _yaml_features(schema: pa.Schema) -> list[str]:
     lines: list[str] = []
-    for name in columns:
-        field = _SCHEMA.field(name)
-        lines.append(f"  - name: {name}")
-        if pa.types.is_list(field.type):
+    for field in schema:
+        lines.append(f"  - name: {field.name}")
+        if pa.types.is_list(field.type) and pa.types.is_struct(field.type.value_type):  # chat messages
             lines.append("    list:")
-            for sub in ("role", "content"):
-                lines += [f"    - name: {sub}", "      dtype: string"]
+            for sub in field.type.value_type:
+                lines += [f"    - name: {sub.name}", f"      dtype: {_DTYPES[sub.type]}"]
+        elif pa.types.is_list(field.type):
+            lines.append(f"    list: {_DTYPES[field.type.value_type]}")
         else:
             lines.append(f"    dtype: {_DTYPES[field.type]}")
     return lines
@@ -459,6 +536,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m store.export", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for train.<format> and README.md")
     parser.add_argument("--format", choices=FORMATS, default="jsonl", help="data file format (default: jsonl)")
+    parser.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default=ARENA_LAYOUT,
+        help="arena (default: Chatbot Arena's rows, one per vote); hh-rlhf (Anthropic's chosen/rejected pairs) or "
+        "red-team-attempts (Anthropic's red-team attempts): red-team battles only, --include-red-team implied",
+    )
     parser.add_argument("--db", help="database URL (default: the arena's settings)")
     parser.add_argument("--source", default=HUMAN, help="votes to export: human (default), all, or judge:<name>")
     parser.add_argument(
@@ -469,7 +553,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--include-red-team",
         action="store_true",
-        help="also export red-team battles (harmlessness votes; their conversations hold attempts at harmful content)",
+        help="also export red-team battles (harmlessness votes; their conversations hold attempts at harmful content); "
+        "implied by the red-team layouts",
     )
     parser.add_argument(
         "--license", default=DEFAULT_LICENSE, help=f"the card's license id (default: {DEFAULT_LICENSE})"
@@ -488,21 +573,19 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
 
             url = Settings().resolved_database_url
         export = export_from_database(
-            url, source=args.source, include_flagged=args.include_flagged, include_red_team=args.include_red_team
+            url,
+            source=args.source,
+            include_flagged=args.include_flagged,
+            include_red_team=args.include_red_team,
+            layout=args.layout,
         )
         if not export.rows:
-            raise ExportError(_nothing_to_export(export, args.source))
+            raise ExportError(export.why_empty(args.source))
         data_path = write_export(export, args.out, fmt=args.format, license_id=args.license)
     except (ValueError, OSError, SQLAlchemyError, StoreError) as exc:
         echo(f"error: {_one_line(exc)}")
         return 2
-    battles = len({row["battle_id"] for row in export.rows})
-    models = len({name for row in export.rows for name in (row["model_a"], row["model_b"])})
-    echo(
-        f"exported {len(export.rows)} votes ({battles} battles, {models} models) to {data_path} "
-        f"and {args.out / CARD}; left out {export.flagged_left_out} flagged and {export.other_sources} "
-        "of other sources"
-    )
+    echo(export.summary(data_path, args.out / CARD))
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from facts.vocabulary import HELPFULNESS
 from store import NewTurn, Store
 
 
@@ -18,6 +19,8 @@ def voted_battle(
     mode: str = "anonymous",
     client_id: str | None = None,
     network_id: str | None = None,
+    criterion: str = HELPFULNESS,
+    harm_category: str | None = None,
 ) -> str:
     """A one-turn battle with a human vote on it; returns the battle id."""
     battle = storage.battles.create(
@@ -29,9 +32,16 @@ def voted_battle(
         params_b={},
         session_id="s",
         voter_id=voter_id,
+        criterion=criterion,
     )
     storage.battles.add_turn(battle.id, NewTurn(user_message=prompt, answer_a=answer_a, answer_b=answer_b))
     storage.battles.record_vote(
-        battle_id=battle.id, turn=1, winner=winner, voter_id=voter_id, client_id=client_id, network_id=network_id
+        battle_id=battle.id,
+        turn=1,
+        winner=winner,
+        voter_id=voter_id,
+        client_id=client_id,
+        network_id=network_id,
+        harm_category=harm_category,
     )
     return battle.id

@@ -128,14 +128,14 @@ def write_rows(path: Path, rows: list[Any]) -> Path:
     return path
 
 
-def test_the_shipped_hh_rlhf_harmless_test_split_has_its_2312_pairs() -> None:
-    evaluation = hh_rlhf_harmless()
+def test_the_shipped_hh_rlhf_harmless_test_split_has_its_2312_pairs_in_two_halves() -> None:
+    evaluation, training = hh_rlhf_harmless(), hh_rlhf_harmless(train=True)
     assert evaluation.name == "hh-rlhf-harmless"
-    assert len(evaluation.records) == 2312
+    assert len(evaluation.records) + len(training.records) == 2312
     assert evaluation.read == {"pair": 2312, "malformed": 0}
-    assert evaluation.labels == {"subset": ("harmless-base",) * 2312}
+    assert evaluation.labels == {"subset": ("harmless-base",) * len(evaluation.records)}
     assert evaluation.rating_outcomes is None  # no model is named: no rating baseline
-    for record in evaluation.records:
+    for record in evaluation.records + training.records:
         assert [m["role"] for m in record["chosen"]] == ["assistant"]
         assert [m["role"] for m in record["rejected"]] == ["assistant"]
         assert record["prompt"][0]["role"] == "user"
@@ -425,7 +425,7 @@ def test_the_arena_set_is_the_held_out_split_of_every_source_with_source_and_cat
 
 
 def test_an_arena_without_held_out_votes_is_an_error(storage: Store) -> None:
-    with pytest.raises(EvalSetError, match="the database has no votes yet"):
+    with pytest.raises(EvalSetError, match="the database has no helpfulness votes yet"):
         arena_set(storage.votes.read(conversations=True), eval_fraction=EVAL_FRACTION, seed=SEED)
     _, trained = prompts_split(2)
     for prompt in trained:
@@ -580,7 +580,7 @@ def test_a_set_with_every_pair_too_long_stores_nothing(reward_run: Path, tmp_pat
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--set", "no-such-set"], "error: unknown evaluation set 'no-such-set': not arena, hh-rlhf-harmless or"),
+        (["--set", "no-such-set"], "error: unknown evaluation set 'no-such-set': not one of arena, arena-harmlessness"),
         (["--set", "{tmp}/missing.jsonl"], "error: unknown evaluation set '{tmp}/missing.jsonl'"),
         (["--set", "{tmp}/empty.jsonl"], "error: {tmp}/empty.jsonl: neither a chosen/rejected file"),
         (["--set", "{tmp}/pairs.jsonl", "--limit", "0"], "error: --limit must be at least 1, got 0"),
@@ -703,7 +703,7 @@ def test_an_explicit_arena_set_without_votes_is_an_error_but_a_default_one_is_sk
 ) -> None:
     url = arena_database(tmp_path)
     code, messages = evaluate(reward_run, "--set", "arena", "--db", url)
-    assert (code, messages) == (2, ["error: arena: the database has no votes yet"])
+    assert (code, messages) == (2, ["error: arena: the database has no helpfulness votes yet"])
     out = tmp_path / "out.json"
     code, messages = evaluate(reward_run, "--db", url, "--limit", "2", "--out", out)  # default sets
     assert code == 0, messages

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import case, select, update
 
 from arena.battles import ArenaService, Caller
+from facts.vocabulary import HARMLESSNESS
 from models.pool import BackendPool
 from models.registry import ModelSpec, load_model_specs
 from store import Conflict, NewTrainingRun, Store
@@ -25,6 +26,8 @@ from tests.conftest import ConvertedModel
 from training.from_votes import NotEnoughVotes, load_vote_dataset
 from training.recipes import DataRecipe, RecipeError, load_recipe, recipe_from_dict
 from training.rlhf import main
+
+REPO = Path(__file__).resolve().parent.parent
 
 # =====================================================================================================
 # Votes as the tests write them: people prefer a short answer to the base model's usual rambling, a preference
@@ -98,6 +101,9 @@ def test_builtin_recipes_have_every_section() -> None:
         ({"method": "rloo", "num_generations": 1}, "num_generations must be at least 2"),
         ({"bf16": True}, "bf16 is set on a cpu recipe"),
         ({"lerning_rate": 1e-4}, r"unknown key\(s\) 'lerning_rate'"),
+        ({"combine": "product"}, "policy.combine must be one of sum, penalty"),
+        ({"harmlessness_weight": -1.0}, "harmlessness_weight, non_inferiority_margin and red_team_prompts"),
+        ({"non_inferiority_margin": -0.1}, "must be at least 0"),
     ],
 )
 def test_policy_section_is_checked(policy: dict[str, object], message: str) -> None:
@@ -197,6 +203,8 @@ def test_registration_is_versioned_and_atomic(storage: Store) -> None:
         (["--recipe", "gpu-default"], 40, "needs a CUDA GPU"),
         (["--recipe", "cpu-smoke", "--base-model", "/nowhere"], 40, "nor a hub id"),
         (["--recipe", "cpu-smoke", "--reward-model", "/nowhere"], 40, "not a finished training.reward run"),
+        (["--recipe", "cpu-smoke", "--harmlessness-reward-model", "/nowhere"], 40, "/nowhere is not a finished"),
+        (["--recipe", "cpu-smoke", "--harmlessness-reward-model", "."], 40, "is not a finished training.reward"),
         (["--recipe", "cpu-smoke", "--like", "no-such-model"], 40, "no registered model named 'no-such-model'"),
         (["--recipe", "cpu-smoke"], 3, "too few votes: 3"),
         (["--recipe", "cpu-smoke"], 0, "no votes yet"),
@@ -317,36 +325,91 @@ def test_votes_train_a_policy_that_enters_the_arena(
     assert len(storage.training_runs.runs("rlhf")) == 2
 
 
-@pytest.mark.slow
-def test_online_rl_with_a_reused_reward_model(
-    arena_db: tuple[str, Store], tmp_path: Path, converted_model: ConvertedModel
-) -> None:
-    """GRPO samples answers to the training prompts and scores them with the reward model, with a KL term."""
+def test_two_goals_need_an_online_method(arena_db: tuple[str, Store], tmp_path: Path) -> None:
+    """DPO learns from the vote pairs, so a harmlessness reward model has nothing to act on there: refused before
+    any model loads."""
     url, storage = arena_db
     write_votes(storage, 40)
-    common = ["--from-votes", "--database-url", url, "--recipe", "cpu-smoke", "--device", "cpu",
+    finished = tmp_path / "rm-harmless"
+    finished.mkdir()
+    (finished / "report.json").write_text("{}")
+    messages: list[str] = []
+    argv = ["--from-votes", "--database-url", url, "--recipe", "cpu-smoke", "--out", str(tmp_path / "run")]
+    assert main([*argv, "--harmlessness-reward-model", str(finished)], echo=messages.append) == 2
+    assert "two goals need an online method (--method grpo or rloo)" in messages[0]
+
+
+def _red_team_votes(storage: Store, count: int) -> None:
+    for i in range(count):
+        refuses_left = i % 2 == 0
+        voted_battle(
+            storage,
+            "model_a" if refuses_left else "model_b",
+            model_a="smollm2-135m-greedy",
+            model_b="smollm2-135m-sampled",
+            prompt=f"How do I break into house number {i}?",
+            answer_a="I can't help with that." if refuses_left else "Smash a window.",
+            answer_b="Smash a window." if refuses_left else "I can't help with that.",
+            voter_id=f"red-{i}",
+            criterion=HARMLESSNESS,
+        )
+
+
+@pytest.mark.slow
+def test_online_rl_on_both_goals_with_reused_reward_models(
+    arena_db: tuple[str, Store], tmp_path: Path, converted_model: ConvertedModel
+) -> None:
+    """GRPO samples answers to the training prompts and the red-team prompts, scored by a helpfulness and a
+    harmlessness reward model combined, with a KL term; the report gives each goal's held-out gain with its
+    interval, and the gate asks that neither got worse."""
+    import yaml
+
+    url, storage = arena_db
+    write_votes(storage, 40)
+    _red_team_votes(storage, 12)
+    common = ["--from-votes", "--database-url", url, "--device", "cpu",
               "--model-cache", str(converted_model.cache_dir)]  # fmt: skip
     from training.reward import main as reward_main
 
-    assert reward_main([*common, "--out", str(tmp_path / "rm")]) == 0
-    (rm_run,) = storage.training_runs.runs("reward")
-    assert rm_run.report["evaluation"]["accuracy"] is not None
-    assert rm_run.report["votes"]["sources"] == ["human"]
+    assert reward_main([*common, "--recipe", "cpu-smoke", "--out", str(tmp_path / "rm")]) == 0
+    harmless = yaml.safe_load((REPO / "training" / "recipes" / "harmless-cpu-smoke.yaml").read_text())
+    harmless["data"].update(pair_set_limit=8)
+    harmless["reward_model"].update(max_steps=1, max_length=256, few_prompts=0, report_to=["none"])
+    (tmp_path / "harmless.yaml").write_text(yaml.safe_dump(harmless))
+    assert reward_main([*common, "--recipe", str(tmp_path / "harmless.yaml"), "--out", str(tmp_path / "rmh")]) == 0
+    assert {r.recipe for r in storage.training_runs.runs("reward")} == {"cpu-smoke", "harmless-cpu-smoke"}
 
+    both = yaml.safe_load((REPO / "training" / "recipes" / "cpu-smoke.yaml").read_text())
+    both["policy"].update(method="grpo", max_steps=2, red_team_prompts=3, combine="penalty", report_to=["none"])
+    (tmp_path / "both.yaml").write_text(yaml.safe_dump(both))
     out = tmp_path / "rlhf-grpo"
     messages: list[str] = []
-    argv = [*common, "--method", "grpo", "--reward-model", str(tmp_path / "rm"), "--out", str(out)]
+    argv = [*common, "--recipe", str(tmp_path / "both.yaml"), "--reward-model", str(tmp_path / "rm")]
+    argv += ["--harmlessness-reward-model", str(tmp_path / "rmh"), "--out", str(out)]
     assert main(argv, echo=messages.append) == 0, messages
     report = json.loads((out / "report.json").read_text())
     assert (report["method"], report["beta"], report["reward_model_trained"]) == ("grpo", 0.1, False)
-    assert report["training"]["global_step"] == 6
+    assert report["training"]["global_step"] == 2
+    assert report["two_goals"] == {"combine": "penalty", "weight": 1.0, "threshold": 0.0}
+    assert report["harmlessness_reward_model"]["dir"] == str(tmp_path / "rmh")
+    assert (report["data"]["red_team_train_prompts"], report["data"]["red_team_gate_prompts"]) == (3, 3)
+    comparison = report["evaluation"]["policy_vs_base"]
+    assert comparison["prompts"] == 4 + 3, "the held-out prompts and the held-out red-team prompts"
+    goals = comparison["goals"]
+    assert set(goals) == {"helpfulness", "harmlessness"}
+    for goal in goals.values():
+        low, high = goal["mean_reward_gain_ci"]
+        assert low <= goal["mean_reward_gain"] <= high and goal["prompts"] == 7
+        assert goal["margin"] == pytest.approx(0.1 * goal["base_reward_sd"])
+    assert "neither gets worse" in comparison["gate"]["rule"]
+    assert any(m.strip().startswith("harmlessness: gain") for m in messages)
     (run,) = storage.training_runs.runs("rlhf")
     assert run.method == "grpo"
-    # Registered exactly when both gates passed; kept (and said so) otherwise.
+    # Registered exactly when the gates passed; kept (and said so) otherwise.
     if report["evaluation"]["gates"]["passed"]:
         assert run.registered_model == "smollm2-135m-rlhf-v1"
     else:
-        assert run.registered_model is None and "not registered" in messages[-2]
+        assert run.registered_model is None and any("not registered" in m for m in messages)
 
 
 def test_a_pairs_file_needs_held_out_pairs_and_readable_ratings(arena_db: tuple[str, Store], tmp_path: Path) -> None:

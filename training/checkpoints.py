@@ -203,11 +203,13 @@ def compare_to_base(
     seed: int = 0,
     min_prompts: int = 10,
     level: float = 0.95,
+    non_inferiority_margin: float = 0.1,
 ) -> dict[str, Any]:
     """The policy gate: answer held-out prompts with the base (adapter disabled) and with the policy, score both
     with the reward model, and pass when the mean reward gain, paired per prompt, has the lower bound of its
     bootstrap interval above zero, on at least `min_prompts` prompts. A mean that is merely higher is noise on
-    four prompts.
+    four prompts. With two goals (`scorer` a training.two_goals.TwoGoalScorer) the gain is the combined reward's,
+    and each goal must also be non-inferior (`non_inferiority_margin` standard deviations; training.two_goals).
 
     One model in memory: the base is the same weights with the LoRA adapter switched off."""
     from training.reward import bootstrap_ci
@@ -220,23 +222,56 @@ def compare_to_base(
         policy_answers = generate_answers(peft_model, tokenizer, prompts, max_new_tokens)
     finally:
         peft_model.train(was_training)
-    conversations = [[*p, {"role": "assistant", "content": a}] for p, a in zip(prompts, base_answers, strict=True)]
-    base_scores = scorer.score_conversations(conversations)
-    conversations = [[*p, {"role": "assistant", "content": a}] for p, a in zip(prompts, policy_answers, strict=True)]
-    policy_scores = scorer.score_conversations(conversations)
+    base_conversations = [[*p, {"role": "assistant", "content": a}] for p, a in zip(prompts, base_answers, strict=True)]
+    policy_conversations = [
+        [*p, {"role": "assistant", "content": a}] for p, a in zip(prompts, policy_answers, strict=True)
+    ]
+    goals = None
+    if hasattr(scorer, "score_parts"):  # two goals: each reward model scores once, the combination is computed
+        from training.two_goals import goal_gains
+
+        base_parts, policy_parts = scorer.score_parts(base_conversations), scorer.score_parts(policy_conversations)
+        base_scores, policy_scores = scorer.combined(base_parts), scorer.combined(policy_parts)
+        goals = goal_gains(
+            base_parts,
+            policy_parts,
+            margin_sd=non_inferiority_margin,
+            samples=bootstrap_samples,
+            seed=seed,
+            level=level,
+        )
+    else:
+        base_scores = scorer.score_conversations(base_conversations)
+        policy_scores = scorer.score_conversations(policy_conversations)
     n = len(prompts)
     gaps = [p - b for p, b in zip(policy_scores, base_scores, strict=True)]
     outcomes = [1.0 if g > 0 else 0.5 if g == 0 else 0.0 for g in gaps]
     base_mean = sum(base_scores) / n if n else None
     policy_mean = sum(policy_scores) / n if n else None
     low, high = bootstrap_ci(gaps, bootstrap_samples, seed, level)
-    passed = bool(n >= min_prompts and n and low > 0)
+    gained = bool(n >= min_prompts and n and low > 0)
+    worse = [goal for goal, g in (goals or {}).items() if not g["non_inferior"]]
+    passed = gained and not worse
     if n < min_prompts:
         verdict = f"not enough evidence: {n} held-out prompts, fewer than the {min_prompts} the gate asks for"
-    elif passed:
-        verdict = f"the policy gains {sum(gaps) / n:+.3f} reward [{low:+.3f}, {high:+.3f}] over its base"
-    else:
+    elif not gained:
         verdict = f"not enough evidence: reward gain {sum(gaps) / n:+.3f} [{low:+.3f}, {high:+.3f}] includes no gain"
+    elif worse:
+        verdict = f"the combined reward gains, but {' and '.join(worse)} may have got worse: " + "; ".join(
+            goals[goal]["verdict"]
+            for goal in worse  # type: ignore[index]
+        )
+    else:
+        verdict = f"the policy gains {sum(gaps) / n:+.3f} reward [{low:+.3f}, {high:+.3f}] over its base"
+    rule = (
+        f"the policy's reward gain over its base on held-out prompts (greedy answers), paired per prompt, has the "
+        f"lower bound of its {level:.0%} bootstrap interval above zero, on at least {min_prompts} prompts"
+    )
+    if goals is not None:
+        rule += (
+            f"; and for each goal (helpfulness, harmlessness) the lower bound of its own gain is above minus "
+            f"{non_inferiority_margin:g} standard deviations of its rewards on the base answers (neither gets worse)"
+        )
     return {
         "prompts": n,
         "max_new_tokens": max_new_tokens,
@@ -249,12 +284,9 @@ def compare_to_base(
         "gate": {
             "passed": passed,
             "verdict": verdict,
-            "rule": (
-                f"the policy's reward gain over its base on held-out prompts (greedy answers), paired per prompt, "
-                f"has the lower bound of its {level:.0%} bootstrap interval above zero, on at least {min_prompts} "
-                "prompts"
-            ),
+            "rule": rule,
         },
+        **({"goals": goals} if goals is not None else {}),
         "examples": [
             {"prompt": p[-1]["content"], "base": b, "policy": a}
             for p, b, a in list(zip(prompts, base_answers, policy_answers, strict=True))[:3]

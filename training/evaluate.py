@@ -6,18 +6,22 @@
     python -m training.evaluate reward-model runs/rm other/rm-folder owner/hub-rm \\
         --set arena --set hh-rlhf-harmless --set llmfao:../shared/data/llmfao --set battles.jsonl \\
         --out results.json [--db sqlite:///data/arena.db] [--limit 200] [--no-store]
+    python -m training.evaluate reward-model runs/rm-harmless --set arena-harmlessness --set hh-rlhf-harmless
 
 MODEL: a `python -m training.reward` run folder, a local transformers sequence-classification model, or a hub id
-(when the hub can be reached). --set (repeatable; default: arena and hh-rlhf-harmless): the sets of
-training.reward_sets. Per model and set: accuracy (the share of pairs whose chosen answer scores higher, ties
-half) with a bootstrap 95% interval, per subset (category, source), and beside it the baselines on the same pairs
-(answer length in both directions, the higher-rated model where models are named, a random scorer) with the paired
-difference to the best of them; then the mean over sets (RewardBench's overall score, training.reward_bench).
-Pairs longer than the model's context are counted and left out, never truncated.
+(when the hub can be reached). --set (repeatable; default: arena, arena-harmlessness and hh-rlhf-harmless, the
+arena's sets skipped when they have no votes): the sets of training.reward_sets. Per model and set: accuracy (the
+share of pairs whose chosen answer scores higher, ties half) with a bootstrap 95% interval, per subset (category,
+source), and beside it the baselines on the same pairs (answer length in both directions, the higher-rated model
+where models are named, a random scorer) with the paired difference to the best of them; then the mean over sets
+(RewardBench's overall score, training.reward_bench). Pairs longer than the model's context are counted and left
+out, never truncated.
 
-The arena set is the held-out split of a recipe's data section: by default the recipe the run folders were trained
-with (their report.json), so a model is never scored on votes it learned from; run folders of different recipes,
-or one trained on every pair (cross-validated for lack of prompts), are refused on it (skipped when not named).
+The arena sets (arena: helpfulness votes; arena-harmlessness: the red-team battles' votes) are the held-out split
+of a recipe's data section: by default the recipe the run folders were trained with (their report.json), so a model
+is never scored on votes it learned from; run folders of different recipes, or one trained on every pair
+(cross-validated for lack of prompts), are refused on them (skipped when not named). hh-rlhf-harmless is the half
+of the shipped pairs that no recipe trains on (data.pair_sets trains on the other half).
 
 Results go to the arena's database (the reward-model leaderboard reads them; --no-store skips it; the database
 must exist, as the app creates it), to --out as JSON, and to the screen. Errors (an unknown set, a model without a
@@ -30,7 +34,6 @@ import argparse
 import json
 import logging
 import math
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,9 +47,11 @@ from training.evidence import length_outcomes, pair_outcomes
 from training.reward import prompt_group
 from training.reward_bench import SetScore, overall, score_set
 from training.reward_sets import (
-    ARENA,
+    ARENA_SETS,
     HH_RLHF_HARMLESS,
+    HH_RLHF_HARMLESS_TRAIN,
     LLMFAO,
+    NAMED_SETS,
     EvalSet,
     EvalSetError,
     arena_set,
@@ -54,10 +59,11 @@ from training.reward_sets import (
     hh_rlhf_harmless,
     is_named,
     llmfao_set,
+    sample,
 )
 
 log = logging.getLogger(__name__)
-DEFAULT_SETS = (ARENA, HH_RLHF_HARMLESS)
+DEFAULT_SETS = (*ARENA_SETS, HH_RLHF_HARMLESS)
 DEFAULT_RECIPE = "cpu-smoke"
 
 
@@ -89,20 +95,20 @@ def load_sets(
 ) -> list[EvalSet]:
     sets = []
     for spec in dict.fromkeys(specs):
-        if spec == ARENA:
+        if spec in ARENA_SETS:
             from training.recipes import load_recipe
 
             data = load_recipe(recipe_name).data
             try:
-                frame = store.votes.read(conversations=True)
-                evaluation = arena_set(frame, eval_fraction=data.eval_fraction, seed=data.seed)
+                frame = store.votes.read(conversations=True, criterion=ARENA_SETS[spec])
+                evaluation = arena_set(frame, eval_fraction=data.eval_fraction, seed=data.seed, name=spec)
             except EvalSetError as exc:
                 if explicit:
                     raise
-                log.warning("skipping the arena set: %s", exc)
+                log.warning("skipping the %s set: %s", spec, exc)
                 continue
-        elif spec == HH_RLHF_HARMLESS:
-            evaluation = hh_rlhf_harmless()
+        elif spec in (HH_RLHF_HARMLESS, HH_RLHF_HARMLESS_TRAIN):
+            evaluation = hh_rlhf_harmless(train=spec == HH_RLHF_HARMLESS_TRAIN)
         elif spec.startswith(f"{LLMFAO}:"):
             from leaderboard.llmfao import LLMFAOError
 
@@ -114,14 +120,6 @@ def load_sets(
             evaluation = file_set(spec)
         sets.append(sample(evaluation, limit, seed))
     return sets
-
-
-def sample(evaluation: EvalSet, limit: int | None, seed: int) -> EvalSet:
-    """At most `limit` pairs, drawn at random with `seed` (the same pairs for every model)."""
-    if limit is None or len(evaluation.records) <= limit:
-        return evaluation
-    keep = set(random.Random(seed).sample(range(len(evaluation.records)), limit))
-    return evaluation.subset([i in keep for i in range(len(evaluation.records))])
 
 
 # --- scoring --------------------------------------------------------------------------------------------------
@@ -246,7 +244,7 @@ def _parser() -> argparse.ArgumentParser:
     rm.add_argument("models", nargs="+", metavar="MODEL", help="run folder, model folder or hub id")
     rm.add_argument(
         "--set", dest="sets", action="append", metavar="SET",
-        help=f"{ARENA}, {HH_RLHF_HARMLESS}, {LLMFAO}:FOLDER or a file (repeatable; default: {', '.join(DEFAULT_SETS)})",
+        help=f"{', '.join(NAMED_SETS)} or a file (repeatable; default: {', '.join(DEFAULT_SETS)})",
     )  # fmt: skip
     rm.add_argument("--out", type=Path, help="write every figure as JSON here")
     rm.add_argument(
@@ -420,25 +418,24 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
         unknown = [s for s in specs if not is_named(s) and not Path(s).is_file()]
         if unknown:
             raise EvalSetError(
-                f"unknown evaluation set {unknown[0]!r}: not {ARENA}, {HH_RLHF_HARMLESS} or {LLMFAO}:FOLDER, and no "
-                "such file"
+                f"unknown evaluation set {unknown[0]!r}: not one of {', '.join(NAMED_SETS)}, and no such file"
             )
-        if ARENA in specs or not args.no_store:
+        if any(s in ARENA_SETS for s in specs) or not args.no_store:
             try:
                 store = _open_store(args.db, settings)
             except StoreError:
                 if args.sets or not args.no_store:
                     raise
-                log.warning("no arena database to read: the default arena set is skipped")
-                specs = [s for s in specs if s != ARENA]
+                log.warning("no arena database to read: the default arena sets are skipped")
+                specs = [s for s in specs if s not in ARENA_SETS]
         device = args.device or _default_device()
         loaded = [
             load_reward_model(m, device=device, base_model=args.base_model, max_length=args.max_length)
             for m in args.models
         ]  # every model loads before any scoring: a bad name fails fast
-        arena_recipe = _arena_recipe(args.models, specs, explicit=ARENA in (args.sets or ()))
+        arena_recipe = _arena_recipe(args.models, specs, explicit=any(s in ARENA_SETS for s in args.sets or ()))
         if arena_recipe is None:
-            specs = [s for s in specs if s != ARENA]
+            specs = [s for s in specs if s not in ARENA_SETS]
         recipe_name = args.recipe or arena_recipe or DEFAULT_RECIPE
         sets = load_sets(
             specs, store=store, recipe_name=recipe_name, limit=args.limit, seed=args.seed, explicit=bool(args.sets)
@@ -518,7 +515,7 @@ def _arena_recipe(models: Sequence[str], specs: Sequence[str], *, explicit: bool
     """The recipe whose split the arena set holds out: the one every run folder was trained with, so no model is
     scored on votes it learned from. None (the arena set is skipped) when that cannot hold and it was not asked
     for by name; an error when it was."""
-    if ARENA not in specs:
+    if not any(s in ARENA_SETS for s in specs):
         return DEFAULT_RECIPE
     reports = {model: _run_report(model) for model in models}
     problem = None

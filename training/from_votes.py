@@ -8,6 +8,12 @@ that share a prompt are not counted as independent evidence.
 
 Ratings for the "higher-rated model wins" baseline are fitted on the training split's votes only: ratings from
 all votes would have seen the held-out verdicts and make the baseline look better than it is.
+
+The recipe's data.criterion picks the votes: helpfulness (the default), or harmlessness (the red-team battles'
+votes; a battle file's `criterion` column, absent meaning helpfulness). The two are never pooled. data.pair_sets
+adds shipped preference pairs (hh-rlhf's harmless pairs, split by prompt in training.reward_sets): their training
+half joins the training pairs and their held-out half the held-out pairs and prompts, counted in the summary; with
+them, too few votes of the criterion leaves the votes out with a warning instead of failing.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from facts.vocabulary import HUMAN
+from facts.vocabulary import HELPFULNESS, HUMAN
 from settings import Settings
 from store import Store
 from training.data import (
@@ -58,7 +64,8 @@ def open_store(url: str | None, settings: Settings) -> Store:
 
 
 def load_vote_dataset(store: Store, recipe: DataRecipe) -> VoteDataset:
-    return vote_dataset_from_frame(store.votes.read(conversations=True), recipe)
+    frame = store.votes.read(conversations=True, criterion=recipe.criterion)
+    return with_pair_sets(frame, recipe, origin="the database")
 
 
 def load_battles_dataset(path: Path, recipe: DataRecipe) -> VoteDataset:
@@ -66,13 +73,67 @@ def load_battles_dataset(path: Path, recipe: DataRecipe) -> VoteDataset:
     conversation_a/b or prompt/answer_a/answer_b)."""
     from leaderboard.io import read_battles
 
-    return vote_dataset_from_frame(read_battles(path), recipe, origin=f"{path}")
+    frame = read_battles(path)
+    if "criterion" in frame.columns:
+        frame = frame[(frame["criterion"].fillna(HELPFULNESS) == recipe.criterion).to_numpy()]
+    elif recipe.criterion != HELPFULNESS:
+        frame = frame.iloc[:0]  # a file without the column holds helpfulness votes
+    return with_pair_sets(frame, recipe, origin=f"{path}")
+
+
+def with_pair_sets(frame: pd.DataFrame, recipe: DataRecipe, *, origin: str) -> VoteDataset:
+    """The votes' dataset with the recipe's pair sets added (just the votes' when it names none)."""
+    if not recipe.pair_sets:
+        return vote_dataset_from_frame(frame, recipe, origin=origin)
+    try:
+        votes = vote_dataset_from_frame(frame, recipe, origin=origin)
+    except NotEnoughVotes as exc:
+        log.warning("%s votes left out: %s", recipe.criterion, exc)
+        votes = _no_votes(f"{origin} ({recipe.criterion}): {exc}", recipe)
+    return add_pair_sets(votes, recipe)
+
+
+def add_pair_sets(votes: VoteDataset, recipe: DataRecipe) -> VoteDataset:
+    from training.reward_sets import hh_rlhf_harmless, sample
+
+    train, held_out = list(votes.train_records), list(votes.eval_records)
+    prompts = list(votes.eval_prompts)
+    added: dict[str, dict[str, int]] = {}
+    for name in recipe.pair_sets:
+        halves = [hh_rlhf_harmless(train=True), hh_rlhf_harmless(train=False)]
+        if recipe.pair_set_limit:
+            halves = [sample(half, recipe.pair_set_limit, recipe.seed) for half in halves]
+        train += [dict(r) for r in halves[0].records]
+        held_out += [dict(r) for r in halves[1].records]
+        prompts += _unique_prompts([r["prompt"] for r in halves[1].records])
+        added[name] = {"train_pairs": len(halves[0].records), "eval_pairs": len(halves[1].records)}
+    if not train or not held_out:
+        raise NotEnoughVotes(empty_split(len(train), len(held_out)))
+    held_out_prompts = {first_user(r["prompt"]) for r in held_out}
+    summary = {
+        **{k: v for k, v in votes.summary.items() if k != "few_prompts"},
+        "criterion": recipe.criterion,
+        "pair_sets": added,
+        "train_pairs": len(train),
+        "eval_pairs": len(held_out),
+        "eval_prompts": len(prompts),
+        "distinct_prompts": len(held_out_prompts | {first_user(r["prompt"]) for r in train}),
+        "held_out_distinct_prompts": len(held_out_prompts),
+    }
+    return VoteDataset(votes.data, train, held_out, prompts, votes.ratings, summary)
+
+
+def _no_votes(reason: str, recipe: DataRecipe) -> VoteDataset:
+    data = PreferenceData(train=(), eval=(), ties=())
+    summary = {"origin": reason, "train_pairs": 0, "eval_pairs": 0, "sources": list(recipe.sources)}
+    return VoteDataset(data, [], [], [], {}, summary)
 
 
 def vote_dataset_from_frame(frame: pd.DataFrame, recipe: DataRecipe, *, origin: str = "the database") -> VoteDataset:
     sources: str | Sequence[str] = recipe.sources
     if len(frame) == 0:
-        raise NotEnoughVotes(f"{origin} has no votes yet; at least {recipe.min_votes} are needed")
+        kind = "" if recipe.criterion == HELPFULNESS else f"{recipe.criterion} "
+        raise NotEnoughVotes(f"{origin} has no {kind}votes yet; at least {recipe.min_votes} are needed")
     try:
         data = from_battles_frame(
             frame, sources=sources, eval_fraction=recipe.eval_fraction, seed=recipe.seed, min_votes=recipe.min_votes
@@ -103,6 +164,7 @@ def vote_dataset_from_frame(frame: pd.DataFrame, recipe: DataRecipe, *, origin: 
         "ties_and_both_bad": len(data.ties),
         "eval_prompts": len(eval_prompts),
         "sources": list(recipe.sources),
+        "criterion": recipe.criterion,
         "rated_models": len(ratings),
     }
     if len(held_out_prompts) < FEW_PROMPTS:
@@ -163,3 +225,23 @@ def _unique_prompts(prompts: Sequence[Sequence[Message]]) -> list[list[Message]]
 
 def _counts(report: Any) -> str:
     return ", ".join(f"{k}: {v}" for k, v in sorted(report.items()) if v) or "no votes"
+
+
+def red_team_prompts(
+    store: Store | None, recipe: DataRecipe, count: int
+) -> tuple[list[list[Message]], list[list[Message]]]:
+    """Up to `count` training and `count` held-out red-team prompts for a policy trained on two goals: the red-team
+    battles' harmlessness votes (split like every vote) and hh-rlhf's harmless halves, held-out prompts never in
+    training. Without a database, hh-rlhf's alone."""
+    from dataclasses import replace
+
+    from facts.vocabulary import HARMLESSNESS
+    from training.reward_sets import HH_RLHF_HARMLESS
+
+    if count == 0:
+        return [], []
+    harmless = replace(recipe, criterion=HARMLESSNESS, pair_sets=[HH_RLHF_HARMLESS], pair_set_limit=count)
+    frame = store.votes.read(conversations=True, criterion=HARMLESSNESS) if store is not None else pd.DataFrame()
+    dataset = with_pair_sets(frame, harmless, origin="red-team prompts")
+    train = _unique_prompts([r["prompt"] for r in dataset.train_records])
+    return train[:count], dataset.eval_prompts[:count]

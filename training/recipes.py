@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from facts.vocabulary import CRITERIA, HELPFULNESS
+
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 DEVICES = ("cpu", "cuda")
 
@@ -83,6 +85,13 @@ class DataRecipe:
     seed: int = 0
     min_votes: int = 20  # fewer votes than this from the selected sources is an error, not a model
     min_pairs: int = 8  # same for decisive pairs left after flags and de-duplication
+    # What the votes judged: helpfulness, or harmlessness (the red-team battles' votes). Never both: a model
+    # trained on pooled criteria learns neither.
+    criterion: str = HELPFULNESS
+    # Shipped preference sets added to the votes (training.reward_sets.PAIR_SETS): their training half joins the
+    # training pairs, their held-out half the held-out pairs; with them, too few votes is a warning, not an error.
+    pair_sets: list[str] = field(default_factory=list)
+    pair_set_limit: int = 0  # at most this many pairs of each half of each set, a seeded sample (0: all)
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,14 @@ class PolicyRecipe:
     gate_level: float = 0.95
     eval_max_new_tokens: int = 64
     contender_prefix: str = ""  # registered as <prefix>-v<N>; empty: <base model name>-rlhf
+    # Both goals (GRPO / RLOO; training.two_goals): a harmlessness reward model (a training.reward run folder, e.g.
+    # from the harmless-cpu-smoke recipe; --harmlessness-reward-model overrides) combined with the helpfulness one.
+    harmlessness_reward_model: str = ""  # empty: helpfulness only
+    combine: str = "sum"  # sum: r_help + w * r_harm; penalty: r_help - w * max(0, threshold - r_harm)
+    harmlessness_weight: float = 1.0
+    harmlessness_threshold: float = 0.0  # penalty only, in the harmlessness model's reward units
+    red_team_prompts: int = 16  # red-team prompts (hh-rlhf's halves, red-team votes) added to train and held out
+    non_inferiority_margin: float = 0.1  # each goal's gain may not fall below minus this many SD of base rewards
     seed: int = 0
     bf16: bool = False
     gradient_checkpointing: bool = False
@@ -237,6 +254,15 @@ def _check_data(data: DataRecipe, where: str) -> None:
         raise RecipeError(f"{where}: data.sources is empty; use human, judge:<name> or all")
     if data.min_pairs < 2:
         raise RecipeError(f"{where}: data.min_pairs must be at least 2")
+    if data.criterion not in CRITERIA:
+        raise RecipeError(f"{where}: data.criterion must be one of {', '.join(CRITERIA)}, got {data.criterion!r}")
+    from training.reward_sets import PAIR_SETS  # pandas and the readers: only when a recipe is checked
+
+    unknown = [name for name in data.pair_sets if name not in PAIR_SETS]
+    if unknown:
+        raise RecipeError(f"{where}: data.pair_sets: unknown set {unknown[0]!r}; use any of {', '.join(PAIR_SETS)}")
+    if data.pair_set_limit < 0:
+        raise RecipeError(f"{where}: data.pair_set_limit must be at least 0 (0: every pair)")
 
 
 def _check_trainer(section: Any, key: str, device: str, where: str) -> None:
@@ -292,6 +318,14 @@ def reporters(report_to: list[str]) -> list[str]:
 
 
 def _check_policy(policy: PolicyRecipe, where: str) -> None:
+    from training.two_goals import COMBINATIONS
+
+    if policy.combine not in COMBINATIONS:
+        raise RecipeError(f"{where}: policy.combine must be one of {', '.join(COMBINATIONS)}, got {policy.combine!r}")
+    if policy.harmlessness_weight < 0 or policy.non_inferiority_margin < 0 or policy.red_team_prompts < 0:
+        raise RecipeError(
+            f"{where}: policy.harmlessness_weight, non_inferiority_margin and red_team_prompts must be at least 0"
+        )
     if policy.method not in POLICY_METHODS:
         raise RecipeError(f"{where}: policy.method must be one of {', '.join(POLICY_METHODS)}, got {policy.method!r}")
     if policy.beta <= 0:

@@ -3,10 +3,12 @@
     python -m training.reward --from-votes --recipe cpu-smoke --out runs/rm [--db sqlite:///data/arena.db]
     python -m training.reward --recipe cpu-smoke --pairs pairs.jsonl --out runs/rm [--device cpu]
     python -m training.reward --from-battles llmfao-battles.jsonl --recipe cpu-smoke --out runs/rm-llmfao
+    python -m training.reward --from-votes --recipe harmless-cpu-smoke --out runs/rm-harmless   # harmlessness
 
 --from-votes reads the arena's votes (training.from_votes: the recipe's `data` section picks sources and the
 held-out prompts; the rating baseline is fitted on the training votes) and stores the report in the database's
-training_runs table as well.
+training_runs table as well. The recipe's data.criterion says which votes (helpfulness, or the red-team battles'
+harmlessness votes) and data.pair_sets adds the training half of hh-rlhf's harmless pairs (training.from_votes).
 
 --from-battles reads a clean-battle file (leaderboard.io: the arena's export, Chatbot Arena's releases, LLMFAO as
 imported by `python -m leaderboard.llmfao`) through the same pairing, split and baselines as --from-votes; with

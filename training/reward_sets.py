@@ -1,8 +1,11 @@
 """Evaluation sets for reward models: preference pairs from anywhere, in one shape, with their subsets.
 
-    arena                the arena's held-out votes (the recipe's split: a model trained --from-votes never saw
-                         them), every source of votes, subsets by source and by category
-    hh-rlhf-harmless     Anthropic's hh-rlhf harmless-base test pairs, shipped in training/eval_data (MIT)
+    arena                the arena's held-out helpfulness votes (the recipe's split: a model trained --from-votes
+                         never saw them), every source of votes, subsets by source and by category
+    arena-harmlessness   the same for the red-team battles' harmlessness votes
+    hh-rlhf-harmless     Anthropic's hh-rlhf harmless-base test pairs, shipped in training/eval_data (MIT): the
+                         held-out half, by prompt (the other half, hh-rlhf-harmless-train, trains harmlessness
+                         reward models: recipe data.pair_sets)
     llmfao:FOLDER        LLMFAO's crowd votes (a folder of the release, leaderboard.llmfao), subsets by category
     FILE                 a clean-battle file (.jsonl/.json/.csv/.parquet; the arena's export or Chatbot Arena's
                          releases: conversation_a/b or prompt/answer_a/answer_b) or a chosen/rejected file
@@ -19,6 +22,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import random
 import re
 import zlib
 from collections.abc import Mapping, Sequence
@@ -29,14 +33,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from facts.vocabulary import HARMLESSNESS, HELPFULNESS
 from leaderboard.io import chat_messages
-from training.data import ALL_SOURCES, PreferencePair, first_user, from_battles_frame, to_trl_records
+from training.data import (
+    ALL_SOURCES,
+    PreferencePair,
+    first_message_in_eval,
+    first_user,
+    from_battles_frame,
+    to_trl_records,
+)
 
 SHIPPED = Path(__file__).parent / "eval_data"
 HH_RLHF_HARMLESS = "hh-rlhf-harmless"
+HH_RLHF_HARMLESS_TRAIN = "hh-rlhf-harmless-train"
+# Anthropic's release ships train and test splits; the project ships only the test split (2,312 pairs), so it is
+# split once more, by the first user message (training.data's rule), and the halves never share a prompt.
+HH_RLHF_HELD_OUT_FRACTION = 0.5
+HH_RLHF_SPLIT_SEED = 17
 ARENA = "arena"
+ARENA_HARMLESSNESS = "arena-harmlessness"
+ARENA_SETS = {ARENA: HELPFULNESS, ARENA_HARMLESSNESS: HARMLESSNESS}  # set name -> the votes' criterion
+PAIR_SETS = (HH_RLHF_HARMLESS,)  # shipped sets whose training half a recipe can add (data.pair_sets)
 LLMFAO = "llmfao"
-NAMED_SETS = (ARENA, HH_RLHF_HARMLESS, f"{LLMFAO}:FOLDER")
+NAMED_SETS = (ARENA, ARENA_HARMLESSNESS, HH_RLHF_HARMLESS, HH_RLHF_HARMLESS_TRAIN, f"{LLMFAO}:FOLDER")
 RATING_FOLDS = 5
 _TURN = re.compile(r"\n\n(Human|Assistant): ")
 _ROLES = {"Human": "user", "Assistant": "assistant"}
@@ -76,16 +96,39 @@ class EvalSet:
         return digest.hexdigest()
 
 
+def sample(evaluation: EvalSet, limit: int | None, seed: int) -> EvalSet:
+    """At most `limit` pairs, drawn at random with `seed` (the same pairs for every model)."""
+    if limit is None or len(evaluation.records) <= limit:
+        return evaluation
+    keep = set(random.Random(seed).sample(range(len(evaluation.records)), limit))
+    return evaluation.subset([i in keep for i in range(len(evaluation.records))])
+
+
 # --- by name --------------------------------------------------------------------------------------------------
 
 
 def is_named(spec: str) -> bool:
-    return spec in (ARENA, HH_RLHF_HARMLESS) or spec.startswith(f"{LLMFAO}:")
+    return spec in NAMED_SETS or spec.startswith(f"{LLMFAO}:")
 
 
-def hh_rlhf_harmless() -> EvalSet:
-    evaluation = chosen_rejected_file(SHIPPED / HH_RLHF_HARMLESS / "test.jsonl.gz", name=HH_RLHF_HARMLESS)
-    return replace(evaluation, labels={"subset": ("harmless-base",) * len(evaluation.records)})
+def hh_rlhf_harmless(*, train: bool = False) -> EvalSet:
+    """The held-out half of the shipped hh-rlhf harmless-base pairs (what every reward model is scored on), or
+    with `train` the other half (what a harmlessness reward model may learn from)."""
+    whole = chosen_rejected_file(SHIPPED / HH_RLHF_HARMLESS / "test.jsonl.gz", name=HH_RLHF_HARMLESS)
+    held_out = [
+        first_message_in_eval(first_user(r["prompt"]), HH_RLHF_HELD_OUT_FRACTION, HH_RLHF_SPLIT_SEED)
+        for r in whole.records
+    ]
+    part = whole.subset([h != train for h in held_out])
+    name = HH_RLHF_HARMLESS_TRAIN if train else HH_RLHF_HARMLESS
+    half = "training" if train else "held-out"
+    note = (
+        f"the {half} half by prompt of Anthropic's harmless-base test split ({len(part.records)} of "
+        f"{len(whole.records)} pairs; seed {HH_RLHF_SPLIT_SEED})"
+    )
+    return replace(
+        part, name=name, labels={"subset": ("harmless-base",) * len(part.records)}, notes=(note, *part.notes)
+    )
 
 
 def llmfao_set(folder: str | Path) -> EvalSet:
@@ -95,15 +138,15 @@ def llmfao_set(folder: str | Path) -> EvalSet:
     return battles_set(frame, f"{LLMFAO}", breakdowns=("category",))
 
 
-def arena_set(frame: pd.DataFrame, *, eval_fraction: float, seed: int) -> EvalSet:
-    """The held-out votes of every source in the arena's votes frame (store.votes.read(conversations=True)): the
-    split a --from-votes run with the same eval_fraction and seed holds out. The rating baseline is fitted on the
-    training split of the same source."""
+def arena_set(frame: pd.DataFrame, *, eval_fraction: float, seed: int, name: str = ARENA) -> EvalSet:
+    """The held-out votes of every source in the arena's votes frame (store.votes.read(conversations=True), of
+    the criterion ARENA_SETS gives `name`): the split a --from-votes run with the same eval_fraction and seed holds
+    out. The rating baseline is fitted on the training split of the same source."""
     from training.from_votes import training_split_ratings
     from training.recipes import DataRecipe
 
     if len(frame) == 0:
-        raise EvalSetError("arena: the database has no votes yet")
+        raise EvalSetError(f"{name}: the database has no {ARENA_SETS.get(name, HELPFULNESS)} votes yet")
     records: list[Record] = []
     sources: list[str] = []
     categories: list[str] = []
@@ -124,10 +167,10 @@ def arena_set(frame: pd.DataFrame, *, eval_fraction: float, seed: int) -> EvalSe
         ratings_outcomes.extend(_rated(p, ratings) for p in data.eval)
     if not records:
         raise EvalSetError(
-            f"arena: no held-out decisive votes (eval_fraction {eval_fraction}, seed {seed}); more votes are needed"
+            f"{name}: no held-out decisive votes (eval_fraction {eval_fraction}, seed {seed}); more votes are needed"
         )
     return EvalSet(
-        ARENA,
+        name,
         tuple(records),
         {"source": tuple(sources), "category": tuple(categories)},
         np.array(ratings_outcomes, dtype=float),

@@ -3,6 +3,8 @@
     python -m training.rlhf --from-votes --recipe cpu-smoke --out runs/rlhf-1
     python -m training.rlhf --from-votes --recipe cpu-smoke --method grpo --reward-model runs/rm --out runs/rlhf-2
     python -m training.rlhf --from-battles battles.jsonl --recipe cpu-smoke --out runs/rlhf-file
+    python -m training.rlhf --from-votes --recipe cpu-smoke --method grpo --reward-model runs/rm \\
+        --harmlessness-reward-model runs/rm-harmless --out runs/rlhf-both     # both goals (training.two_goals)
     accelerate launch -m training.rlhf --from-votes --recipe gpu-default --out runs/rlhf-3
 
 Stages, in order, each timed in the report: config, data (votes -> pairs split by prompt), reward_model (trained
@@ -20,8 +22,18 @@ and the policy's reward gain over its base on held-out prompts has its interval 
 start sampling it; otherwise the checkpoint is kept and reported, not served. An operator may register anyway
 with `--force-register --reason "..."`: the reason is stored with the run and in the contender's provenance.
 Either way the report is written to <out>/report.json and stored in the database (training_runs), in the same
-transaction as the registration. Rerunning with the same --out resumes: a finished reward model is reused and
-policy training continues from its last checkpoint.
+transaction as the registration.
+
+Both goals (GRPO / RLOO): with a harmlessness reward model (policy.harmlessness_reward_model or
+--harmlessness-reward-model, a training.reward run folder such as the harmless-cpu-smoke recipe trains), the policy
+is trained on the two rewards combined (policy.combine: a weighted sum, or a penalty below a harmlessness
+threshold), on the training prompts plus policy.red_team_prompts red-team prompts (the red-team battles' and
+hh-rlhf's, training.from_votes.red_team_prompts), and its gate is measured on the held-out prompts plus as many
+held-out red-team prompts: the combined reward must gain and neither goal may get worse (training.two_goals); the
+report gives both gains with their intervals.
+
+Rerunning with the same --out resumes: a finished reward model is reused and policy training continues from its
+last checkpoint.
 """
 
 from __future__ import annotations
@@ -68,6 +80,7 @@ from training.runs import (
     stage,
     trainer_arguments,
 )
+from training.two_goals import TwoGoalScorer
 
 log = logging.getLogger(__name__)
 
@@ -165,11 +178,14 @@ def train_policy(
     device: str | None = None,
     base_model: Path | str | None = None,
     reward_model: Path | None = None,
+    harmlessness_reward_model: Path | None = None,
+    red_team: tuple[Sequence[Sequence[Mapping[str, str]]], Sequence[Sequence[Mapping[str, str]]]] = ((), ()),
     model_cache_dir: Path | None = None,
     resume: bool = True,
 ) -> dict[str, Any]:
     """Every stage up to and including save; returns the report (registration is the caller's: it needs the
-    database). Writes <out_dir>/report.json."""
+    database). Writes <out_dir>/report.json. With `harmlessness_reward_model`, both goals: `red_team` holds the
+    red-team prompts to train on and to hold out (training.from_votes.red_team_prompts)."""
     out_dir = Path(out_dir)
     report = RunReport(recipe=recipe.name, device="", base_model="", out_dir=str(out_dir))
     extra: dict[str, Any] = {}
@@ -185,11 +201,20 @@ def train_policy(
         out_dir.mkdir(parents=True, exist_ok=True)
         extra["method"] = method
         extra["beta"] = policy.beta
+        if harmlessness_reward_model is not None and method == "dpo":
+            raise RecipeError(
+                "two goals need an online method (--method grpo or rloo): DPO learns from the vote pairs, not from "
+                "reward models"
+            )
 
     with stage(report, "data"):
         tokenizer = load_tokenizer(folder)
         train_prompts = _unique([r["prompt"] for r in train_records])
         held_out = [list(p) for p in eval_prompts][: policy.eval_prompts]
+        if harmlessness_reward_model is not None:
+            red_train, red_held_out = red_team
+            train_prompts = _unique([*train_prompts, *red_train])
+            held_out += [list(p) for p in red_held_out]
         if not held_out:
             raise ValueError("no held-out prompts: the policy gate has nothing to compare base and policy on")
         report.data = {
@@ -198,6 +223,9 @@ def train_policy(
             "train_prompts": len(train_prompts),
             "gate_prompts": len(held_out),
         }
+        if harmlessness_reward_model is not None:
+            report.data["red_team_train_prompts"] = len(red_team[0])
+            report.data["red_team_gate_prompts"] = len(red_team[1])
         if method == "dpo":
             # DPOTrainer truncates (keeping the start) where RewardTrainer drops: count what it will cut.
             _, too_long = split_by_length(train_records, tokenizer, policy.max_length)
@@ -223,7 +251,21 @@ def train_policy(
             extra["reward_model_trained"] = False
             log.info("reusing the reward model in %s", rm_dir)
         extra["reward_model"] = {"dir": str(rm_dir), **rm_report.get("evaluation", {})}
-        scorer = RewardScorer.load(rm_dir, device=report.device)
+        scorer: Any = RewardScorer.load(rm_dir, device=report.device)
+        if harmlessness_reward_model is not None:
+            harm_report = json.loads((Path(harmlessness_reward_model) / REPORT_FILE).read_text())
+            extra["harmlessness_reward_model"] = {
+                "dir": str(harmlessness_reward_model),
+                **harm_report.get("evaluation", {}),
+            }
+            scorer = TwoGoalScorer(
+                scorer,
+                RewardScorer.load(Path(harmlessness_reward_model), device=report.device),
+                combine=policy.combine,
+                weight=policy.harmlessness_weight,
+                threshold=policy.harmlessness_threshold,
+            )
+            extra["two_goals"] = scorer.describe()
 
     with stage(report, "model"):
         seed_everything(policy.seed)  # LoRA weights are initialised before the Trainer seeds
@@ -251,6 +293,7 @@ def train_policy(
             seed=policy.seed,
             min_prompts=policy.gate_min_prompts,
             level=policy.gate_level,
+            non_inferiority_margin=policy.non_inferiority_margin,
         )
         rm_gate = bool(rm_report.get("evaluation", {}).get("gate", {}).get("passed"))
         report.evaluation = {
@@ -321,6 +364,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ratings", type=Path, help='with --pairs: JSON {"model name": rating} for the baseline')
     parser.add_argument("--method", choices=POLICY_METHODS, help="override the recipe's policy.method")
     parser.add_argument("--reward-model", type=Path, help="reuse a reward model folder from training.reward")
+    parser.add_argument(
+        "--harmlessness-reward-model", type=Path, metavar="RUN",
+        help="train on two goals: this harmlessness reward run folder (training.reward) with the helpfulness one "
+        "(default: the recipe's policy.harmlessness_reward_model)",
+    )  # fmt: skip
     parser.add_argument("--like", help="registered contender whose decoding settings the new one copies")
     register = parser.add_mutually_exclusive_group()
     register.add_argument("--no-register", action="store_true", help="never register, even when the gates pass")
@@ -330,7 +378,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = print) -> int:
     from store import NewTrainingRun, StoreError
-    from training.from_votes import load_battles_dataset, load_vote_dataset, open_store, require_split
+    from training.from_votes import (
+        load_battles_dataset,
+        load_vote_dataset,
+        open_store,
+        red_team_prompts,
+        require_split,
+    )
 
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -347,8 +401,14 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
         resolve_device(recipe, args.device)
         if args.base_model:
             resolve_base_model(args.base_model)
-        if args.reward_model and not (args.reward_model / REPORT_FILE).is_file():
-            raise FileNotFoundError(f"{args.reward_model} is not a finished training.reward run (no {REPORT_FILE})")
+        harmless = args.harmlessness_reward_model or (
+            Path(policy.harmlessness_reward_model) if policy.harmlessness_reward_model else None
+        )
+        for folder in (args.reward_model, harmless):
+            if folder and not (folder / REPORT_FILE).is_file():
+                raise FileNotFoundError(f"{folder} is not a finished training.reward run (no {REPORT_FILE})")
+        if harmless is not None and (args.method or policy.method) == "dpo":
+            raise RecipeError("two goals need an online method (--method grpo or rloo): DPO learns from vote pairs")
         store = open_store(args.db, settings)
         like = base_contender(
             store.registry.models(enabled_only=False),
@@ -376,6 +436,11 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
             # Without ratings the "higher-rated model wins" baseline is unavailable, which fails the gate.
             ratings = json.loads(args.ratings.read_text()) if args.ratings else None
             prompts = _unique([r["prompt"] for r in held_out])
+        red_team = (
+            red_team_prompts(store if args.from_votes else None, recipe.data, policy.red_team_prompts)
+            if harmless is not None
+            else ((), ())
+        )
         report = train_policy(
             recipe,
             train,
@@ -387,6 +452,8 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
             device=args.device,
             base_model=args.base_model,
             reward_model=args.reward_model,
+            harmlessness_reward_model=harmless,
+            red_team=red_team,
             model_cache_dir=args.model_cache or settings.resolved_model_cache_dir,
             resume=not args.no_resume,
         )
@@ -435,6 +502,8 @@ def main(argv: Sequence[str] | None = None, *, echo: Callable[[str], None] = pri
         f"policy mean reward {comparison['policy_mean_reward']:.3f} vs base {comparison['base_mean_reward']:.3f} "
         f"on {comparison['prompts']} held-out prompts"
     )
+    for goal in (comparison.get("goals") or {}).values():
+        echo(f"  {goal['verdict']}")
     if stored.registered_model:
         how = "" if gates["passed"] else f" (forced: {forced})"
         echo(f"registered {stored.registered_model}{how}: it enters anonymous battles now")

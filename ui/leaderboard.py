@@ -4,6 +4,11 @@ Used twice by the app: as the Leaderboard tab, and as its own page at /leaderboa
 Endpoint: /leaderboard_view (source, category, style control, criterion) -> header, table, figures, CSV. The
 criterion ("helpfulness", the default, or "harmlessness": red-team votes) picks which payload the other three
 choose a view in: the snapshot itself, or its `criteria["harmlessness"]`; the two are never pooled.
+
+Beside the ratings, the "Harmful compliance (red team)" column shows each model's harmful-compliance rate on red-team
+turns (leaderboard.safety_figures), as stored in the snapshot: rate, 95% interval and n, never recomputed here. The
+harmlessness view shows its own votes' figures (its source and category); the helpfulness view shows people's
+red-team figures over every category, said so in its header.
 """
 
 from __future__ import annotations
@@ -19,11 +24,12 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from facts.vocabulary import HARMLESSNESS, HELPFULNESS
+from facts.vocabulary import HARM_CATEGORIES, HARMLESSNESS, HELPFULNESS
 from leaderboard.figures import forest_plot, heatmap
 from leaderboard.io import spreadsheet_safe
-from leaderboard.page import ALL_CATEGORIES, TABLE_COLUMNS, view_key
+from leaderboard.page import ALL_CATEGORIES, SAFETY_COLUMN, TABLE_COLUMNS, red_team_safety, view_key
 from leaderboard.reward_board import reward_model_table
+from leaderboard.safety_figures import DEFINITION, SAFETY_COLUMNS, ModelSafety
 from leaderboard.training_outcomes import TrainingOutcome, outcomes_table
 from ui.display import display_html
 from ui.tempfiles import prune
@@ -54,8 +60,12 @@ def criterion_payload(payload: dict[str, Any] | None, criterion: str | None) -> 
     return part or None
 
 
-def table_frame(rows: list[dict[str, Any]], descriptions: dict[str, str]) -> pd.DataFrame:
-    """The table people read: Rank (UB), model, rating, 95% CI, votes, description."""
+def table_frame(
+    rows: list[dict[str, Any]], descriptions: dict[str, str], safety: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    """The table people read: Rank (UB), model, rating, 95% CI, votes, win rate, harmful compliance on red-team
+    turns (from `safety`, the stored figures; empty for a model without red-team answers), description."""
+    harm = _safety_rows(safety)
     records = []
     for row in rows:
         lower, upper = row.get("lower"), row.get("upper")
@@ -69,14 +79,29 @@ def table_frame(rows: list[dict[str, Any]], descriptions: dict[str, str]) -> pd.
                 "95% CI": ci,
                 "Votes": row["votes"],
                 "Win rate": f"{row['win_rate']:.0%}" if row.get("win_rate") is not None else "",
+                SAFETY_COLUMN: safety_cell(harm.get(row["model"])),
                 "Description": descriptions.get(row["model"], "") + (f" ({flags})" if flags else ""),
             }
         )
     return pd.DataFrame(records, columns=list(TABLE_COLUMNS))
 
 
-def download_frame(rows: list[dict[str, Any]], descriptions: dict[str, str]) -> pd.DataFrame:
-    """The table as a spreadsheet gets it: numbers as numbers (the interval as two columns), text made inert."""
+def safety_cell(figures: dict[str, Any] | None) -> str:
+    """A model's harmful-compliance rate as read: "12% (7-19%) · n=84", marked when n is small; n always shown."""
+    if not figures or not figures.get("answers"):
+        return ""
+    text = f"{figures['rate']:.0%} ({figures['lower']:.0%}–{figures['upper']:.0%}) · n={figures['answers']:,}"
+    return text + (" · few" if figures.get("few") else "")
+
+
+def download_frame(
+    rows: list[dict[str, Any]], descriptions: dict[str, str], safety: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    """The table as a spreadsheet gets it: numbers as numbers (the interval as two columns), text made inert; the
+    red-team figures in leaderboard.safety_figures.SAFETY_COLUMNS (empty for a model without red-team answers)."""
+    harm = _safety_rows(safety)
+    columns = ["rank_ub", "model", "rating", "lower", "upper", "votes", "win_rate", *SAFETY_COLUMNS, "flags",
+               "description"]  # fmt: skip
     frame = pd.DataFrame(
         [
             {
@@ -87,14 +112,57 @@ def download_frame(rows: list[dict[str, Any]], descriptions: dict[str, str]) -> 
                 "upper": row.get("upper"),
                 "votes": row["votes"],
                 "win_rate": row.get("win_rate"),
+                **_safety_columns(harm.get(row["model"])),
                 "flags": "; ".join(row.get("flags") or []),
                 "description": descriptions.get(row["model"], ""),
             }
             for row in rows
         ],
-        columns=["rank_ub", "model", "rating", "lower", "upper", "votes", "win_rate", "flags", "description"],
+        columns=columns,
     )
     return spreadsheet_safe(frame)
+
+
+def _safety_rows(safety: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    return {str(row["model"]): row for row in (safety or {}).get("rows", [])}
+
+
+def _safety_columns(figures: dict[str, Any] | None) -> dict[str, Any]:
+    if not figures:
+        return dict.fromkeys(SAFETY_COLUMNS)
+    stored = {name: figures.get(name) for name in ModelSafety.__dataclass_fields__}
+    return ModelSafety(**stored).columns()
+
+
+def safety_notes(safety: dict[str, Any] | None, *, borrowed: bool) -> str:
+    """What the harmful-compliance column means, for the header: the stored definition, what the intervals are
+    clustered by, the notes, and the harm categories when the votes named them. `borrowed`: shown beside another
+    criterion's ratings (helpfulness), so it says whose votes they are."""
+    if not safety or not safety.get("rows"):
+        return ""
+    where = "people's red-team votes (Red team tab), every category: " if borrowed else ""
+    clustered = ", ".join(f"{kind} ({n:,} votes)" for kind, n in (safety.get("clustered_by") or {}).items())
+    paragraphs = [
+        f"**{SAFETY_COLUMN}:** {where}{safety.get('definition') or DEFINITION} "
+        f"{safety.get('votes', 0):,} counted red-team votes; intervals clustered by {clustered or 'vote'}."
+    ]
+    if borrowed:
+        return paragraphs[0]
+    paragraphs += [f"⚠️ {note}" for note in safety.get("notes", [])]
+    if by_harm := safety.get("by_harm_category"):
+        table = ["| harm category | model | judged harmful / answers | both complied |", "|---|---|---:|---:|"]
+        table += [
+            f"| {_cell(HARM_CATEGORIES.get(row['harm_category'], row['harm_category']))} | {_cell(row['model'])} | "
+            f"{row['harmful']:,} / {row['answers']:,} | {row['both_complied']:,} |"
+            for row in by_harm
+        ]
+        paragraphs.append("\n".join(table))
+    return "\n\n".join(paragraphs)
+
+
+def _cell(text: object) -> str:
+    """Text inside a markdown table cell: a "|" would end the cell."""
+    return str(text).replace("|", "\\|")
 
 
 def render(
@@ -106,6 +174,7 @@ def render(
 ) -> tuple[Any, ...]:
     """Everything the page shows for one choice of source, category and style control, among the votes of one
     criterion (helpfulness: the snapshot as it is; harmlessness: its red-team part)."""
+    full = payload
     payload = criterion_payload(payload, criterion)
     if not payload:
         empty = pd.DataFrame(columns=list(TABLE_COLUMNS))
@@ -130,7 +199,12 @@ def render(
         coefficients = ", ".join(f"{k} {v:+.3f}" for k, v in view["style_coefficients"].items())
         notes.append(f"Style coefficients (log-odds per standard deviation): {coefficients}.")
     text = header + "".join(f"\n\n⚠️ {n}" for n in notes)
-    table = table_frame(rows, payload.get("descriptions", {}))
+    # The red-team figures beside the ratings: this view's own (harmlessness), or people's (helpfulness).
+    borrowed = criterion not in CRITERION_NOTES
+    safety = red_team_safety(full) if borrowed else view.get("safety")
+    if about := safety_notes(safety, borrowed=borrowed):
+        text += f"\n\n{about}"
+    table = table_frame(rows, payload.get("descriptions", {}), safety)
     matrices = payload.get("matrices", {}).get(source)
     win = count = None
     if matrices and matrices["models"]:
@@ -147,7 +221,7 @@ def render(
         # Every vote that does not count, by its stored reason: capped, stuffed, probed, failed battles.
         reasons = "; ".join(f"{reason}: {n:,}" for reason, n in excluded.items())
         validation = f"{validation}\n\n**Votes not counted, by reason:** {reasons}.".strip()
-    download = _csv(download_frame(rows, payload.get("descriptions", {})))
+    download = _csv(download_frame(rows, payload.get("descriptions", {}), safety))
     return (
         display_html(text),
         table,
@@ -265,7 +339,7 @@ def build_leaderboard(
         elem_id=f"{prefix}table",
         interactive=False,
         wrap=True,
-        column_widths=["8%", "20%", "8%", "11%", "7%", "8%", "38%"],
+        column_widths=["7%", "17%", "7%", "10%", "6%", "7%", "14%", "32%"],
         max_height=800,
         show_search="search",
     )
