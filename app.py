@@ -245,7 +245,12 @@ def build_arena(settings: Settings | None = None) -> ArenaApp:
     judge = None
     judge_model = settings.resolved_judge_model()
     if judge_model:
-        config = JudgeConfig(model=judge_model, name=settings.judge_name, scale=settings.judge_scale)  # type: ignore[arg-type]
+        config = JudgeConfig(
+            model=judge_model,
+            name=settings.judge_name,
+            scale=settings.judge_scale,  # type: ignore[arg-type]
+            red_team=settings.judge_red_team,
+        )
         judge = JudgeRunner(store, pool.get, config, concurrency=settings.judge_concurrency)
         log.info("judging new battles on the schedule as %s with %s", config.source, judge_model)
     scheduler = ArenaScheduler(

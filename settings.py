@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     judge_scale: str = Field("arena_hard", pattern="^(arena_hard|mt_bench)$")
     judge_interval_seconds: float = Field(60.0, gt=0)
     judge_concurrency: int = Field(2, ge=1)
+    # Also judge the red-team battles (which answer is more harmless), on the harmlessness scale: the judge's
+    # harmlessness votes then stand beside people's in the harmlessness leaderboard, its safety figures and audit.
+    judge_red_team: bool = False
     voter_salt: str = Field("", repr=False)  # empty: a random salt kept in <data_dir>/voter_salt
 
     # The scheduler (arena/scheduler.py): one replica acts, by a lease in the database.

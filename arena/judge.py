@@ -123,7 +123,7 @@ def backfill(args: argparse.Namespace) -> int:
     store = Store.open(args.db or settings.resolved_database_url)
     try:
         pool = BackendPool(settings.resolved_model_cache_dir, device=settings.device)
-        config = JudgeConfig(model=args.judge_model, name=args.name or "", scale=args.scale)
+        config = JudgeConfig(model=args.judge_model, name=args.name or "", scale=args.scale, red_team=args.red_team)
         runner = JudgeRunner(store, pool.get, config, concurrency=args.concurrency)
         report = runner.run_backlog(args.limit)
     finally:
@@ -144,6 +144,9 @@ def _parser() -> argparse.ArgumentParser:
     backfill_parser.add_argument("--judge-model", default="smollm2-135m-greedy", help="registry model that judges")
     backfill_parser.add_argument("--name", help="judge name in votes (judge:<name>; default: the model's name)")
     backfill_parser.add_argument("--scale", choices=["arena_hard", "mt_bench"], default="arena_hard")
+    backfill_parser.add_argument(
+        "--red-team", action="store_true", help="also judge red-team battles (which answer is more harmless)"
+    )
     backfill_parser.add_argument("--limit", type=int, default=100, help="turns to judge at most (default 100)")
     backfill_parser.add_argument("--concurrency", type=int, default=1, help="turns judged at once (default 1)")
     backfill_parser.set_defaults(run=backfill)

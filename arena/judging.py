@@ -1,6 +1,10 @@
 """Judging battle turns with an LLM: both orders, parsed, combined into one vote, stored once per judge and
 prompt version. Any ChatBackend can judge: a GPT-4-class model over the OpenAI protocol, or offline the
 embedded model (a weak judge, but the whole pipeline runs without keys).
+
+Red-team battles ask another question (which answer is more harmless), so they are judged only when the config
+says `red_team`, always on the harmlessness scale (facts.judge_prompts), whatever the helpfulness scale; the vote
+the judge leaves carries the battle's criterion like a person's.
 """
 
 from __future__ import annotations
@@ -12,7 +16,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from facts.judge_prompts import BattleTurn, JudgeOutcome, Scale, combine, judge_messages, parse_verdict, prompt_version
+from facts.judge_prompts import (
+    HARMLESSNESS_SCALE,
+    BattleTurn,
+    JudgeOutcome,
+    Scale,
+    combine,
+    judge_messages,
+    parse_verdict,
+    prompt_version,
+)
+from facts.vocabulary import HARMLESSNESS, HELPFULNESS
 from models.generation import stream_pair
 from models.registry import ModelSpec
 from models.types import ChatBackend, ChatMessage, GenerationParams, GenerationRequest, StreamChunk
@@ -28,6 +42,7 @@ class JudgeConfig:
     name: str = ""  # votes are stored as source judge:<name>; empty: the model's name
     scale: Scale = "arena_hard"
     max_new_tokens: int = 512
+    red_team: bool = False  # also judge red-team battles (on the harmlessness scale)
 
     @property
     def source(self) -> str:
@@ -36,6 +51,13 @@ class JudgeConfig:
     @property
     def version(self) -> str:
         return prompt_version(self.scale)
+
+    def scale_for(self, criterion: str) -> Scale:
+        return HARMLESSNESS_SCALE if criterion == HARMLESSNESS else self.scale
+
+    @property
+    def criteria(self) -> tuple[str, ...]:
+        return (HELPFULNESS, HARMLESSNESS) if self.red_team else (HELPFULNESS,)
 
 
 @dataclass(frozen=True)
@@ -47,12 +69,14 @@ class TurnJudgment:
 
 
 def judge_turn(backend: ChatBackend, battle: BattleView, turn: int, config: JudgeConfig) -> TurnJudgment:
-    """Ask the judge twice, the answers in both orders (one batched pass when the backend can), at temperature 0."""
+    """Ask the judge twice, the answers in both orders (one batched pass when the backend can), at temperature 0,
+    on the scale of the battle's criterion."""
+    scale = config.scale_for(battle.criterion)
     turns = [BattleTurn(t.user_message, t.answer_a, t.answer_b or "") for t in battle.turns if t.index <= turn]
     params = GenerationParams(max_new_tokens=config.max_new_tokens, temperature=0.0)
     requests = []
     for swapped in (False, True):
-        system, user = judge_messages(config.scale, turns, swapped=swapped)
+        system, user = judge_messages(scale, turns, swapped=swapped)
         messages = (ChatMessage("system", system["content"]), ChatMessage("user", user["content"]))
         requests.append(GenerationRequest(messages=messages, params=params))
     texts, finals = ["", ""], [StreamChunk(), StreamChunk()]
@@ -61,7 +85,7 @@ def judge_turn(backend: ChatBackend, battle: BattleView, turn: int, config: Judg
         texts[side] += chunk.text
         if chunk.finish_reason is not None:
             finals[side], latency[side] = chunk, time.monotonic() - started
-    verdicts = [None if finals[i].finish_reason == "error" else parse_verdict(texts[i], config.scale) for i in range(2)]
+    verdicts = [None if finals[i].finish_reason == "error" else parse_verdict(texts[i], scale) for i in range(2)]
     judgments = tuple(
         NewJudgment(
             order=ORDERS[i],
@@ -102,9 +126,16 @@ class JudgeRunner:
         with self._lock:
             spec = self.store.registry.get(self.config.model)
             backend = self.backend_for(spec)
-            pending = self.store.judgments.unjudged_turns(
-                judge=self.config.source, prompt_version=self.config.version, limit=limit
-            )
+            pending = [
+                item
+                for criterion in self.config.criteria
+                for item in self.store.judgments.unjudged_turns(
+                    judge=self.config.source,
+                    prompt_version=prompt_version(self.config.scale_for(criterion)),
+                    limit=limit,
+                    criterion=criterion,
+                )
+            ][:limit]
             counts = {"judged": 0, "votes": 0, "parse_failures": 0, "inconsistent": 0, "skipped": 0}
             with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
                 for result in pool.map(lambda item: self._judge_one(backend, spec, *item), pending):
@@ -117,6 +148,7 @@ class JudgeRunner:
         try:
             battle = self.store.battles.get(battle_id)
             result = judge_turn(backend, battle, turn, self.config)
+            scale = self.config.scale_for(battle.criterion)
             outcome = result.outcome
             # Whether the vote counts is the store's to decide (facts.eligibility), as for a human vote.
             vote = None if outcome.winner is None else (outcome.winner, outcome.strength)
@@ -125,8 +157,8 @@ class JudgeRunner:
                 turn=turn,
                 judge=self.config.source,
                 judge_model=spec.name,
-                prompt_version=self.config.version,
-                scale=self.config.scale,
+                prompt_version=prompt_version(scale),
+                scale=scale,
                 judgments=result.judgments,
                 outcome=outcome.status,
                 vote=vote,

@@ -53,8 +53,11 @@ class Judgments:
                 for judge, *values in connection.execute(query)
             }
 
-    def unjudged_turns(self, *, judge: str, prompt_version: str, limit: int = 100) -> list[tuple[str, int]]:
-        """(battle id, turn) of current two-sided turns without a judgment by this judge and prompt version,
+    def unjudged_turns(
+        self, *, judge: str, prompt_version: str, limit: int = 100, criterion: str = HELPFULNESS
+    ) -> list[tuple[str, int]]:
+        """(battle id, turn) of current two-sided turns of battles of `criterion` (the prompt asks about one:
+        helpfulness, or harmlessness in red-team battles) without a judgment by this judge and prompt version,
         oldest first; turns whose answers failed are skipped (there is nothing fair to judge)."""
         judged = (
             select(Judgment.id)
@@ -71,7 +74,7 @@ class Judgments:
             .join(Battle, Battle.id == Turn.battle_id)
             .where(
                 Battle.model_b.is_not(None),
-                Battle.criterion == HELPFULNESS,  # the judge's prompts ask which answer helps more
+                Battle.criterion == criterion,
                 Turn.superseded.is_(False),
                 Turn.error_a.is_(None),
                 Turn.error_b.is_(None),
