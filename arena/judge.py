@@ -6,6 +6,7 @@
     python -m arena.judge audit --llmfao ../shared/data/llmfao --per-model --out audit.md
     python -m arena.judge audit --battles votes.jsonl --llm-judge gpt-4 --self-trained gpt-4=vicuna-13b
     python -m arena.judge audit --battles alpaca_eval_annotations.json --alpaca-eval-difficulty difficulty.csv
+    python -m arena.judge audit --db sqlite:///data/arena.db --criterion harmlessness    # the red-team judge
 
 Self-preference uses the registry's provenance: a model whose provenance text names the judge (say
 "distilled from GPT-4 outputs" for judge:gpt-4) counts as trained on that judge's outputs. With --battles or
@@ -22,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from facts.json_safe import dumps
+from facts.vocabulary import CRITERIA, HELPFULNESS
 from leaderboard.alpaca_eval import read_difficulty
 from leaderboard.audit_import import SourceMapping
 from leaderboard.judge_audit import JudgeUsage, SelfTrained, audit_judges, judge_usage, render_markdown, report_json
@@ -53,16 +55,24 @@ def _battles(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, str], di
         store = Store.open_existing(args.db)  # an audit reads: a wrong --db must not create a database
         try:
             usage = judge_usage(store.judgments.usage())
-            return store.votes.read(texts=True), store.registry.provenance(), usage
+            return store.votes.read(texts=True, criterion=args.criterion), store.registry.provenance(), usage
         finally:
             store.dispose()
     if args.llmfao:
         from leaderboard.llmfao import load_llmfao
 
-        return load_llmfao(Path(args.llmfao)), {}, {}
+        return _of_criterion(load_llmfao(Path(args.llmfao)), args.criterion), {}, {}
     from leaderboard.io import read_battles
 
-    return read_battles(Path(args.battles)), {}, {}
+    return _of_criterion(read_battles(Path(args.battles)), args.criterion), {}, {}
+
+
+def _of_criterion(battles: pd.DataFrame, criterion: str) -> pd.DataFrame:
+    """The votes of one criterion: a file without a `criterion` column holds helpfulness votes (as the arena's
+    export without --include-red-team does); the two are never audited together."""
+    if "criterion" not in battles.columns:
+        return battles if criterion == HELPFULNESS else battles.iloc[:0]
+    return battles[(battles["criterion"].fillna(HELPFULNESS).astype(str) == criterion).to_numpy()]
 
 
 def self_trained_option(values: Sequence[str]) -> SelfTrained:
@@ -167,6 +177,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     mapping.add_argument("--judge-column", choices=["voters"], help="voters: the judge column names people")
     audit_parser.add_argument("--judge", action="append", help="judge:<name> to audit (default: every judge)")
+    audit_parser.add_argument(
+        "--criterion", choices=CRITERIA, default=HELPFULNESS,
+        help="helpfulness votes (default) or the red-team battles' harmlessness votes: audited apart, never pooled",
+    )  # fmt: skip
     audit_parser.add_argument(
         "--self-trained",
         action="append",

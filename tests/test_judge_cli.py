@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from arena.judge import main
+from facts.vocabulary import BOTH_COMPLIED, HARMLESSNESS
 from store import Store
 from tests.arena_rows import voted_battle
 from tests.shared_data import require_llmfao
@@ -35,6 +36,27 @@ def test_the_audit_of_the_arena_reads_its_counted_votes(tmp_path: Path, capsys: 
     report = capsys.readouterr().out
     assert "| judge:j | 3 |" in report, "three counted verdicts; the flagged battle's is out"
     assert "no judge verdicts" not in report and "no human votes" not in report
+
+
+def test_the_red_team_judge_is_audited_on_harmlessness_votes_apart_from_the_helpfulness_judge(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'arena.db'}"
+    store = Store.open(url)
+    red = [
+        voted_battle(store, winner, prompt=f"Harm {i}?", criterion=HARMLESSNESS)
+        for i, winner in enumerate(["model_a", "model_b", BOTH_COMPLIED, "model_a"])
+    ]
+    for battle_id, verdict in zip(red, ["model_a", "model_b", BOTH_COMPLIED, "model_b"], strict=True):
+        store.battles.record_vote(battle_id=battle_id, turn=1, winner=verdict, voter_id="j", source="judge:j")
+    voted_battle(store, prompt="A poem?")  # a person's helpfulness vote: no judge verdict on it
+    store.dispose()
+
+    assert main(["audit", "--db", url, "--rounds", "20", "--criterion", "harmlessness", "--format", "json"]) == 0
+    harmless = capsys.readouterr().out
+    assert '"judge:j"' in harmless and "no judge verdicts" not in harmless
+    assert main(["audit", "--db", url, "--rounds", "20"]) == 0
+    assert "no judge verdicts: nothing to audit" in capsys.readouterr().out, "helpfulness: the judge never voted"
 
 
 def test_an_arena_without_judge_votes_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
