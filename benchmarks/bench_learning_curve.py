@@ -4,8 +4,9 @@
     python -m benchmarks.bench_learning_curve                     # writes BENCHMARKS.md
     python -m benchmarks.bench_learning_curve --pairs 400 --no-write
 
-The pairs are the 2,312 hh-rlhf harmless-base test pairs shipped in training/eval_data (the only split in the
-snapshot, so training and held-out pairs both come from it, split by prompt, never sharing one). The recipe is
+The pairs are the hh-rlhf harmless-base test pairs shipped in training/eval_data, in the project's fixed split by
+prompt (training.reward_sets): the curve trains on the training half (1,125 pairs) and scores the held-out half
+(1,187), the same held-out pairs every reward model is scored on; --pairs samples each half. The recipe is
 cpu-smoke's reward model with one epoch per share (max_steps -1), batch 8, max_length 256 (longer pairs are counted
 and left out), LoRA r 8; shares 10/25/50/100% of the training pairs, nested. Each point has its 95% interval
 (resampling prompts) and the best baseline on the same held-out pairs; the last doubling's gain is a paired
@@ -35,10 +36,12 @@ def run(pairs: int | None) -> dict[str, Any]:
     from training.reward_sets import hh_rlhf_harmless, sample
 
     started = time.perf_counter()
-    evaluation = sample(hh_rlhf_harmless(), pairs, seed=0)
+    training = sample(hh_rlhf_harmless(train=True), pairs, seed=0)
+    held_out = sample(hh_rlhf_harmless(), pairs, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        (folder / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in evaluation.records))
+        for name, half in (("pairs", training), ("eval-pairs", held_out)):
+            (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in half.records))
         recipe = yaml.safe_load((REPO / "training" / "recipes" / "cpu-smoke.yaml").read_text())
         recipe["name"] = "bench-curve"
         recipe["reward_model"].update(
@@ -47,14 +50,15 @@ def run(pairs: int | None) -> dict[str, Any]:
             learning_curve=[0.1, 0.25, 0.5, 1.0],
         )  # fmt: skip
         (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe))
-        argv = ["--pairs", str(folder / "pairs.jsonl"), "--recipe", str(folder / "recipe.yaml")]
+        argv = ["--pairs", str(folder / "pairs.jsonl"), "--eval-pairs", str(folder / "eval-pairs.jsonl")]
+        argv += ["--recipe", str(folder / "recipe.yaml")]
         messages: list[str] = []
         code = train([*argv, "--out", str(folder / "rm")], echo=messages.append)
         if code != 0:
             raise SystemExit("\n".join(messages))
         report = json.loads((folder / "rm" / "report.json").read_text())
     return {
-        "pairs": len(evaluation.records),
+        "pairs": len(training.records) + len(held_out.records),
         "curve": report["learning_curve"],
         "dropped": report["data"]["dropped_too_long"],
         "evidence": report["evaluation"]["evidence"]["verdict"],
@@ -87,7 +91,7 @@ def section(result: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, help="use a seeded sample of this many pairs (default: all 2,312)")
+    parser.add_argument("--pairs", type=int, help="a seeded sample of this many pairs of each half (default: all)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     result = run(args.pairs)
