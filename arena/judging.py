@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import zip_longest
 
 from facts.judge_prompts import (
     HARMLESSNESS_SCALE,
@@ -126,16 +127,17 @@ class JudgeRunner:
         with self._lock:
             spec = self.store.registry.get(self.config.model)
             backend = self.backend_for(spec)
-            pending = [
-                item
-                for criterion in self.config.criteria
-                for item in self.store.judgments.unjudged_turns(
+            backlogs = [
+                self.store.judgments.unjudged_turns(
                     judge=self.config.source,
                     prompt_version=prompt_version(self.config.scale_for(criterion)),
                     limit=limit,
                     criterion=criterion,
                 )
-            ][:limit]
+                for criterion in self.config.criteria
+            ]
+            # Taken in turns, so a long helpfulness backlog never starves the red-team battles (or the reverse).
+            pending = [item for items in zip_longest(*backlogs) for item in items if item is not None][:limit]
             counts = {"judged": 0, "votes": 0, "parse_failures": 0, "inconsistent": 0, "skipped": 0}
             with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
                 for result in pool.map(lambda item: self._judge_one(backend, spec, *item), pending):

@@ -381,6 +381,7 @@ def test_online_rl_on_both_goals_with_reused_reward_models(
 
     both = yaml.safe_load((REPO / "training" / "recipes" / "cpu-smoke.yaml").read_text())
     both["policy"].update(method="grpo", max_steps=2, red_team_prompts=3, combine="penalty", report_to=["none"])
+    both["policy"].update(max_completion_length=12, eval_max_new_tokens=12)  # CI time: a pipeline check
     (tmp_path / "both.yaml").write_text(yaml.safe_dump(both))
     out = tmp_path / "rlhf-grpo"
     messages: list[str] = []

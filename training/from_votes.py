@@ -86,7 +86,7 @@ def with_pair_sets(frame: pd.DataFrame, recipe: DataRecipe, *, origin: str) -> V
     if not recipe.pair_sets:
         return vote_dataset_from_frame(frame, recipe, origin=origin)
     try:
-        votes = vote_dataset_from_frame(frame, recipe, origin=origin)
+        votes = vote_dataset_from_frame(frame, recipe, origin=origin, warn=False)  # the pairs change the count
     except NotEnoughVotes as exc:
         log.warning("%s votes left out: %s", recipe.criterion, exc)
         votes = _no_votes(f"{origin} ({recipe.criterion}): {exc}", recipe)
@@ -120,6 +120,12 @@ def add_pair_sets(votes: VoteDataset, recipe: DataRecipe) -> VoteDataset:
         "distinct_prompts": len(held_out_prompts | {first_user(r["prompt"]) for r in train}),
         "held_out_distinct_prompts": len(held_out_prompts),
     }
+    if len(held_out_prompts) < FEW_PROMPTS:
+        summary["few_prompts"] = (
+            f"only {len(held_out_prompts)} distinct prompt(s) held out of {summary['distinct_prompts']}, pair sets "
+            "included: held-out figures speak for these prompts, and the gates' intervals resample prompts"
+        )
+        log.warning("%s", summary["few_prompts"])
     return VoteDataset(votes.data, train, held_out, prompts, votes.ratings, summary)
 
 
@@ -129,7 +135,9 @@ def _no_votes(reason: str, recipe: DataRecipe) -> VoteDataset:
     return VoteDataset(data, [], [], [], {}, summary)
 
 
-def vote_dataset_from_frame(frame: pd.DataFrame, recipe: DataRecipe, *, origin: str = "the database") -> VoteDataset:
+def vote_dataset_from_frame(
+    frame: pd.DataFrame, recipe: DataRecipe, *, origin: str = "the database", warn: bool = True
+) -> VoteDataset:
     sources: str | Sequence[str] = recipe.sources
     if len(frame) == 0:
         kind = "" if recipe.criterion == HELPFULNESS else f"{recipe.criterion} "
@@ -172,7 +180,8 @@ def vote_dataset_from_frame(frame: pd.DataFrame, recipe: DataRecipe, *, origin: 
             f"only {len(held_out_prompts)} distinct prompt(s) held out of {len(prompts)}: held-out figures speak "
             "for these prompts, and the gates' intervals resample prompts, so they are wide"
         )
-        log.warning("%s", summary["few_prompts"])
+        if warn:
+            log.warning("%s", summary["few_prompts"])
     return VoteDataset(data, to_trl_records(data.train), to_trl_records(data.eval), eval_prompts, ratings, summary)
 
 
