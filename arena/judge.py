@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from facts.json_safe import dumps
+from facts.schema import of_criterion
 from facts.vocabulary import CRITERIA, HELPFULNESS
 from leaderboard.alpaca_eval import read_difficulty
 from leaderboard.audit_import import SourceMapping
@@ -61,18 +62,10 @@ def _battles(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, str], di
     if args.llmfao:
         from leaderboard.llmfao import load_llmfao
 
-        return _of_criterion(load_llmfao(Path(args.llmfao)), args.criterion), {}, {}
+        return of_criterion(load_llmfao(Path(args.llmfao)), args.criterion), {}, {}
     from leaderboard.io import read_battles
 
-    return _of_criterion(read_battles(Path(args.battles)), args.criterion), {}, {}
-
-
-def _of_criterion(battles: pd.DataFrame, criterion: str) -> pd.DataFrame:
-    """The votes of one criterion: a file without a `criterion` column holds helpfulness votes (as the arena's
-    export without --include-red-team does); the two are never audited together."""
-    if "criterion" not in battles.columns:
-        return battles if criterion == HELPFULNESS else battles.iloc[:0]
-    return battles[(battles["criterion"].fillna(HELPFULNESS).astype(str) == criterion).to_numpy()]
+    return of_criterion(read_battles(Path(args.battles)), args.criterion), {}, {}
 
 
 def self_trained_option(values: Sequence[str]) -> SelfTrained:

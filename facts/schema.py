@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from facts.style import STYLE_COLUMNS, STYLE_FEATURES
-from facts.vocabulary import HUMAN, WINNERS
+from facts.vocabulary import HELPFULNESS, HUMAN, WINNERS
 
 __all__ = ["COLUMNS", "DEFAULTS", "REQUIRED", "STYLE_COLUMNS", "STYLE_FEATURES", "WINNERS", "BattlesError"]
 
@@ -157,3 +157,17 @@ def counted(battles: pd.DataFrame, *, source: str | None = HUMAN) -> pd.DataFram
     if keep.all():  # a selection already made (a view's own votes): no copy of millions of rows
         return battles.copy(deep=False)
     return battles[keep]
+
+
+def of_criterion(battles: pd.DataFrame, criterion: str) -> pd.DataFrame:
+    """The votes that judged `criterion`. A frame without a `criterion` column, or a vote without a value in it,
+    judged helpfulness (files from before red-team battles, the arena's export without --include-red-team,
+    Chatbot Arena's releases); the two criteria are never read together. A frame of that one criterion is returned
+    as it is, not copied."""
+    if "criterion" not in battles.columns:
+        return battles if criterion == HELPFULNESS else battles.iloc[:0]
+    stated = battles["criterion"]
+    keep = (stated == criterion).to_numpy(dtype=bool)
+    if criterion == HELPFULNESS:
+        keep = keep | stated.isna().to_numpy()
+    return battles if keep.all() else battles[keep]

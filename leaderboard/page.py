@@ -34,7 +34,7 @@ import pandas as pd
 
 from facts.categories import CATEGORIES
 from facts.eligibility import reasons_of
-from facts.schema import STYLE_COLUMNS, counted, normalize_battles
+from facts.schema import STYLE_COLUMNS, counted, normalize_battles, of_criterion
 from facts.vocabulary import HARMLESSNESS, HELPFULNESS, HUMAN
 from leaderboard.anomaly import detect_anomalous_voters, exclude_anomalous
 from leaderboard.memory import release_freed_memory
@@ -162,10 +162,8 @@ def split_by_criterion(battles: pd.DataFrame) -> dict[str, pd.DataFrame]:
     copied (a million votes)."""
     if "criterion" not in battles.columns:
         return {HELPFULNESS: battles}
-    present = [str(c) for c in pd.unique(battles["criterion"]) if not pd.isna(c)]
-    if len(present) <= 1:
-        return {present[0] if present else HELPFULNESS: battles}
-    return {criterion: battles[(battles["criterion"] == criterion).to_numpy()] for criterion in present}
+    present = {HELPFULNESS if pd.isna(c) else str(c) for c in pd.unique(battles["criterion"])}
+    return {criterion: of_criterion(battles, criterion) for criterion in sorted(present)}
 
 
 def excluded_by_reason(battles: pd.DataFrame) -> dict[str, dict[str, int]]:

@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from facts.schema import counted, normalize_battles
+from facts.schema import counted, normalize_battles, of_criterion
 from facts.vocabulary import BOTH_COMPLIED, BOTH_REFUSED, HARM_CATEGORIES, HARMLESSNESS, HUMAN, MODEL_A, MODEL_B
 
 Z95 = 1.959963984540054
@@ -206,13 +206,10 @@ def red_team_votes(
     battles: pd.DataFrame, *, source: str | None = HUMAN, category: str | None = None, normalized: bool = False
 ) -> pd.DataFrame:
     """The counted harmlessness votes of one source (None: all) and category (None: all); never a helpfulness vote."""
-    if len(battles) == 0 or "criterion" not in battles.columns:
+    red_team = of_criterion(battles, HARMLESSNESS)
+    if len(red_team) == 0:
         return battles.iloc[:0]
-    keep = np.asarray((battles["criterion"] == HARMLESSNESS).to_numpy(), dtype=bool)
-    if not keep.any():
-        return battles.iloc[:0]
-    columns = [c for c in READ_COLUMNS if c in battles.columns]
-    votes = battles[columns] if keep.all() else battles.loc[keep, columns]
+    votes = red_team[[c for c in READ_COLUMNS if c in red_team.columns]]
     if not normalized:
         votes = normalize_battles(votes)
     votes = counted(votes, source=source)

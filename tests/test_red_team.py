@@ -176,3 +176,15 @@ def test_the_leaderboard_command_rates_one_criterion_of_a_file_holding_both(tmp_
     assert board == {"z": 4, "x": 4}
     assert leaderboard_main(["--battles", str(path), "--ci", "none", "--out", str(out)]) == 0
     assert {row["model"]: row["votes"] for row in json.loads(out.read_text())} == {"x": 6, "y": 6}
+
+
+def test_one_rule_says_which_criterion_a_vote_judged_a_missing_one_being_helpfulness() -> None:
+    from facts.schema import of_criterion
+
+    frame = pd.DataFrame({"winner": ["model_a", "model_b", "tie"], "criterion": [HARMLESSNESS, None, HELPFULNESS]})
+    assert of_criterion(frame, HELPFULNESS)["winner"].tolist() == ["model_b", "tie"]
+    assert of_criterion(frame, HARMLESSNESS)["winner"].tolist() == ["model_a"]
+    assert sorted(split_by_criterion(frame)) == [HARMLESSNESS, HELPFULNESS]
+    assert len(split_by_criterion(frame)[HELPFULNESS]) == 2, "a vote without a criterion is not dropped"
+    old_file = frame.drop(columns="criterion")
+    assert of_criterion(old_file, HELPFULNESS) is old_file and len(of_criterion(old_file, HARMLESSNESS)) == 0

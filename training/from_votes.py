@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from facts.schema import of_criterion
 from facts.vocabulary import HELPFULNESS, HUMAN
 from settings import Settings
 from store import Store
@@ -73,12 +74,7 @@ def load_battles_dataset(path: Path, recipe: DataRecipe) -> VoteDataset:
     conversation_a/b or prompt/answer_a/answer_b)."""
     from leaderboard.io import read_battles
 
-    frame = read_battles(path)
-    if "criterion" in frame.columns:
-        frame = frame[(frame["criterion"].fillna(HELPFULNESS) == recipe.criterion).to_numpy()]
-    elif recipe.criterion != HELPFULNESS:
-        frame = frame.iloc[:0]  # a file without the column holds helpfulness votes
-    return with_pair_sets(frame, recipe, origin=f"{path}")
+    return with_pair_sets(of_criterion(read_battles(path), recipe.criterion), recipe, origin=f"{path}")
 
 
 def with_pair_sets(frame: pd.DataFrame, recipe: DataRecipe, *, origin: str) -> VoteDataset:
