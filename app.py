@@ -35,9 +35,11 @@ from arena.sampling import BurnIn, BurnInSampler, snapshot_standings
 from arena.scheduler import ArenaScheduler, JobSpec, RetrainConfig, Skip, retrain_job
 from arena.upload_audits import UploadAudits, audit_result
 from arena.vote_screen import screen_votes
+from facts.vocabulary import HUMAN
+from leaderboard.benchmark_columns import benchmark_payload, describe
 from leaderboard.io import ReadLimits, read_battles
 from leaderboard.judge_audit import AuditLimits, audit_judges, judge_usage
-from leaderboard.page import build_criteria_payload
+from leaderboard.page import build_criteria_payload, view_key
 from leaderboard.service import SnapshotService
 from models.pool import BackendPool
 from models.registry import load_model_specs
@@ -165,6 +167,14 @@ def scheduled_jobs(
     return jobs
 
 
+def with_benchmarks(payload: dict[str, Any], store: Store) -> dict[str, Any]:
+    """The page's payload with python -m evals' newest figures per model (one summary row per run, never an item) and
+    which benchmark separates the models, against people's ratings."""
+    people = payload.get("views", {}).get(view_key(HUMAN, None, False), {}).get("rows", [])
+    runs = [describe(run) for run in store.benchmark_runs.latest()]
+    return {**payload, "benchmarks": benchmark_payload(runs, people)}
+
+
 def snapshot_services(settings: Settings, store: Store) -> tuple[SnapshotService, SnapshotService]:
     """The leaderboard (narrow votes: no answer text) and the judge audit (it measures the texts), each kept as a
     stored snapshot that pages read; both are refreshed by the scheduler, never by a page read."""
@@ -173,12 +183,16 @@ def snapshot_services(settings: Settings, store: Store) -> tuple[SnapshotService
         store.snapshots,
         store.votes.watermark,
         # Only the votes the watermark counts: one written meanwhile makes the snapshot stale, for the next refresh.
-        lambda mark: build_criteria_payload(
-            store.votes.read(upto=mark.last_vote_id, criterion=None),  # every criterion, one scan
-            store.registry.descriptions(),
-            mark.votes_total,
+        lambda mark: with_benchmarks(
+            build_criteria_payload(
+                store.votes.read(upto=mark.last_vote_id, criterion=None),  # every criterion, one scan
+                store.registry.descriptions(),
+                mark.votes_total,
+            ),
+            store,
         ),
         min_new_votes=settings.leaderboard_min_new_votes,
+        marker=store.benchmark_runs.marker,  # a new benchmark figure refreshes the page without a new vote
     )
     judge_audit = SnapshotService(
         JUDGE_AUDIT,

@@ -9,7 +9,9 @@ Prints the table and, with --out, writes it: CSV, or JSON as a list of rows (mod
 rank_ub, votes, and the other columns of leaderboard.table.LeaderboardRow). With --criterion harmlessness each row
 also carries the model's harmful-compliance figures on the same red-team votes (leaderboard.safety_figures:
 harmful_compliance with its 95% interval, red_team_answers, both_complied_rate, ...; SAFETY_COLUMNS), printed under
-the table with the counts per harm category when the votes name one. --source takes "human" (the
+the table with the counts per harm category when the votes name one. From a database, each row also carries the
+static benchmarks' newest figures (python -m evals: over_refusal, over_refusal_low, _high, _n, _grader; null where a
+model has none; leaderboard.benchmark_columns.CSV_COLUMNS), printed under the table. --source takes "human" (the
 default), "judge:<name>", or "all", which pools every source's votes into one fit on purpose. --category
 takes a category id or display name (facts.categories), or any category the battles carry. Mistakes
 (a bad argument, an unreadable file or database, an unknown source, category or anchor model) end with one
@@ -30,6 +32,7 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -37,6 +40,7 @@ from facts.categories import category_id
 from facts.schema import counted
 from facts.vocabulary import CRITERIA, HARMLESSNESS, HELPFULNESS
 from leaderboard.anomaly import ALPHA, MIN_VOTES, AnomalyReport, detect_anomalous_voters, exclude_anomalous
+from leaderboard.benchmark_columns import COLUMNS, benchmark_payload, cell, csv_columns, describe
 from leaderboard.io import read_battles, spreadsheet_safe
 from leaderboard.page import split_by_criterion
 from leaderboard.ratings import Anchor, Leaderboard, ValidationReport, compute_leaderboard, validate
@@ -59,7 +63,7 @@ class DatabaseUnavailable(CommandError):
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        battles = _battles(args)
+        battles, benchmarks = _battles(args)
         anomalies = detect_anomalous_voters(battles, alpha=args.anomaly_alpha, min_votes=args.anomaly_min_votes)
         if not args.keep_anomalous:
             battles = exclude_anomalous(battles, anomalies)
@@ -77,10 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             votes = select_votes(battles, source=source, category=category, min_votes=args.min_votes).votes
             safety = harmful_compliance(votes, source=source, category=category, normalized=True)
             print(format_safety(safety))
+        if benchmarks is not None and benchmarks["rows"]:
+            print(format_benchmarks(benchmarks))
         if anomalies.human_votes:
             print(format_anomalies(anomalies, excluded=not args.keep_anomalous))
         if args.out:
-            write_table(board, args.out, safety)
+            write_table(board, args.out, safety, benchmarks)
             print(f"wrote {len(board.rows)} rows to {args.out}")
         if args.validate:
             print()
@@ -177,11 +183,12 @@ def _output(text: str) -> Path:
     return path
 
 
-def _battles(args: argparse.Namespace) -> pd.DataFrame:
+def _battles(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    """The votes, and from a database the static benchmarks' newest figures (python -m evals)."""
     if args.battles is not None:
         battles = read_battles(args.battles)
         # an exported file with --include-red-team holds both criteria: rate the one asked for, never both
-        return split_by_criterion(battles).get(args.criterion, battles.iloc[:0])
+        return split_by_criterion(battles).get(args.criterion, battles.iloc[:0]), None
     # The database layer is imported only to read a database: a battles file needs none of it (a faster start).
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -190,7 +197,8 @@ def _battles(args: argparse.Namespace) -> pd.DataFrame:
     try:
         store = Store.open_existing(args.db)  # a wrong --db is an error, never a new empty database
         try:
-            return store.votes.read(criterion=args.criterion)
+            benchmarks = benchmark_payload([describe(run) for run in store.benchmark_runs.latest()])
+            return store.votes.read(criterion=args.criterion), benchmarks
         finally:
             store.dispose()
     except StoreUnavailable as exc:
@@ -310,9 +318,23 @@ def format_validation(report: ValidationReport) -> str:
     return "\n".join(lines)
 
 
-def write_table(board: Leaderboard, path: Path, safety: SafetyFigures | None = None) -> None:
+def format_benchmarks(benchmarks: dict[str, Any]) -> str:
+    """The static benchmarks' newest figures per model, and who graded them."""
+    lines = ["", "Static benchmarks (python -m evals; newest run per model):"]
+    for column in COLUMNS:
+        for model, figures in sorted(benchmarks["rows"].items()):
+            if column.benchmark in figures:
+                lines.append(f"  {column.label:<24} {model:<32} {cell(figures[column.benchmark], column)}  "
+                             f"[{figures[column.benchmark].get('grader')}]")  # fmt: skip
+    return "\n".join(lines)
+
+
+def write_table(
+    board: Leaderboard, path: Path, safety: SafetyFigures | None = None, benchmarks: dict[str, Any] | None = None
+) -> None:
     """CSV, or JSON as a list of rows (NaN as null); with `safety`, each row gets its model's SAFETY_COLUMNS (null
-    for a model without counted red-team answers)."""
+    for a model without counted red-team answers); with `benchmarks` (from a database), its static benchmarks'
+    CSV_COLUMNS (null where it has none)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = board.to_dict()["rows"]
     if safety is not None:
@@ -321,6 +343,9 @@ def write_table(board: Leaderboard, path: Path, safety: SafetyFigures | None = N
             figures = by_model.get(row["model"])
             extra = figures.columns() if figures else dict.fromkeys(SAFETY_COLUMNS)
             row.update({k: None if isinstance(v, float) and math.isnan(v) else v for k, v in extra.items()})
+    if benchmarks is not None:
+        for row in rows:
+            row.update(csv_columns(benchmarks["rows"].get(row["model"])))
     if path.suffix.lower() == ".json":
         path.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return

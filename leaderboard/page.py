@@ -37,6 +37,7 @@ from facts.eligibility import reasons_of
 from facts.schema import STYLE_COLUMNS, counted, normalize_battles, of_criterion
 from facts.vocabulary import HARMLESSNESS, HELPFULNESS, HUMAN
 from leaderboard.anomaly import detect_anomalous_voters, exclude_anomalous
+from leaderboard.benchmark_columns import TABLE_LABELS as BENCHMARK_LABELS
 from leaderboard.memory import release_freed_memory
 from leaderboard.safety_figures import READ_COLUMNS as SAFETY_READ
 from leaderboard.safety_figures import harmful_compliance
@@ -46,7 +47,8 @@ from leaderboard.validation import ValidationReport, validate
 
 ALL_CATEGORIES = "all"
 SAFETY_COLUMN = "Harmful compliance (red team)"  # leaderboard.safety_figures: rate (95% CI) · n
-TABLE_COLUMNS = ("Rank (UB)", "Model", "Rating", "95% CI", "Votes", "Win rate", SAFETY_COLUMN, "Description")
+TABLE_COLUMNS = ("Rank (UB)", "Model", "Rating", "95% CI", "Votes", "Win rate", SAFETY_COLUMN, *BENCHMARK_LABELS,
+                 "Description")  # fmt: skip
 MIN_CATEGORY_VOTES = 30
 
 

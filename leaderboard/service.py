@@ -48,11 +48,15 @@ class SnapshotService:
     # snapshot stale again, never lost).
     compute: Callable[[Watermark], dict[str, Any]]
     min_new_votes: int = 1
+    # What else the payload shows that changes without a vote (the static-benchmark runs): a different value makes
+    # the snapshot stale. Stored in the payload as "marker".
+    marker: Callable[[], str] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _worker: threading.Thread | None = field(default=None, init=False, repr=False)
 
     def is_stale(self, latest: StoredSnapshot | None) -> bool:
-        """Enough new votes, the first votes, or a verdict changed (a battle flagged after its votes)."""
+        """Enough new votes, the first votes, a verdict changed (a battle flagged after its votes), or what the
+        marker watches changed."""
         mark = self.watermark()
         if latest is None:
             return True
@@ -60,6 +64,7 @@ class SnapshotService:
             mark.votes_total - latest.votes_total >= self.min_new_votes
             or (mark.votes_total > 0 and latest.votes_total == 0)
             or mark.excluded_total != latest.excluded_total
+            or (self.marker is not None and latest.payload.get("marker") != self.marker())
         )
 
     def refresh(self, *, force: bool = False) -> StoredSnapshot | None:
@@ -70,7 +75,10 @@ class SnapshotService:
                 return latest
             started = time.perf_counter()
             mark = self.watermark()
+            marker = self.marker() if self.marker is not None else None  # before computing, like the watermark
             payload = self.compute(mark)
+            if marker is not None:
+                payload = {**payload, "marker": marker}
             snapshot = self.snapshots.save(payload, mark, time.perf_counter() - started, self.kind)
             log.info("%s snapshot %d: %d votes in %.2f s", self.kind, snapshot.id, mark.votes_total, snapshot.seconds)
             return snapshot

@@ -8,6 +8,7 @@
     store.votes         THE votes reader (clean-battle frames), counts, the watermark
     store.training_runs training reports and the contenders they registered
     store.reward_evaluations  reward models' scores on evaluation sets (the reward-model leaderboard)
+    store.benchmark_runs      static-benchmark runs and their items (python -m evals; the benchmark columns)
     store.jobs          the scheduler's lease and job history
     store.snapshots     stored leaderboard snapshots
     store.vote_origins  where human votes came from, for the stuffing screen, and the sources it flagged
@@ -25,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 
 from store.backfill import BackfillReport, Progress, backfill_facts
 from store.battles import Battles
+from store.benchmark_runs import BenchmarkRuns
 from store.db import Database
 from store.engine import DatabaseURLError, is_memory_sqlite, make_engine, parse_database_url
 from store.errors import DATABASE_ERRORS, Conflict, DuplicateVote, NotFound, StoreError
@@ -37,7 +39,12 @@ from store.snapshots import Snapshots
 from store.training_runs import TrainingRuns
 from store.views import (
     BattleView,
+    BenchmarkItemView,
+    BenchmarkRunView,
+    BenchmarkSummary,
     JobRunView,
+    NewBenchmarkItem,
+    NewBenchmarkRun,
     NewJudgment,
     NewRewardEvaluation,
     NewTrainingRun,
@@ -57,10 +64,15 @@ __all__ = [
     "DATABASE_ERRORS",
     "BackfillReport",
     "BattleView",
+    "BenchmarkItemView",
+    "BenchmarkRunView",
+    "BenchmarkSummary",
     "Conflict",
     "DuplicateVote",
     "FlagReport",
     "JobRunView",
+    "NewBenchmarkItem",
+    "NewBenchmarkRun",
     "NewJudgment",
     "NewRewardEvaluation",
     "NewTrainingRun",
@@ -94,6 +106,7 @@ class Store:
         self.votes = Votes(self.db)
         self.training_runs = TrainingRuns(self.db)
         self.reward_evaluations = RewardEvaluations(self.db)
+        self.benchmark_runs = BenchmarkRuns(self.db)
         self.jobs = JobLedger(self.db)
         self.snapshots = Snapshots(self.db)
         self.vote_origins = VoteOrigins(self.db)

@@ -313,6 +313,52 @@ class RewardEvaluation(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class BenchmarkRun(Base):
+    """One model's run of one static benchmark (python -m evals): its settings and, kept current as items are
+    stored, its score with an interval. Items are stored as they finish, so a stopped run resumes; a forced rerun
+    supersedes the old run rather than deleting it."""
+
+    __tablename__ = "benchmark_runs"
+    __table_args__ = (Index("ix_benchmark_runs_model_benchmark", "model", "benchmark"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128))  # the registry name
+    # Of what makes the model's answers (weights, decoding, system prompt): a changed spec is a new run.
+    model_fingerprint: Mapped[str] = mapped_column(String(64))
+    benchmark: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(128))  # the data and prompts: a new version is a new run
+    grader: Mapped[str] = mapped_column(String(256))  # who scored it: a detector, a judge, a harness
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    items_total: Mapped[int] = mapped_column(Integer)  # items in the benchmark
+    items_done: Mapped[int] = mapped_column(Integer, default=0)  # stored, failures included
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # stored without a score (error, parse failure)
+    n: Mapped[int] = mapped_column(Integer, default=0)  # items the score is over
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    low: Mapped[float | None] = mapped_column(Float, nullable=True)
+    high: Mapped[float | None] = mapped_column(Float, nullable=True)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)  # per category, per turn, counts
+    superseded: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BenchmarkItem(Base):
+    """One benchmark item's result in a run: the model's output, the grader's verdict and score (None when it could
+    not be scored: an error or an unreadable verdict, counted, never guessed)."""
+
+    __tablename__ = "benchmark_items"
+    __table_args__ = (UniqueConstraint("run_id", "item_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("benchmark_runs.id", ondelete="CASCADE"))
+    item_key: Mapped[str] = mapped_column(String(128))
+    output: Mapped[str] = mapped_column(Text, default="")
+    verdict: Mapped[str] = mapped_column(String(32))
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 JOB_STATUSES = ("requested", "running", "succeeded", "failed", "skipped")
 
 

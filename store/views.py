@@ -208,6 +208,76 @@ class RewardEvaluationView:
     created_at: datetime
 
 
+# --- static benchmarks (python -m evals) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewBenchmarkRun:
+    """What identifies a run: a stored run with the same model, fingerprint, benchmark, version and grader is
+    resumed, not started again."""
+
+    model: str
+    model_fingerprint: str
+    benchmark: str
+    version: str
+    grader: str
+    settings: Mapping[str, Any]
+    items_total: int
+
+
+@dataclass(frozen=True)
+class BenchmarkSummary:
+    """A run's figures over every item stored so far (computed by the benchmark, stored with the items)."""
+
+    n: int
+    failures: int
+    score: float | None
+    low: float | None
+    high: float | None
+    report: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class BenchmarkRunView:
+    id: str
+    model: str
+    model_fingerprint: str
+    benchmark: str
+    version: str
+    grader: str
+    settings: Mapping[str, Any]
+    items_total: int
+    items_done: int
+    failures: int
+    n: int
+    score: float | None
+    low: float | None
+    high: float | None
+    report: Mapping[str, Any]
+    superseded: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class NewBenchmarkItem:
+    item_key: str
+    output: str
+    verdict: str
+    score: float | None  # None: not scored (error, unreadable verdict)
+    detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class BenchmarkItemView:
+    item_key: str
+    output: str
+    verdict: str
+    score: float | None
+    detail: Mapping[str, Any]
+    created_at: datetime
+
+
 # --- scheduler ------------------------------------------------------------------------------------------------
 
 

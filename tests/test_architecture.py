@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("arena", "facts", "leaderboard", "models", "store", "training", "ui")
+PACKAGES = ("arena", "evals", "facts", "leaderboard", "models", "store", "training", "ui")
 MODULES = ("app", "settings")
 PROJECT = (*PACKAGES, *MODULES)
 
@@ -26,6 +26,7 @@ ALLOWED = {
     "leaderboard": {"facts", "store"},
     "arena": {"facts", "models", "store", "settings", "leaderboard"},
     "training": {"facts", "models", "store", "settings", "leaderboard"},
+    "evals": {"facts", "models", "store", "settings", "leaderboard"},
     "ui": {"arena", "facts", "leaderboard", "models", "store"},
     "app": set(PROJECT) - {"app"},
 }

@@ -47,7 +47,19 @@ def backfill(db: str) -> tuple[int, str]:
     return run(main, ["--db", db])
 
 
-READ_ONLY = {"leaderboard": leaderboard, "judge audit": judge_audit, "backfill": backfill}
+def evals_list(db: str) -> tuple[int, str]:
+    from evals.__main__ import main
+
+    return run(main, ["list", "--db", db])
+
+
+def evals_run(db: str) -> tuple[int, str]:
+    from evals.__main__ import main
+
+    return run(main, ["over-refusal", "smollm2-135m-greedy", "--limit", "1", "--db", db])
+
+
+READ_ONLY = {"leaderboard": leaderboard, "judge audit": judge_audit, "backfill": backfill, "evals list": evals_list}
 
 
 @pytest.mark.parametrize("name", list(READ_ONLY))
@@ -65,10 +77,12 @@ def test_the_export_on_a_missing_sqlite_file_says_so_and_creates_nothing(tmp_pat
     assert code == 2 and "no database file" in printed and not missing.parent.exists()
 
 
-@pytest.mark.parametrize("name", [*READ_ONLY, "export", "reward", "rlhf"])
+@pytest.mark.parametrize("name", [*READ_ONLY, "export", "reward", "rlhf", "evals run"])
 def test_an_unreachable_postgresql_is_one_error_line_and_exit_code_2(name: str, tmp_path: Path) -> None:
     if name == "export":
         code, printed = export(UNREACHABLE, tmp_path / "out")
+    elif name == "evals run":
+        code, printed = evals_run(UNREACHABLE)
     elif name in ("reward", "rlhf"):
         module = __import__(f"training.{name}", fromlist=["main"])
         argv = ["--from-votes", "--recipe", "cpu-smoke", "--out", str(tmp_path / "run"), "--db", UNREACHABLE]

@@ -25,7 +25,7 @@ from store.tables import Base
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TABLES = {
     "models", "battles", "turns", "votes", "leaderboard_snapshots", "judgments", "training_runs", "scheduler_leases",
-    "job_runs", "address_days", "flagged_sources", "reward_evaluations",
+    "job_runs", "address_days", "flagged_sources", "reward_evaluations", "benchmark_runs", "benchmark_items",
 }  # fmt: skip
 
 

@@ -25,6 +25,11 @@ import gradio as gr
 import pandas as pd
 
 from facts.vocabulary import HARM_CATEGORIES, HARMLESSNESS, HELPFULNESS
+from leaderboard.benchmark_columns import COLUMNS as BENCHMARKS
+from leaderboard.benchmark_columns import CSV_COLUMNS as BENCHMARK_CSV_COLUMNS
+from leaderboard.benchmark_columns import cell as benchmark_cell
+from leaderboard.benchmark_columns import csv_columns as benchmark_csv_columns
+from leaderboard.benchmark_columns import notes as benchmark_notes
 from leaderboard.figures import forest_plot, heatmap
 from leaderboard.io import spreadsheet_safe
 from leaderboard.page import ALL_CATEGORIES, SAFETY_COLUMN, TABLE_COLUMNS, red_team_safety, view_key
@@ -61,11 +66,16 @@ def criterion_payload(payload: dict[str, Any] | None, criterion: str | None) -> 
 
 
 def table_frame(
-    rows: list[dict[str, Any]], descriptions: dict[str, str], safety: dict[str, Any] | None = None
+    rows: list[dict[str, Any]],
+    descriptions: dict[str, str],
+    safety: dict[str, Any] | None = None,
+    benchmarks: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The table people read: Rank (UB), model, rating, 95% CI, votes, win rate, harmful compliance on red-team
-    turns (from `safety`, the stored figures; empty for a model without red-team answers), description."""
+    turns (from `safety`, the stored figures; empty for a model without red-team answers), the static benchmarks'
+    newest figures (from `benchmarks`, the snapshot's; "—" where a model has none), description."""
     harm = _safety_rows(safety)
+    scores = (benchmarks or {}).get("rows", {})
     records = []
     for row in rows:
         lower, upper = row.get("lower"), row.get("upper")
@@ -80,6 +90,7 @@ def table_frame(
                 "Votes": row["votes"],
                 "Win rate": f"{row['win_rate']:.0%}" if row.get("win_rate") is not None else "",
                 SAFETY_COLUMN: safety_cell(harm.get(row["model"])),
+                **{c.label: benchmark_cell(scores.get(row["model"], {}).get(c.benchmark), c) for c in BENCHMARKS},
                 "Description": descriptions.get(row["model"], "") + (f" ({flags})" if flags else ""),
             }
         )
@@ -95,13 +106,18 @@ def safety_cell(figures: dict[str, Any] | None) -> str:
 
 
 def download_frame(
-    rows: list[dict[str, Any]], descriptions: dict[str, str], safety: dict[str, Any] | None = None
+    rows: list[dict[str, Any]],
+    descriptions: dict[str, str],
+    safety: dict[str, Any] | None = None,
+    benchmarks: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The table as a spreadsheet gets it: numbers as numbers (the interval as two columns), text made inert; the
-    red-team figures in leaderboard.safety_figures.SAFETY_COLUMNS (empty for a model without red-team answers)."""
+    red-team figures in leaderboard.safety_figures.SAFETY_COLUMNS (empty for a model without red-team answers) and
+    the static benchmarks' in leaderboard.benchmark_columns.CSV_COLUMNS (empty where a model has none)."""
     harm = _safety_rows(safety)
-    columns = ["rank_ub", "model", "rating", "lower", "upper", "votes", "win_rate", *SAFETY_COLUMNS, "flags",
-               "description"]  # fmt: skip
+    scores = (benchmarks or {}).get("rows", {})
+    columns = ["rank_ub", "model", "rating", "lower", "upper", "votes", "win_rate", *SAFETY_COLUMNS,
+               *BENCHMARK_CSV_COLUMNS, "flags", "description"]  # fmt: skip
     frame = pd.DataFrame(
         [
             {
@@ -113,6 +129,7 @@ def download_frame(
                 "votes": row["votes"],
                 "win_rate": row.get("win_rate"),
                 **_safety_columns(harm.get(row["model"])),
+                **benchmark_csv_columns(scores.get(row["model"])),
                 "flags": "; ".join(row.get("flags") or []),
                 "description": descriptions.get(row["model"], ""),
             }
@@ -204,7 +221,10 @@ def render(
     safety = red_team_safety(full) if borrowed else view.get("safety")
     if about := safety_notes(safety, borrowed=borrowed):
         text += f"\n\n{about}"
-    table = table_frame(rows, payload.get("descriptions", {}), safety)
+    benchmarks = (full or {}).get("benchmarks")  # per model, whatever the criterion: beside either rating
+    if about := benchmark_notes(benchmarks):
+        text += f"\n\n{about}"
+    table = table_frame(rows, payload.get("descriptions", {}), safety, benchmarks)
     matrices = payload.get("matrices", {}).get(source)
     win = count = None
     if matrices and matrices["models"]:
@@ -221,7 +241,7 @@ def render(
         # Every vote that does not count, by its stored reason: capped, stuffed, probed, failed battles.
         reasons = "; ".join(f"{reason}: {n:,}" for reason, n in excluded.items())
         validation = f"{validation}\n\n**Votes not counted, by reason:** {reasons}.".strip()
-    download = _csv(download_frame(rows, payload.get("descriptions", {}), safety))
+    download = _csv(download_frame(rows, payload.get("descriptions", {}), safety, benchmarks))
     return (
         display_html(text),
         table,
