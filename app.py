@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -35,6 +35,7 @@ from arena.sampling import BurnIn, BurnInSampler, snapshot_standings
 from arena.scheduler import ArenaScheduler, JobSpec, RetrainConfig, Skip, retrain_job
 from arena.upload_audits import UploadAudits, audit_result
 from arena.vote_screen import screen_votes
+from evals.service import run_next_pending
 from facts.vocabulary import HUMAN
 from leaderboard.benchmark_columns import benchmark_payload, describe
 from leaderboard.io import ReadLimits, read_battles
@@ -42,7 +43,8 @@ from leaderboard.judge_audit import AuditLimits, audit_judges, judge_usage
 from leaderboard.page import build_criteria_payload, view_key
 from leaderboard.service import SnapshotService
 from models.pool import BackendPool
-from models.registry import load_model_specs
+from models.registry import ModelSpec, load_model_specs
+from models.types import ChatBackend
 from settings import Settings
 from store import Store
 from store.snapshots import JUDGE_AUDIT, LEADERBOARD
@@ -112,7 +114,11 @@ def backfill_facts(store: Store, raise_errors: bool = True) -> dict[str, Any]:
 
 
 def scheduled_jobs(
-    settings: Settings, store: Store, snapshots: list[SnapshotService], judge: JudgeRunner | None
+    settings: Settings,
+    store: Store,
+    snapshots: list[SnapshotService],
+    judge: JudgeRunner | None,
+    backend_for: Callable[[ModelSpec], ChatBackend] | None = None,
 ) -> list[JobSpec]:
     def refresher(service: SnapshotService) -> Any:
         def refresh() -> dict[str, Any]:
@@ -164,7 +170,29 @@ def scheduled_jobs(
     if judge is not None:
         jobs.append(JobSpec("judge", judge_backlog, seconds=settings.judge_interval_seconds,
                             description=f"judge new battles as {judge.config.source}"))  # fmt: skip
+    if settings.evals_benchmarks and backend_for is not None:
+        names = ", ".join(settings.evals_benchmarks)
+        jobs.append(JobSpec("evals", evals_job(settings, store, backend_for), seconds=settings.evals_check_seconds,
+                            description=f"static benchmarks for new contenders: {names}"))  # fmt: skip
     return jobs
+
+
+def evals_job(settings: Settings, store: Store, backend_for: Callable[[ModelSpec], ChatBackend]) -> Callable[[], Any]:
+    """Run the configured benchmarks' first evals_limit items for the newest contender lacking them, one (contender,
+    benchmark) per run. The judge-graded ones need the judge: without one they are left out, said once here."""
+    judge_name = settings.resolved_judge_model()
+    names = [n for n in settings.evals_benchmarks if n == "over-refusal" or judge_name]
+    if skipped := sorted(set(settings.evals_benchmarks) - set(names)):
+        log.warning("scheduled benchmarks %s need the judge (ARENA_JUDGE_MODEL): left out", ", ".join(skipped))
+
+    def run() -> dict[str, Any]:
+        judge = store.registry.get(judge_name) if judge_name else None
+        done = run_next_pending(store, backend_for, names, judge=judge, limit=settings.evals_limit)
+        if done is None:
+            raise Skip("every contender has its benchmark figures")
+        return {"model": done.model, "benchmark": done.benchmark, "items": done.items_done, "score": done.score}
+
+    return run
 
 
 def with_benchmarks(payload: dict[str, Any], store: Store) -> dict[str, Any]:
@@ -269,7 +297,7 @@ def build_arena(settings: Settings | None = None) -> ArenaApp:
         log.info("judging new battles on the schedule as %s with %s", config.source, judge_model)
     scheduler = ArenaScheduler(
         store.jobs,
-        scheduled_jobs(settings, store, [leaderboard, judge_audit], judge),
+        scheduled_jobs(settings, store, [leaderboard, judge_audit], judge, pool.get),
         lease_seconds=settings.scheduler_lease_seconds,
         heartbeat_seconds=settings.scheduler_heartbeat_seconds,
     )

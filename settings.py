@@ -18,6 +18,8 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 from models.embedded import default_cache_dir
 from models.registry import DEFAULT_MODELS_FILE
 
+SCHEDULED_BENCHMARKS = ("over-refusal", "mt-bench", "arena-hard")  # python -m evals' subcommands that store runs
+
 # FastChat's list (monitor/clean_battle_data.py) plus later vendors. Matching is case-insensitive on word
 # boundaries; the registered contenders' own names are added at run time.
 DEFAULT_IDENTITY_WORDS = (
@@ -146,6 +148,12 @@ class Settings(BaseSettings):
     retrain_cron: str = ""  # e.g. "0 3 * * *": also retrain then (UTC) if any new decisive vote arrived
     retrain_recipe: str = "cpu-smoke"
     retrain_timeout_seconds: float = Field(7200.0, gt=0)
+    # Static benchmarks (python -m evals) the scheduler runs for every enabled contender that lacks them, newest
+    # contender first, one (contender, benchmark) per check: a checkpoint from the loop gets its leaderboard columns
+    # without a person. Comma-separated: over-refusal, mt-bench, arena-hard (the last two need the judge). Empty: off.
+    evals_benchmarks: Annotated[tuple[str, ...], NoDecode] = ()
+    evals_limit: int = Field(100, ge=1)  # the first N items of each (a seeded sample): the full runs are long
+    evals_check_seconds: float = Field(600.0, gt=0)
     scheduler_lease_seconds: float = Field(30.0, gt=0)
     scheduler_heartbeat_seconds: float = Field(5.0, gt=0)
     # The Admin tab (job history, run now, enable/disable models) is locked unless this token is set.
@@ -154,11 +162,20 @@ class Settings(BaseSettings):
     admin_max_failures: int = Field(5, ge=1)
     log_format: str = Field("text", pattern="^(text|json)$")  # json: one JSON object per line
 
-    @field_validator("identity_words", mode="before")
+    @field_validator("identity_words", "evals_benchmarks", mode="before")
     @classmethod
     def _split_words(cls, value: Any) -> Any:
         if isinstance(value, str):  # env var: comma-separated
             return tuple(w.strip() for w in value.split(",") if w.strip())
+        return value
+
+    @field_validator("evals_benchmarks")
+    @classmethod
+    def _known_benchmarks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in value if name not in SCHEDULED_BENCHMARKS]
+        if unknown:
+            expected = ", ".join(SCHEDULED_BENCHMARKS)
+            raise ValueError(f"unknown benchmark {', '.join(unknown)}; expected some of {expected}")
         return value
 
     @classmethod

@@ -58,6 +58,27 @@ def model_fingerprint(spec: ModelSpec) -> str:
     return hashlib.sha256(json.dumps(answers, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def identity(model: ModelSpec, benchmark: Benchmark, items_total: int) -> NewBenchmarkRun:
+    """What a stored run is matched on: the model's name and fingerprint, the benchmark, its version, grader and
+    settings."""
+    return NewBenchmarkRun(
+        model=model.name,
+        model_fingerprint=model_fingerprint(model),
+        benchmark=benchmark.name,
+        version=benchmark.version,
+        grader=benchmark.grader,
+        settings=dict(benchmark.settings),
+        items_total=items_total,
+    )
+
+
+def is_done(runs: BenchmarkRuns, model: ModelSpec, benchmark: Benchmark, limit: int | None) -> bool:
+    """Whether `model` has a stored run of `benchmark` holding its first `limit` items (all by default)."""
+    total = len(benchmark.items())
+    stored = runs.find(identity(model, benchmark, total))
+    return stored is not None and stored.items_done >= min(limit or total, total)
+
+
 def run_benchmark(
     runs: BenchmarkRuns,
     model: ModelSpec,
@@ -74,18 +95,7 @@ def run_benchmark(
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
     items = list(benchmark.items())
-    run = runs.open(
-        NewBenchmarkRun(
-            model=model.name,
-            model_fingerprint=model_fingerprint(model),
-            benchmark=benchmark.name,
-            version=benchmark.version,
-            grader=benchmark.grader,
-            settings=dict(benchmark.settings),
-            items_total=len(items),
-        ),
-        force=force,
-    )
+    run = runs.open(identity(model, benchmark, len(items)), force=force)
     if not runs.is_summarized(run):  # a run stopped between storing items and their figures
         run = runs.summarize(run.id, benchmark.summarize)
     done = runs.done_keys(run.id)

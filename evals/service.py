@@ -12,7 +12,7 @@ from evals.answers import Answer
 from evals.arena_hard import ArenaHard
 from evals.mt_bench import MTBench
 from evals.over_refusal import DEFAULT_MAX_NEW_TOKENS, REFUSED, OverRefusal, detect_refusals
-from evals.runner import Benchmark, Progress, run_benchmark
+from evals.runner import Benchmark, Progress, is_done, run_benchmark
 from leaderboard.benchmark_columns import BY_BENCHMARK, cell
 from leaderboard.refusal_detection import DetectorScore, read_labels, score_detector
 from models.registry import ModelSpec
@@ -64,6 +64,28 @@ def run_for_models(
         )
         for spec in specs
     ]
+
+
+def run_next_pending(
+    store: Store,
+    backend_for: Callable[[ModelSpec], ChatBackend],
+    names: Sequence[str],
+    *,
+    judge: ModelSpec | None,
+    limit: int,
+    batch_size: int = 8,
+) -> BenchmarkRunView | None:
+    """The scheduler's job: the newest enabled contender lacking a stored run of the first `limit` items of one of
+    the benchmarks `names` gets it (resuming a stopped one); None when every contender has them all. One
+    (contender, benchmark) per call, so a job never runs for hours and a newly registered checkpoint goes first."""
+    benchmarks = [build_benchmark(name, backend_for, judge=judge) for name in names]
+    contenders = [spec for spec in store.registry.models(enabled_only=True, anonymous_only=True)
+                  if judge is None or spec.name != judge.name]  # fmt: skip
+    for spec in reversed(contenders):  # registration order: the newest last
+        for benchmark in benchmarks:
+            if not is_done(store.benchmark_runs, spec, benchmark, limit):
+                return run_benchmark(store.benchmark_runs, spec, benchmark, limit=limit, batch_size=batch_size)
+    return None
 
 
 def failed_everywhere(run: BenchmarkRunView) -> bool:

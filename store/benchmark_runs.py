@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from store.db import Database
 from store.errors import Conflict, NotFound, is_unique_violation
@@ -40,21 +41,7 @@ class BenchmarkRuns:
         settings is a different run; the leaderboard shows the most recently updated."""
         now = utcnow()
         with self._db.writing() as session:
-            candidates = session.scalars(
-                select(BenchmarkRun)
-                .where(
-                    BenchmarkRun.model == new.model,
-                    BenchmarkRun.model_fingerprint == new.model_fingerprint,
-                    BenchmarkRun.benchmark == new.benchmark,
-                    BenchmarkRun.version == new.version,
-                    BenchmarkRun.grader == new.grader,
-                    BenchmarkRun.superseded.is_(False),
-                )
-                .order_by(BenchmarkRun.created_at.desc(), BenchmarkRun.id)
-            ).all()
-            # Settings shape the outputs too (a token cap, a seed): compared here, JSON equality differs by dialect.
-            same = [row for row in candidates if dict(row.settings) == dict(new.settings)]
-            current = same[0] if same else None
+            current = _matching(session, new)
             if current is not None and not force:
                 return view_of(BenchmarkRunView, current)
             if current is not None:
@@ -73,6 +60,12 @@ class BenchmarkRuns:
             session.add(row)
             session.flush()
             return view_of(BenchmarkRunView, row)
+
+    def find(self, new: NewBenchmarkRun) -> BenchmarkRunView | None:
+        """The stored run `open` would resume, without opening one (the scheduler's "is this one done?")."""
+        with self._db.reading() as session:
+            row = _matching(session, new)
+            return None if row is None else view_of(BenchmarkRunView, row)
 
     def done_keys(self, run_id: str) -> set[str]:
         """The items a run already holds (what a resumed run skips)."""
@@ -163,3 +156,22 @@ class BenchmarkRuns:
             count, newest = session.execute(select(func.count(), func.max(BenchmarkRun.updated_at))).one()
             superseded = session.scalar(select(func.count()).where(BenchmarkRun.superseded.is_(True)))
         return f"{count}:{superseded}:{newest.isoformat() if newest is not None else ''}"
+
+
+def _matching(session: Session, new: NewBenchmarkRun) -> BenchmarkRun | None:
+    """The newest run that is not superseded with the same identity and settings."""
+    candidates = session.scalars(
+        select(BenchmarkRun)
+        .where(
+            BenchmarkRun.model == new.model,
+            BenchmarkRun.model_fingerprint == new.model_fingerprint,
+            BenchmarkRun.benchmark == new.benchmark,
+            BenchmarkRun.version == new.version,
+            BenchmarkRun.grader == new.grader,
+            BenchmarkRun.superseded.is_(False),
+        )
+        .order_by(BenchmarkRun.created_at.desc(), BenchmarkRun.id)
+    ).all()
+    # Settings shape the outputs too (a token cap, a seed): compared here, JSON equality differs by dialect.
+    same = [row for row in candidates if dict(row.settings) == dict(new.settings)]
+    return same[0] if same else None

@@ -273,3 +273,29 @@ def test_the_refusal_detector_is_scored_on_the_labels_with_either_detector(
         r.body["messages"][1]["content"].split("[The assistant's answer]\n", 1)[1].startswith("I'm sorry")
         for r in openai_server.requests
     )
+
+
+def test_the_scheduler_gives_the_newest_contender_its_figures_first_and_then_skips(
+    storage: Store, db_url: str, openai_server: OpenAIServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from app import scheduled_jobs
+    from arena.scheduler import Skip
+    from settings import Settings
+
+    openai_server.responder = answers_by_rule
+    storage.registry.sync([remote("old", openai_server), remote("older", openai_server)])
+    settings = Settings(database_url=db_url, data_dir=tmp_path, judge_model="", evals_limit=2,
+                        evals_benchmarks="over-refusal,mt-bench")  # fmt: skip
+    (job,) = [job for job in scheduled_jobs(settings, storage, [], None, BackendPool().get) if job.id == "evals"]
+    assert "need the judge" in caplog.text, "mt-bench without a judge is left out, and said so"
+
+    storage.registry.register(remote("checkpoint-v1", openai_server))  # a training run's new contender
+    assert job.run()["model"] == "checkpoint-v1"
+    assert {job.run()["model"], job.run()["model"]} == {"old", "older"}
+    with pytest.raises(Skip):
+        job.run()
+    assert {run.model: run.items_done for run in storage.benchmark_runs.latest()} == {
+        "checkpoint-v1": 2, "old": 2, "older": 2
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="unknown benchmark nope"):
+        Settings(evals_benchmarks="over-refusal,nope")
