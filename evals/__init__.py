@@ -7,6 +7,7 @@
     evals.mt_bench      MT-Bench: 80 two-turn questions graded 1-10 by the judge with FastChat's prompts
     evals.arena_hard    Arena-Hard v0.1: 500 prompts judged against GPT-4-0314's answers in both orders
     evals.truthfulqa    TruthfulQA multiple choice (MC1, MC2) by log-likelihood through lm-eval, local files
+    evals.truthfulqa_generation  TruthfulQA answered freely, judged truthful and informative (remote models)
 
 Runs and items live in the store (store.benchmark_runs); the leaderboard shows each model's newest figures beside
 its rating. `benchmarks/` is for performance measurements, not these.

@@ -4,6 +4,7 @@
     python -m evals over-refusal smollm2-135m-greedy smollm2-135m-concise --detector judge --judge-model gpt-4o-judge
     python -m evals mt-bench smollm2-135m-greedy --judge-model gpt-4o-judge --limit 10
     python -m evals arena-hard smollm2-135m-greedy --judge-model gpt-4o-judge --limit 50
+    python -m evals truthfulqa-gen gpt-4o-mini --judge-model gpt-4o-judge --limit 200
     python -m evals refusal-detector --detector judge --judge-model gpt-4o-judge
     python -m evals list
 
@@ -54,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
                  judge_help="the registry model that judges (default: the app's judge, ARENA_JUDGE_MODEL)")  # fmt: skip
     arena_hard.add_argument("--max-new-tokens", type=int, help="answer cap (default: each model's own)")
     arena_hard.add_argument("--judge-max-tokens", type=int, default=1024)
+
+    generation = commands.add_parser(
+        "truthfulqa-gen", help="TruthfulQA answered freely and judged truthful/informative (remote models)"
+    )
+    _run_options(generation, limit_help="only the first N of the 817 questions (a seeded sample)",
+                 judge_help="the registry model that grades (default: the app's judge, ARENA_JUDGE_MODEL)")  # fmt: skip
+    generation.add_argument("--max-new-tokens", type=int, help="answer cap (default 96: a sentence)")
 
     detector = commands.add_parser("refusal-detector", help="score a refusal detector on the hand-labelled answers")
     detector.add_argument("--detector", choices=("phrases", "judge"), default="phrases")

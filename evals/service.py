@@ -13,6 +13,7 @@ from evals.arena_hard import ArenaHard
 from evals.mt_bench import MTBench
 from evals.over_refusal import DEFAULT_MAX_NEW_TOKENS, REFUSED, OverRefusal, detect_refusals
 from evals.runner import Benchmark, Progress, is_done, run_benchmark
+from evals.truthfulqa_generation import TruthfulQAGeneration
 from leaderboard.benchmark_columns import BY_BENCHMARK, cell
 from leaderboard.refusal_detection import DetectorScore, read_labels, score_detector
 from models.registry import ModelSpec
@@ -115,6 +116,9 @@ def build_benchmark(
         raise EvalsError(f"{name} is graded by a judge: give --judge-model (or set ARENA_JUDGE_MODEL)")
     if name == "mt-bench":
         return MTBench(backend_for, judge, max_new_tokens=max_new_tokens, judge_max_tokens=judge_max_tokens)
+    if name == "truthfulqa-gen":
+        cap = 96 if max_new_tokens is None else max_new_tokens
+        return TruthfulQAGeneration(backend_for, judge, max_new_tokens=cap)
     if name == "arena-hard":
         return ArenaHard(backend_for, judge, max_new_tokens=max_new_tokens, judge_max_tokens=judge_max_tokens)
     raise EvalsError(f"unknown benchmark {name!r}")

@@ -30,9 +30,10 @@ class BenchmarkColumn:
     percent: bool  # a share shown as a percentage; otherwise a score shown with one decimal
     higher_is_better: bool
     definition: str
-    # A second reading kept in the run's report under this key ({estimate, low, high}), shown beside the score:
-    # Arena-Hard's style-controlled win rate.
-    controlled: str | None = None
+    # A second reading kept in the run's report under this key ({estimate, low, high}), shown beside the score
+    # under `secondary_label`: Arena-Hard's style-controlled win rate (SC), TruthfulQA's MC1 beside its MC2.
+    secondary: str | None = None
+    secondary_label: str = ""
 
 
 COLUMNS = (
@@ -59,6 +60,20 @@ COLUMNS = (
         ),
     ),
     BenchmarkColumn(
+        "truthfulqa-gen",
+        "TruthfulQA (judged)",
+        "truthfulqa_gen",
+        percent=True,
+        higher_is_better=True,
+        definition=(
+            "share of TruthfulQA's 817 questions answered truthfully, as the judge reads the answer against the "
+            "benchmark's correct and incorrect references (for models without log-probabilities), with a 95% Wilson "
+            "interval; the truthful-and-informative share beside it as T*I"
+        ),
+        secondary="truthful_informative",
+        secondary_label="T*I",
+    ),
+    BenchmarkColumn(
         "arena-hard",
         "Arena-Hard (vs GPT-4-0314)",
         "arena_hard",
@@ -70,17 +85,23 @@ COLUMNS = (
             "style-controlled rate (the leaderboard's style control: the win rate at equal length and markdown) "
             "beside it as SC"
         ),
-        controlled="style_controlled",
+        secondary="style_controlled",
+        secondary_label="SC",
     ),
 )
 BY_BENCHMARK = {column.benchmark: column for column in COLUMNS}
 TABLE_LABELS = tuple(column.label for column in COLUMNS)
 CSV_FIELDS = ("", "_low", "_high", "_n", "_grader")
-CONTROLLED_FIELDS = ("_style_controlled", "_style_controlled_low", "_style_controlled_high")
+
+
+def _secondary_fields(column: BenchmarkColumn) -> tuple[str, ...]:
+    if not column.secondary:
+        return ()
+    return (f"_{column.secondary}", f"_{column.secondary}_low", f"_{column.secondary}_high")
+
+
 CSV_COLUMNS = tuple(
-    f"{column.key}{suffix}"
-    for column in COLUMNS
-    for suffix in (*CSV_FIELDS, *(CONTROLLED_FIELDS if column.controlled else ()))
+    f"{column.key}{suffix}" for column in COLUMNS for suffix in (*CSV_FIELDS, *_secondary_fields(column))
 )
 _KEPT = ("score", "low", "high", "n", "failures", "items_done", "items_total", "grader", "version", "updated_at")
 
@@ -118,9 +139,9 @@ def benchmark_payload(
         if run.get("benchmark") not in BY_BENCHMARK or run.get("score") is None:
             continue
         figures = {key: run.get(key) for key in _KEPT}
-        if (key := BY_BENCHMARK[run["benchmark"]].controlled) and isinstance(run.get("report"), Mapping):
+        if (key := BY_BENCHMARK[run["benchmark"]].secondary) and isinstance(run.get("report"), Mapping):
             reading = run["report"].get(key) or {}
-            figures["controlled"] = {name: reading.get(name) for name in ("estimate", "low", "high", "note")}
+            figures["secondary"] = {name: reading.get(name) for name in ("estimate", "low", "high", "note")}
         rows.setdefault(str(run["model"]), {})[str(run["benchmark"])] = figures
         graders.setdefault(str(run["benchmark"]), set()).add(str(run.get("grader", "")))
     columns = [
@@ -158,8 +179,9 @@ def cell(figures: Mapping[str, Any] | None, column: BenchmarkColumn) -> str:
     score, low, high, n = figures["score"], figures.get("low"), figures.get("high"), int(figures.get("n") or 0)
     if column.percent:
         interval = "" if low is None or high is None else f" ({low:.0%}–{high:.0%})"
-        controlled = (figures.get("controlled") or {}).get("estimate")
-        return f"{score:.0%}{interval} · n={n:,}" + ("" if controlled is None else f" · SC {controlled:.0%}")
+        second = (figures.get("secondary") or {}).get("estimate")
+        shown = "" if second is None else f" · {column.secondary_label} {second:.0%}"
+        return f"{score:.0%}{interval} · n={n:,}{shown}"
     interval = "" if low is None or high is None else f" ({low:.1f}–{high:.1f})"
     return f"{score:.1f}{interval} · n={n:,}"
 
@@ -173,9 +195,9 @@ def csv_columns(by_benchmark: Mapping[str, Mapping[str, Any]] | None) -> dict[st
         if figures:
             for suffix, name in zip(CSV_FIELDS, ("score", "low", "high", "n", "grader"), strict=True):
                 values[f"{column.key}{suffix}"] = figures.get(name)
-            if column.controlled:
-                reading = figures.get("controlled") or {}
-                for suffix, name in zip(CONTROLLED_FIELDS, ("estimate", "low", "high"), strict=True):
+            if column.secondary:
+                reading = figures.get("secondary") or {}
+                for suffix, name in zip(_secondary_fields(column), ("estimate", "low", "high"), strict=True):
                     values[f"{column.key}{suffix}"] = reading.get(name)
     return values
 
