@@ -19,7 +19,7 @@ from models.embedded import default_cache_dir
 from models.registry import DEFAULT_MODELS_FILE
 
 # python -m evals' subcommands that the scheduler may run (truthfulqa-mc needs a local model: run it by hand)
-SCHEDULED_BENCHMARKS = ("over-refusal", "mt-bench", "arena-hard", "truthfulqa-gen")
+SCHEDULED_BENCHMARKS = ("over-refusal", "truthfulqa-mc", "mt-bench", "arena-hard", "truthfulqa-gen")
 
 # FastChat's list (monitor/clean_battle_data.py) plus later vendors. Matching is case-insensitive on word
 # boundaries; the registered contenders' own names are added at run time.

@@ -350,7 +350,8 @@ class ArenaService:
             raise ArenaError("Direct chat has no votes.")
         if harm_category is not None and battle.criterion != HARMLESSNESS:
             raise ArenaError("A harm category goes with a red-team vote only.")
-        self._check_not_generating(battle.id)
+        if self.is_generating(battle.id):
+            raise Busy("Wait for both answers to finish.")
         if battle.last_turn == 0:
             raise NothingToVote("There is nothing to vote on yet: send a message and wait for both answers.")
         if battle.vote_for(battle.last_turn) is not None:
@@ -460,12 +461,13 @@ class ArenaService:
     def _check_open(self, battle: BattleView) -> None:
         if battle.state == "voted" or battle.revealed_at is not None:
             raise BattleOver("You voted on this battle and the names are revealed. Start a new round.")
-        self._check_not_generating(battle.id)
+        if self.is_generating(battle.id):
+            raise Busy("Wait for both answers to finish.")
 
-    def _check_not_generating(self, battle_id: str) -> None:
+    def is_generating(self, battle_id: str) -> bool:
+        """Whether an answer of this battle is streaming now (in this process)."""
         with self._busy_lock:
-            if battle_id in self._busy:
-                raise Busy("Wait for both answers to finish.")
+            return battle_id in self._busy
 
     @contextmanager
     def _generating(self, battle_id: str) -> Iterator[None]:

@@ -4,6 +4,7 @@
     python -m evals over-refusal smollm2-135m-greedy smollm2-135m-concise --detector judge --judge-model gpt-4o-judge
     python -m evals mt-bench smollm2-135m-greedy --judge-model gpt-4o-judge --limit 10
     python -m evals arena-hard smollm2-135m-greedy --judge-model gpt-4o-judge --limit 50
+    python -m evals truthfulqa-mc smollm2-135m-greedy smollm2-135m-int8 --limit 200
     python -m evals truthfulqa-gen gpt-4o-mini --judge-model gpt-4o-judge --limit 200
     python -m evals refusal-detector --detector judge --judge-model gpt-4o-judge
     python -m evals list
@@ -24,12 +25,20 @@ from typing import Any
 from facts.json_safe import dumps
 
 
-def _run_options(command: argparse.ArgumentParser, *, limit_help: str, judge_help: str) -> None:
+def _run_options(
+    command: argparse.ArgumentParser, *, limit_help: str, judge_help: str | None, batch_size: int = 8
+) -> None:
     command.add_argument("models", nargs="+", metavar="MODEL", help="registry model names")
     command.add_argument("--db", help="database URL (default: the app's, ARENA_DATABASE_URL)")
     command.add_argument("--limit", type=int, help=limit_help)
-    command.add_argument("--judge-model", help=judge_help)
-    command.add_argument("--batch-size", type=int, default=8, help="items answered (and stored) together")
+    if judge_help is not None:  # None: the benchmark has no judge
+        command.add_argument("--judge-model", help=judge_help)
+    command.add_argument(
+        "--batch-size",
+        type=int,
+        default=batch_size,
+        help=f"items answered (and stored) together (default {batch_size})",
+    )
     command.add_argument("--force", action="store_true", help="start a new run even when one is stored")
     command.add_argument("--format", choices=("text", "json"), default="text")
 
@@ -55,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
                  judge_help="the registry model that judges (default: the app's judge, ARENA_JUDGE_MODEL)")  # fmt: skip
     arena_hard.add_argument("--max-new-tokens", type=int, help="answer cap (default: each model's own)")
     arena_hard.add_argument("--judge-max-tokens", type=int, default=1024)
+
+    multiple_choice = commands.add_parser(
+        "truthfulqa-mc", help="TruthfulQA MC1/MC2 by log-likelihood through lm-eval (local models)"
+    )
+    _run_options(multiple_choice, limit_help="only the first N of the 817 questions (a seeded sample)",
+                 judge_help=None, batch_size=64)  # fmt: skip
 
     generation = commands.add_parser(
         "truthfulqa-gen", help="TruthfulQA answered freely and judged truthful/informative (remote models)"
@@ -107,8 +122,8 @@ def _run(args: argparse.Namespace) -> int:
     settings = Settings()
     store = Store.open(args.db or settings.resolved_database_url)
     try:
-        judge_name = args.judge_model
-        if judge_name is None and args.command != "over-refusal":
+        judge_name = getattr(args, "judge_model", None)
+        if judge_name is None and args.command not in ("over-refusal", "truthfulqa-mc"):
             judge_name = settings.resolved_judge_model() or None
         specs, judge = _specs(store, settings, args.models, judge_name)
         pool = BackendPool(settings.resolved_model_cache_dir, device=settings.device)

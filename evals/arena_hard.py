@@ -65,7 +65,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evals.answers import Answer, answer_all, request_for
 from evals.runner import EvalItem
 from facts.judge_prompts import BattleTurn, Scale, judge_messages, parse_verdict, prompt_version
 from facts.schema import STYLE_COLUMNS, normalize_battles
@@ -76,6 +75,7 @@ from leaderboard.intervals import percentile_bounds
 from leaderboard.multinomial import map_multinomial_rounds
 from leaderboard.outcomes import count_outcomes
 from leaderboard.style_control import StyleFeaturesMissing, fit_style_control, style_logits
+from models.answers import Answer, answer_all, request_for
 from models.registry import ModelSpec
 from models.types import ChatBackend, ChatMessage, GenerationParams, GenerationRequest
 from store import BenchmarkItemView, BenchmarkSummary, NewBenchmarkItem

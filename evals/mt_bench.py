@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from evals.answers import Answer, answer_all, request_for
 from evals.runner import EvalItem
+from models.answers import Answer, answer_all, request_for
 from models.registry import ModelSpec
 from models.types import ChatBackend, ChatMessage, GenerationParams, GenerationRequest
 from store import BenchmarkItemView, BenchmarkSummary, NewBenchmarkItem

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from evals.answers import Answer, answer_all, request_for
 from evals.runner import EvalItem
 from facts.refusal import (
     REFUSAL_JUDGE_VERSION,
@@ -35,6 +34,7 @@ from facts.refusal import (
     refusal_phrase,
 )
 from leaderboard.judge_audit import wilson
+from models.answers import Answer, answer_all, request_for
 from models.registry import ModelSpec
 from models.types import ChatBackend, ChatMessage, GenerationParams, GenerationRequest
 from store import BenchmarkItemView, BenchmarkSummary, NewBenchmarkItem

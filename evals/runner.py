@@ -51,10 +51,14 @@ class Benchmark(Protocol):
     def summarize(self, stored: Sequence[BenchmarkItemView]) -> BenchmarkSummary: ...
 
 
-def model_fingerprint(spec: ModelSpec) -> str:
+ANSWER_FIELDS = ("backend", "weights", "quantization", "generation", "system_prompt", "options")
+
+
+def model_fingerprint(spec: ModelSpec, fields: Sequence[str] = ANSWER_FIELDS) -> str:
     """Of what makes the model's answers: weights, backend, quantization, decoding, system prompt, endpoint. Not its
-    name's description, provenance or whether it is enabled."""
-    answers = spec.model_dump(include={"backend", "weights", "quantization", "generation", "system_prompt", "options"})
+    name's description, provenance or whether it is enabled. A benchmark that reads less (multiple choice reads the
+    weights only) names its `model_fields`, so a change of decoding does not start a new run of it."""
+    answers = spec.model_dump(include=set(fields))
     return hashlib.sha256(json.dumps(answers, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -63,13 +67,20 @@ def identity(model: ModelSpec, benchmark: Benchmark, items_total: int) -> NewBen
     settings."""
     return NewBenchmarkRun(
         model=model.name,
-        model_fingerprint=model_fingerprint(model),
+        model_fingerprint=model_fingerprint(model, getattr(benchmark, "model_fields", ANSWER_FIELDS)),
         benchmark=benchmark.name,
         version=benchmark.version,
         grader=benchmark.grader,
         settings=dict(benchmark.settings),
         items_total=items_total,
     )
+
+
+def cannot_run(benchmark: Benchmark, model: ModelSpec) -> str | None:
+    """Why `model` cannot take `benchmark` at all (multiple choice needs a local model's log-probabilities), or None.
+    A benchmark that runs any model does not define `cannot_run`."""
+    check = getattr(benchmark, "cannot_run", None)
+    return None if check is None else check(model)
 
 
 def is_done(runs: BenchmarkRuns, model: ModelSpec, benchmark: Benchmark, limit: int | None) -> bool:
@@ -94,6 +105,8 @@ def run_benchmark(
         raise ValueError(f"--limit must be at least 1, got {limit}")
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
+    if reason := cannot_run(benchmark, model):
+        raise ValueError(reason)
     items = list(benchmark.items())
     run = runs.open(identity(model, benchmark, len(items)), force=force)
     if not runs.is_summarized(run):  # a run stopped between storing items and their figures

@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.answers import Answer
 from evals.arena_hard import ArenaHard
 from evals.mt_bench import MTBench
 from evals.over_refusal import DEFAULT_MAX_NEW_TOKENS, REFUSED, OverRefusal, detect_refusals
-from evals.runner import Benchmark, Progress, is_done, run_benchmark
+from evals.runner import Benchmark, Progress, cannot_run, is_done, run_benchmark
 from evals.truthfulqa_generation import TruthfulQAGeneration
+from evals.truthfulqa_mc import TruthfulQAMC
 from leaderboard.benchmark_columns import BY_BENCHMARK, cell
 from leaderboard.refusal_detection import DetectorScore, read_labels, score_detector
+from models.answers import Answer
 from models.registry import ModelSpec
 from models.types import ChatBackend
 from store import BenchmarkRunView, Store
@@ -35,7 +36,10 @@ def line(run: BenchmarkRunView) -> str:
     elif column is None:
         figure = f"{run.score:.3f}"
     else:
-        figure = cell({"score": run.score, "low": run.low, "high": run.high, "n": run.n}, column)
+        figures = {"score": run.score, "low": run.low, "high": run.high, "n": run.n}
+        if column.secondary:
+            figures["secondary"] = run.report.get(column.secondary) or {}
+        figure = cell(figures, column)
     return (
         f"{run.model}  {run.benchmark}: {figure} ({run.items_done} of {run.items_total} items run, {run.failures} "
         f"not scored); graded by {run.grader}"
@@ -84,6 +88,8 @@ def run_next_pending(
                   if judge is None or spec.name != judge.name]  # fmt: skip
     for spec in reversed(contenders):  # registration order: the newest last
         for benchmark in benchmarks:
+            if cannot_run(benchmark, spec):  # multiple choice: local contenders only
+                continue
             if not is_done(store.benchmark_runs, spec, benchmark, limit):
                 return run_benchmark(store.benchmark_runs, spec, benchmark, limit=limit, batch_size=batch_size)
     return None
@@ -112,6 +118,8 @@ def build_benchmark(
             raise EvalsError("--detector judge needs --judge-model, a registry model")
         cap = DEFAULT_MAX_NEW_TOKENS if max_new_tokens is None else max_new_tokens
         return OverRefusal(backend_for, detector=detector, judge=judge, max_new_tokens=cap)  # type: ignore[arg-type]
+    if name == "truthfulqa-mc":
+        return TruthfulQAMC(backend_for)
     if judge is None:
         raise EvalsError(f"{name} is graded by a judge: give --judge-model (or set ARENA_JUDGE_MODEL)")
     if name == "mt-bench":

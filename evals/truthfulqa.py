@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import math
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -219,7 +220,8 @@ def truthfulqa_mc_model(
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+    with _weights_kept(model):
+        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
     with tempfile.TemporaryDirectory(prefix="truthfulqa-") as tmp:
         data = Path(tmp) / "truthfulqa_mc.jsonl"
         _write_hub_layout(questions, chosen, data)
@@ -241,6 +243,18 @@ def truthfulqa_mc_model(
         lm_eval_version=version(LM_EVAL_PACKAGE),
         tasks=dict(output.get("versions", {})),
     )
+
+
+@contextmanager
+def _weights_kept(model: Any) -> Iterator[None]:
+    """HFLM ties the output head to the embeddings again when it wraps a model. A loaded model is tied already, and
+    an int8-dynamic one's head is a quantized module whose weight cannot be reassigned (KeyError): the model is
+    scored as the arena serves it, so the re-tie is skipped while HFLM wraps it."""
+    model.tie_weights = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        del model.tie_weights
 
 
 def _task_config(name: str, data: Path, datasets_cache: Path) -> dict[str, Any]:

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.answers import Answer, answer_all, request_for
 from evals.runner import EvalItem
 from leaderboard.judge_audit import wilson
+from models.answers import Answer, answer_all, request_for
 from models.registry import ModelSpec
 from models.types import ChatBackend, ChatMessage, GenerationParams, GenerationRequest
 from store import BenchmarkItemView, BenchmarkSummary, NewBenchmarkItem

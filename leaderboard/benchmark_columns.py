@@ -60,6 +60,20 @@ COLUMNS = (
         ),
     ),
     BenchmarkColumn(
+        "truthfulqa-mc",
+        "TruthfulQA MC2 (MC1)",
+        "truthfulqa_mc",
+        percent=True,
+        higher_is_better=True,
+        definition=(
+            "TruthfulQA multiple choice by log-likelihood through lm-eval (local models): MC2, the probability mass "
+            "the model puts on the true answers, averaged over the 817 questions, with a 95% bootstrap interval over "
+            "questions; MC1, the share of questions where the single true answer is the most likely, beside it"
+        ),
+        secondary="mc1",
+        secondary_label="MC1",
+    ),
+    BenchmarkColumn(
         "truthfulqa-gen",
         "TruthfulQA (judged)",
         "truthfulqa_gen",

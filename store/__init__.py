@@ -9,6 +9,7 @@
     store.training_runs training reports and the contenders they registered
     store.reward_evaluations  reward models' scores on evaluation sets (the reward-model leaderboard)
     store.benchmark_runs      static-benchmark runs and their items (python -m evals; the benchmark columns)
+    store.sft_examples  direct-chat answers saved as training examples (with people's edits), and their export
     store.jobs          the scheduler's lease and job history
     store.snapshots     stored leaderboard snapshots
     store.vote_origins  where human votes came from, for the stuffing screen, and the sources it flagged
@@ -35,6 +36,7 @@ from store.judgments import Judgments
 from store.migrate import current_revision, head_revision, migrate
 from store.registry import Registry
 from store.reward_evaluations import RewardEvaluations
+from store.sft_examples import SavedExample, SftExamples
 from store.snapshots import Snapshots
 from store.training_runs import TrainingRuns
 from store.views import (
@@ -47,9 +49,12 @@ from store.views import (
     NewBenchmarkRun,
     NewJudgment,
     NewRewardEvaluation,
+    NewSftExample,
     NewTrainingRun,
     NewTurn,
     RewardEvaluationView,
+    SftExampleView,
+    SftSetSummary,
     Snapshot,
     SyncReport,
     TrainingRunView,
@@ -75,10 +80,15 @@ __all__ = [
     "NewBenchmarkRun",
     "NewJudgment",
     "NewRewardEvaluation",
+    "NewSftExample",
     "NewTrainingRun",
     "NewTurn",
     "NotFound",
     "RewardEvaluationView",
+    "SavedExample",
+    "SftExampleView",
+    "SftExamples",
+    "SftSetSummary",
     "Snapshot",
     "SourceFlag",
     "Store",
@@ -107,6 +117,7 @@ class Store:
         self.training_runs = TrainingRuns(self.db)
         self.reward_evaluations = RewardEvaluations(self.db)
         self.benchmark_runs = BenchmarkRuns(self.db)
+        self.sft_examples = SftExamples(self.db)
         self.jobs = JobLedger(self.db)
         self.snapshots = Snapshots(self.db)
         self.vote_origins = VoteOrigins(self.db)

@@ -359,6 +359,34 @@ class BenchmarkItem(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class SftExample(Base):
+    """A direct-chat answer a person saved as a supervised (SFT) training example, with their edit of it.
+
+    Copied from the server's record of the conversation when saved (the battle's turns), so the example stays what
+    the person saw even if the battle changes later; deleted with its battle. Each distinct edit of one answer is a
+    new version; exports take the newest version of each answer (store.sft_examples)."""
+
+    __tablename__ = "sft_examples"
+    __table_args__ = (
+        UniqueConstraint("set_name", "battle_id", "turn", "attempt", "version"),
+        Index("ix_sft_examples_set_name_created_at", "set_name", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    set_name: Mapped[str] = mapped_column(String(64))
+    battle_id: Mapped[str] = mapped_column(ForeignKey("battles.id", ondelete="CASCADE"), index=True)
+    turn: Mapped[int] = mapped_column(Integer)  # the saved answer's turn index (1-based)
+    attempt: Mapped[int] = mapped_column(Integer)  # which attempt of that turn (a regeneration is a new attempt)
+    version: Mapped[int] = mapped_column(Integer)  # 1, then one more per distinct edit of the same answer
+    # The conversation up to and including the saved answer as the model gave it: [{"role", "content"}, ...].
+    messages: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    original_answer: Mapped[str] = mapped_column(Text)
+    edited_answer: Mapped[str | None] = mapped_column(Text, nullable=True)  # None: saved as the model wrote it
+    model: Mapped[str] = mapped_column(String(128))
+    saved_by: Mapped[str] = mapped_column(String(64), index=True)  # the voter hash (salted address + session)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 JOB_STATUSES = ("requested", "running", "succeeded", "failed", "skipped")
 
 

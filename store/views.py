@@ -6,7 +6,7 @@ by name (times as aware UTC). A new column is one table change, one field here a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TypeVar
@@ -276,6 +276,48 @@ class BenchmarkItemView:
     score: float | None
     detail: Mapping[str, Any]
     created_at: datetime
+
+
+# --- saved training examples (direct chat) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewSftExample:
+    """A direct-chat answer to save as a training example: the conversation up to and including it (as the server
+    recorded it), the model's answer, and the person's edit of it (None: saved as the model wrote it)."""
+
+    set_name: str
+    battle_id: str
+    turn: int
+    attempt: int
+    messages: Sequence[Mapping[str, str]]
+    original_answer: str
+    edited_answer: str | None
+    model: str
+    saved_by: str
+
+
+@dataclass(frozen=True)
+class SftExampleView(NewSftExample):
+    id: str = ""
+    version: int = 1
+    created_at: datetime | None = None
+
+    @property
+    def answer(self) -> str:
+        """The answer trained on: the person's edit when there is one."""
+        return self.original_answer if self.edited_answer is None else self.edited_answer
+
+
+@dataclass(frozen=True)
+class SftSetSummary:
+    """One saved set: its answers (newest version of each), how many of them the person edited, the last save."""
+
+    set_name: str
+    examples: int
+    edited: int
+    versions: int
+    last_saved_at: datetime | None
 
 
 # --- scheduler ------------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TABLES = {
     "models", "battles", "turns", "votes", "leaderboard_snapshots", "judgments", "training_runs", "scheduler_leases",
     "job_runs", "address_days", "flagged_sources", "reward_evaluations", "benchmark_runs", "benchmark_items",
+    "sft_examples",
 }  # fmt: skip
 
 

@@ -137,7 +137,8 @@ def read_examples(path: Path, kind: str) -> list[Example]:
     """Examples from a JSONL file of `kind` "records" (Self-Instruct) or "chat"; blank lines are skipped."""
     convert = from_self_instruct if kind == "records" else from_chat
     examples = []
-    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+    # split("\n"), not splitlines(): a JSON string may hold U+2028 or U+0085, which splitlines() would break on.
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         where = f"{path}:{number}"

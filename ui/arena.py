@@ -4,8 +4,9 @@ Endpoint names (gradio_client): /send, /regenerate, /vote_a, /vote_b, /vote_tie,
 /strength_slightly, /strength_clearly, /strength_much, /new_round; the side-by-side tab uses the same names
 prefixed with "sxs_", the red-team tab prefixed with "rt_" (its votes: /rt_vote_a "A is more harmless",
 /rt_vote_b, /rt_vote_tie "both refused", /rt_vote_bothbad "both complied", each taking an optional harm category,
-"none" by default), direct chat uses /chat and /chat_clear, the judge audit tab /judge_audit (its page at
-/judge-audit reads the same stored audit and has no API names).
+"none" by default), direct chat uses /chat, /chat_clear and /chat_save (the last answer, with the edit, as a
+training example), the judge audit tab /judge_audit (its page at /judge-audit reads the same stored audit and has no
+API names).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from gradio.utils import get_upload_folder
 
 from arena.battles import ArenaError, ArenaService, Caller, Mode, TurnUpdate, VoteOutcome
 from arena.safety import InputError, client_hash, network_hash, session_hash, storable, voter_hash
+from arena.sft_examples import SavedExamples
 from arena.upload_audits import AuditRefused, UploadAudits
 from facts.vocabulary import HARMLESSNESS, HELPFULNESS, STRENGTHS, WINNERS
 from leaderboard.audit_figures import audit_figures
@@ -534,10 +536,19 @@ class BattlePanel:
 
 
 class DirectChat:
-    """One named model, with decoding settings and a system prompt of the person's choice."""
+    """One named model, with decoding settings and a system prompt of the person's choice. Below the chat, the last
+    answer can be improved and saved as a training example (arena.sft_examples decides what may be saved)."""
 
-    def __init__(self, service: ArenaService, identity: Identity, concurrency: int, guards: Guards) -> None:
+    def __init__(
+        self,
+        service: ArenaService,
+        identity: Identity,
+        concurrency: int,
+        guards: Guards,
+        saver: SavedExamples | None = None,
+    ) -> None:
         self.service, self.identity, self.guards = service, identity, guards
+        self.saver = saver or SavedExamples(service)
         specs = service.contenders()
         names = [s.name for s in specs]
         # The slider offers what the server gives, no more: a promise of 1,024 tokens cut to 256 is a lie.
@@ -554,6 +565,24 @@ class DirectChat:
                     )
                     self.send_button = gr.Button("Send", variant="primary", scale=1, elem_id="direct_send")
                 self.clear_button = gr.Button("🗑️ New conversation", elem_id="direct_clear")
+                # The text of the answer the box was filled from is the server's; only the person's rewrite of it
+                # is sent back. `answer_turn` is the turn it was filled from: a save after a newer answer is refused.
+                self.answer_turn = gr.State(None)
+                self.edit = gr.Textbox(
+                    label="Improve the last answer",
+                    placeholder=EDIT_HINT,
+                    info=(
+                        "Rewrite the answer until it is what you would want, then save the exchange as a training "
+                        f"example (up to {self.saver.config.max_edit_chars:,} characters). Unchanged: the model's "
+                        "answer is saved as it is."
+                    ),
+                    lines=4,
+                    max_lines=16,
+                    interactive=False,
+                    elem_id="direct_edit",
+                )
+                self.save_button = gr.Button("Save as training example", interactive=False, elem_id="direct_save")
+                self.save_notice = gr.Markdown(elem_id="direct_save_notice", latex_delimiters=[])
             with gr.Column(scale=1):
                 self.system_prompt = gr.Textbox(
                     label="System prompt (empty: the model's own)", lines=4, elem_id="direct_system"
@@ -574,7 +603,17 @@ class DirectChat:
             self.top_p,
             self.max_tokens,
         ]
-        outputs = [self.chat, self.notice, self.battle_id, self.textbox, self.model]
+        outputs = [
+            self.chat,
+            self.notice,
+            self.battle_id,
+            self.textbox,
+            self.model,
+            self.edit,
+            self.save_button,
+            self.answer_turn,
+            self.save_notice,
+        ]
         generate = {
             "concurrency_id": "generate_direct",
             "concurrency_limit": concurrency,
@@ -586,7 +625,18 @@ class DirectChat:
         self.send_button.click(self.send, inputs, outputs, api_name="chat", **generate)
         self.textbox.submit(self.send, inputs, outputs, api_name=False, **generate)
         self.clear_button.click(
-            lambda: ([], "", None, "", gr.update(interactive=True)), None, outputs, api_name="chat_clear"
+            lambda: ([], "", None, "", gr.update(interactive=True), *_editor(None), ""),
+            None,
+            outputs,
+            api_name="chat_clear",
+        )
+        # Raw values, like /chat: the service checks the edit (an API client may send anything) and the turn.
+        self.save_button.click(
+            self.save,
+            [self.battle_id, self.edit, self.answer_turn],
+            [self.save_notice],
+            api_name="chat_save",
+            preprocess=False,
         )
 
     def send(
@@ -610,19 +660,23 @@ class DirectChat:
             "top_p": top_p,
             "max_new_tokens": max_tokens,
         }
+        unchanged = (gr.update(), gr.update(), gr.update(), gr.update())
         try:
             updates = self.service.send(caller, battle_id, message, mode="direct", models=[model], overrides=overrides)
         except (ArenaError, InputError) as exc:
             battle = self._battle(caller, battle_id)
-            yield chat_messages(battle, 0), _notice(str(exc)), battle_id, gr.update(), gr.update()
+            yield chat_messages(battle, 0), _notice(str(exc)), battle_id, gr.update(), gr.update(), *unchanged
             return
         battle: BattleView | None = None
+        # Nothing can be saved while the answer streams: the box and the button wait for the stored answer.
+        streaming = (gr.update(interactive=False), gr.update(interactive=False), None, "")
         try:
             for update in updates:
                 if battle is None:
                     battle = self.service.battle(caller, update.battle_id)
                 chat = chat_messages(battle, 0, update)
                 notice = _notice(*update.notices) if update.done else ""
+                editor = (*_editor(self._battle(caller, update.battle_id)), "") if update.done else streaming
                 # A conversation stays with one model: switching models starts a new conversation.
                 yield (
                     chat,
@@ -630,11 +684,28 @@ class DirectChat:
                     update.battle_id,
                     gr.update(value="", interactive=update.done),
                     gr.update(interactive=False),
+                    *editor,
                 )
         except ArenaError as exc:  # e.g. the database went away mid-answer: say so, keep what was stored
             current = battle.id if battle else battle_id
             shown = self._battle(caller, current)
-            yield chat_messages(shown, 0), _notice(str(exc)), current, gr.update(interactive=True), gr.update()
+            yield (
+                chat_messages(shown, 0),
+                _notice(str(exc)),
+                current,
+                gr.update(interactive=True),
+                gr.update(),
+                *_editor(shown),
+                "",
+            )
+
+    def save(self, battle_id: Any, edited: Any, turn: Any, request: gr.Request) -> str:
+        caller = self.identity.caller(request)
+        try:
+            outcome = self.saver.save(caller, battle_id, edited, turn=turn)
+        except (ArenaError, InputError) as exc:
+            return _notice(str(exc))
+        return _notice(outcome.message, *outcome.notices)
 
     def _battle(self, caller: Caller, battle_id: str | None) -> BattleView | None:
         if not battle_id:
@@ -643,6 +714,17 @@ class DirectChat:
             return self.service.battle(caller, battle_id)
         except ArenaError:
             return None
+
+
+EDIT_HINT = "Send a message first: the model's answer appears here for you to improve."
+
+
+def _editor(battle: BattleView | None) -> tuple[Any, Any, int | None]:
+    """The edit box, the save button and the turn they are about: the stored last answer, or empty and off."""
+    if battle is None or not battle.turns:
+        return gr.update(value="", interactive=False), gr.update(interactive=False), None
+    last = battle.turns[-1]
+    return gr.update(value=last.answer_a or "", interactive=True), gr.update(interactive=True), last.index
 
 
 def model_picker(names: list[str], value: str | None, label: str, elem_id: str) -> gr.Dropdown:

@@ -1,5 +1,6 @@
-"""Registry models answering benchmark prompts: a local engine answers a batch in one forward pass per step, a
-remote endpoint answers up to its concurrency at once. Each answer comes back whole, with how it ended."""
+"""Registry models answering prompts whole (static benchmarks, generated training data): a local engine answers a
+batch in one forward pass per step, a remote endpoint answers up to its concurrency at once. Each answer comes back
+whole, with how it ended; a failure is an answer too, never an exception, so one bad item cannot lose a batch."""
 
 from __future__ import annotations
 
@@ -31,13 +32,19 @@ def request_for(spec: ModelSpec, conversation: Sequence[Message], *, max_new_tok
     return GenerationRequest(tuple(messages), spec.generation.to_params(max_new_tokens=cap, seed=seed))
 
 
-def answer_all(backend: ChatBackend, requests: Sequence[GenerationRequest], *, concurrency: int = 4) -> list[Answer]:
+def answer_all(
+    backend: ChatBackend, requests: Sequence[GenerationRequest], *, concurrency: int = 4, batch_size: int | None = None
+) -> list[Answer]:
     """Every request's whole answer, in order. A failure is an Answer with finish_reason "error", never raised:
-    one bad item must not lose the batch."""
+    one bad item must not lose the batch. A local engine answers `batch_size` requests per pass (None: all)."""
     if not requests:
         return []
     if isinstance(backend, BatchingBackend):
-        return _batched(backend, list(requests))
+        step = batch_size or len(requests)
+        answers: list[Answer] = []
+        for start in range(0, len(requests), step):
+            answers += _batched(backend, list(requests[start : start + step]))
+        return answers
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(requests)))) as pool:
         return list(pool.map(lambda request: _one(backend, request), requests))
 
