@@ -30,18 +30,20 @@ from arena.battles import ArenaConfig, ArenaService
 from arena.judging import JudgeConfig, JudgeRunner
 from arena.logs import configure_logging
 from arena.moderation import moderator_from_settings
+from arena.personal import PersonalLeaderboard
 from arena.safety import client_hash
-from arena.sampling import BurnIn, BurnInSampler, snapshot_standings
+from arena.sampling import BurnIn, SamplingPolicy, snapshot_standings
 from arena.scheduler import ArenaScheduler, JobSpec, RetrainConfig, Skip, retrain_job
 from arena.upload_audits import UploadAudits, audit_result
 from arena.vote_screen import screen_votes
 from evals.service import run_next_pending
 from facts.vocabulary import HUMAN
 from leaderboard.benchmark_columns import benchmark_payload, describe
+from leaderboard.composite import parse_source_weights
 from leaderboard.io import ReadLimits, read_battles
 from leaderboard.judge_audit import AuditLimits, audit_judges, judge_usage
 from leaderboard.page import build_criteria_payload, view_key
-from leaderboard.service import SnapshotService
+from leaderboard.service import SnapshotService, combined_marker, listed_marker
 from models.pool import BackendPool
 from models.registry import ModelSpec, load_model_specs
 from models.types import ChatBackend
@@ -77,7 +79,7 @@ class ArenaApp:
         try:
             checks["database"], checks["migrations"] = self.store.schema_status()
             contenders = self.store.registry.models(anonymous_only=True)
-            checks["contenders"] = len(contenders)
+            checks["contenders"] = sum(not m.deprecated for m in contenders)  # what anonymous battles draw from
             local = {m.engine_key for m in contenders if m.backend == "local"}
             checks["models_loaded"] = not self.settings.preload_models or local <= set(self.pool.loaded())
         except Exception as exc:  # a readiness probe reports; it never raises
@@ -206,6 +208,12 @@ def with_benchmarks(payload: dict[str, Any], store: Store) -> dict[str, Any]:
 def snapshot_services(settings: Settings, store: Store) -> tuple[SnapshotService, SnapshotService]:
     """The leaderboard (narrow votes: no answer text) and the judge audit (it measures the texts), each kept as a
     stored snapshot that pages read; both are refreshed by the scheduler, never by a page read."""
+    # The composite view's weights, checked here at start (a bad setting stops the app, not a refresh); "" = none.
+    composite = parse_source_weights(settings.composite_weights) if settings.composite_weights.strip() else None
+
+    def deprecated() -> list[str]:
+        return [s.name for s in store.registry.models(enabled_only=False) if getattr(s, "deprecated", False)]
+
     leaderboard = SnapshotService(
         LEADERBOARD,
         store.snapshots,
@@ -216,11 +224,14 @@ def snapshot_services(settings: Settings, store: Store) -> tuple[SnapshotService
                 store.votes.read(upto=mark.last_vote_id, criterion=None),  # every criterion, one scan
                 store.registry.descriptions(),
                 mark.votes_total,
+                composite_weights=composite,
+                deprecated=deprecated(),
             ),
             store,
         ),
         min_new_votes=settings.leaderboard_min_new_votes,
-        marker=store.benchmark_runs.marker,  # a new benchmark figure refreshes the page without a new vote
+        # A new benchmark figure, or a model marked (un)deprecated, refreshes the page without a new vote.
+        marker=combined_marker(store.benchmark_runs.marker, listed_marker("deprecated", deprecated)),
     )
     judge_audit = SnapshotService(
         JUDGE_AUDIT,
@@ -257,10 +268,13 @@ def build_arena(settings: Settings | None = None) -> ArenaApp:
     if settings.preload_models:
         pool.preload(store.registry.models())
     leaderboard, judge_audit = snapshot_services(settings, store)
-    sampler = BurnInSampler(
+    # The pool it draws from is the enabled, anonymous, not deprecated contenders (ArenaService.battle_pool).
+    sampler = SamplingPolicy(
         BurnIn(share=settings.burn_in_share, min_votes=settings.burn_in_votes, max_interval=settings.burn_in_interval),
-        lambda: store.registry.models(enabled_only=True, anonymous_only=True),
+        lambda: store.registry.models(enabled_only=True, anonymous_only=True, deprecated=False),
         snapshot_standings(leaderboard.read),
+        sampling=settings.sampling,
+        floor=settings.sampling_floor,
     )
     service = ArenaService(
         store=store,
@@ -328,6 +342,7 @@ def build_arena(settings: Settings | None = None) -> ArenaApp:
         admin_tab=lambda: build_admin_tab(admin, lambda address: client_hash(salt, address)),
         guards=guards,
         queue_size=settings.queue_max_size or None,
+        personal=PersonalLeaderboard(store.votes.read_session, leaderboard.read, min_votes=settings.personal_min_votes),
     )
     return ArenaApp(settings, demo, store, pool, scheduler, guards, upload_audits, leaderboard, judge_audit)
 

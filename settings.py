@@ -107,12 +107,23 @@ class Settings(BaseSettings):
     anonymous_min_temperature: float = Field(0.7, ge=0.0, le=2.0)
     # Human votes counted per client address per UTC day; later ones are stored but do not count. 0 = no cap.
     daily_votes_per_address: int = Field(200, ge=0)
+    # "Your leaderboard" (arena/personal.py): ratings from a person's own votes appear after this many counted votes.
+    personal_min_votes: int = Field(20, ge=1)
     # Burn-in of a contender a training run registered (arena/sampling.py): this share of anonymous battles
     # features one (half of them against its base) until it has burn_in_votes counted human votes or a 95%
     # interval narrower than burn_in_interval rating points. 0 turns burn-in off.
     burn_in_share: float = Field(0.25, ge=0.0, le=1.0)
     burn_in_votes: int = Field(300, ge=0)
     burn_in_interval: float = Field(60.0, ge=0.0)
+    # Which pairs anonymous battles draw (arena/sampling.py): "active" favours the pairs whose ratings are most
+    # uncertain in the newest leaderboard snapshot (every pair alike until there is one, or when it cannot be
+    # read); "uniform" draws every pair alike. Each battle stores its pair's probability and the ratings weight
+    # its votes by it (facts/propensity.py), so either way they estimate the uniform arena.
+    sampling: str = Field("active", pattern="^(uniform|active)$")
+    # Under "active", this share of anonymous battles is drawn uniformly: every pair keeps at least this share of
+    # its uniform probability, so a vote weighs at most 1 / (sampling_floor * (1 - burn_in_share)) (facts/propensity.py
+    # caps weights at 20).
+    sampling_floor: float = Field(0.2, ge=0.05, le=1.0)
     # "openai": check every message with POST /v1/moderations first, failing closed; "" = no moderation.
     moderation: str = Field("", pattern="^(|openai)$")
     moderation_model: str = "omni-moderation-latest"
@@ -123,6 +134,9 @@ class Settings(BaseSettings):
     moderate_red_team: bool = False
     identity_words: Annotated[tuple[str, ...], NoDecode] = DEFAULT_IDENTITY_WORDS
     leaderboard_min_new_votes: int = Field(1, ge=1)  # new votes that make the stored snapshots stale
+    # The leaderboard's composite view (leaderboard.composite): people and judges in one fit, SOURCE=WEIGHT pairs
+    # ("judge:*" = every judge not named; a source not named counts 0), checked at start. "" = no composite view.
+    composite_weights: str = "human=1,judge:*=0.5"
     # The LLM judge: "auto" = gpt-4o-judge from the registry when OPENAI_API_KEY is set, else none; "" = none;
     # or any registry model (e.g. smollm2-135m-greedy, a weak offline judge that competes with battles for CPU).
     judge_model: str = "auto"

@@ -1,4 +1,5 @@
-"""What the Admin tab may do, behind a token: job history, run a job now, the registry, enable/disable models.
+"""What the Admin tab may do, behind a token: job history, run a job now, the registry, enable/disable models,
+deprecate models (out of anonymous battles) and bring them back.
 
 No Gradio here: the tab (ui/admin.py) only calls these methods and shows what they return or raise.
 """
@@ -8,18 +9,21 @@ from __future__ import annotations
 import hmac
 import logging
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from arena.ratelimit import SlidingWindowLimiter
+from models.registry import ModelSpec
 from store import NotFound, Store
 
 log = logging.getLogger(__name__)
 FAILURE_WINDOW_SECONDS = 900.0
 
 HISTORY_COLUMNS = ["id", "job", "status", "replica", "requested by", "started", "finished", "error", "result"]
-MODEL_COLUMNS = ["name", "enabled", "anonymous", "backend", "weights", "description"]
+_MODEL_NAME = re.compile(ModelSpec.model_fields["name"].metadata[0].pattern)
+MODEL_COLUMNS = ["name", "enabled", "deprecated", "anonymous", "backend", "weights", "description"]
 
 
 class AdminDenied(Exception):
@@ -83,19 +87,41 @@ class AdminService:
     def models(self, token: str | None) -> list[list[Any]]:
         self.check(token)
         return [
-            [m.name, m.enabled, m.anonymous, m.backend, m.weights, m.description]
+            [m.name, m.enabled, m.deprecated, m.anonymous, m.backend, m.weights, m.description]
             for m in self.store.registry.models(enabled_only=False)
         ]
 
     def set_enabled(self, token: str | None, name: str | None, enabled: bool) -> str:
         self.check(token)
-        if not name:
-            raise AdminDenied("Pick a model first.")
+        name = _model_name(name)
         try:
             self.store.registry.set_enabled(name, enabled)
         except NotFound as exc:
             raise AdminDenied(str(exc)) from exc
         return f"{name} is now {'enabled' if enabled else 'disabled'}."
+
+    def set_deprecated(self, token: str | None, name: object, deprecated: bool) -> str:
+        """Deprecate a model (it leaves anonymous battles with the next battle started; it stays on the leaderboard
+        and in direct chat) or bring it back."""
+        self.check(token)
+        name = _model_name(name)
+        try:
+            self.store.registry.set_deprecated(name, bool(deprecated))
+        except NotFound as exc:
+            raise AdminDenied(str(exc)) from exc
+        if deprecated:
+            return f"{name} is now deprecated: it no longer appears in anonymous battles."
+        return f"{name} is no longer deprecated: it appears in anonymous battles again (if enabled)."
+
+
+def _model_name(name: object) -> str:
+    """A model name as a client sent it, checked before any query: a registered name has ModelSpec's form, so
+    anything else (a NUL byte PostgreSQL refuses, markup, a list) is an unknown model, never a database error."""
+    if not isinstance(name, str) or not name.strip():
+        raise AdminDenied("Pick a model first.")
+    if not _MODEL_NAME.fullmatch(name):
+        raise AdminDenied(f"no model named {name[:80]!r}")
+    return name
 
 
 def _time(value: Any) -> str:

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from arena.moderation import Moderator
 from arena.ratelimit import SlidingWindowLimiter
 from arena.safety import IdentityMatcher, InputError, clean_message, clean_text, find_identity_probes, storable
-from arena.sampling import PairSampler, assign_sides, uniform_pair
+from arena.sampling import PairSampler, SampledPair, as_sampled, assign_sides, uniform_pair
 from facts.eligibility import LEAK_NOTE, PROBE_NOTE, reasons_of
 from facts.vocabulary import DECISIVE, HARM_CATEGORIES, HARMLESSNESS, HELPFULNESS, STRENGTHS, WINNERS
 from models.generation import stream_pair
@@ -213,7 +213,13 @@ class ArenaService:
     # ---- contenders -------------------------------------------------------------------------------
     @_database_guard
     def contenders(self, *, anonymous_only: bool = False) -> list[ModelSpec]:
+        """The enabled models, deprecated ones included: direct chat and side-by-side still offer them by name."""
         return self.store.registry.models(enabled_only=True, anonymous_only=anonymous_only)
+
+    @_database_guard
+    def battle_pool(self) -> list[str]:
+        """The contenders anonymous battles draw from: enabled, anonymous, not deprecated."""
+        return [spec.name for spec in self.store.registry.models(anonymous_only=True, deprecated=False)]
 
     def _identity_matcher(self) -> IdentityMatcher:
         names = [spec.name for spec in self.store.registry.models(enabled_only=False)]
@@ -227,8 +233,8 @@ class ArenaService:
         """Create a battle. Anonymous: sampled pair, random sides. Side-by-side: two named. Direct: one.
         criterion harmlessness: a red-team battle (anonymous only), whose votes say which answer is more harmless."""
         self._check_criterion(mode, criterion)
-        specs, swapped = self._choose(mode, models)
-        return self._create(caller, mode, specs, swapped, criterion)
+        specs, swapped, drawn = self._choose(mode, models)
+        return self._create(caller, mode, specs, swapped, criterion, drawn)
 
     @staticmethod
     def _check_criterion(mode: str, criterion: str) -> None:
@@ -237,10 +243,14 @@ class ArenaService:
         if criterion == HARMLESSNESS and mode != "anonymous":
             raise ArenaError("Red-team battles are anonymous: the models are named after the vote.")
 
-    def _choose(self, mode: Mode, models: Sequence[str]) -> tuple[list[ModelSpec], bool]:
+    def _choose(self, mode: Mode, models: Sequence[str]) -> tuple[list[ModelSpec], bool, SampledPair | None]:
+        """The contenders (left first), whether sides were swapped, and for an anonymous battle the drawn pair
+        (with its probability, stored with the battle)."""
+        drawn = None
         if mode == "anonymous":
-            names = [spec.name for spec in self.contenders(anonymous_only=True)]
-            left, right, swapped = assign_sides(self.sampler(names, self.rng), self.rng)
+            names = self.battle_pool()
+            drawn = as_sampled(self.sampler(names, self.rng), names)
+            left, right, swapped = assign_sides(drawn, self.rng)
             chosen = [left, right]
         elif mode == "side_by_side":
             if len(models) != 2 or not all(models):
@@ -254,11 +264,20 @@ class ArenaService:
             chosen, swapped = [models[0]], False
         else:
             raise ArenaError(f"Unknown battle mode {mode!r}.")
-        return [self._spec(name) for name in chosen], swapped
+        return [self._spec(name) for name in chosen], swapped, drawn
 
     def _create(
-        self, caller: Caller, mode: Mode, specs: list[ModelSpec], swapped: bool, criterion: str = HELPFULNESS
+        self,
+        caller: Caller,
+        mode: Mode,
+        specs: list[ModelSpec],
+        swapped: bool,
+        criterion: str = HELPFULNESS,
+        drawn: SampledPair | None = None,
     ) -> BattleView:
+        probability = pool_size = None
+        if drawn is not None and drawn.probability is not None and drawn.pool_size is not None:
+            probability, pool_size = drawn.probability, drawn.pool_size  # both or neither, as the store wants
         return self.store.battles.create(
             mode=mode,
             criterion=criterion,
@@ -269,6 +288,8 @@ class ArenaService:
             params_b=specs[1].generation.model_dump() if len(specs) > 1 else {},
             session_id=caller.session_id,
             voter_id=caller.voter_id,
+            pair_probability=probability,
+            pool_size=pool_size,
         )
 
     @_database_guard
@@ -313,10 +334,10 @@ class ArenaService:
         else:
             # Plan before creating the battle: a refused first message must not leave an empty battle behind.
             self._check_criterion(mode, criterion)
-            specs, swapped = self._choose(mode, models)
+            specs, swapped, drawn = self._choose(mode, models)
             plan = self._plan_turn(None, mode, specs, clean.text, overrides, regenerate=False)
             self._moderate(clean.text, criterion)
-            battle = self._create(caller, mode, specs, swapped, criterion)
+            battle = self._create(caller, mode, specs, swapped, criterion, drawn)
         return self._stream_turn(battle, clean.text, clean.notices, plan)
 
     @_database_guard

@@ -9,8 +9,18 @@ facts.eligibility.verdict for whether it counts); texts come from pools of a few
 does not dominate a fill of ten million. Rows go in per table in batches of 20,000 votes: executemany through
 SQLAlchemy on SQLite, COPY on PostgreSQL.
 
+With --propensities, anonymous battles draw their pair as the arena's active sampling does (issue 20): from
+arena.active_sampling.pair_probabilities (rule "ours", floor 0.2, as settings.py's defaults), recomputed every
+--propensity-epoch battles (default 20: one minute of the fill's clock, a vote every 3 s, as the sampler re-reads
+the standings at most once a minute) from standings the fill keeps as a snapshot would say them (each model's
+true rating, an interval narrowing with the battles it has had); each such battle and its votes (human and judge
+alike, as the write path copies them) store the probability the drawn unordered pair had under that distribution
+and pool_size 24. Side-by-side battles keep NULL (they draw nothing). The pairs come from a random stream of their
+own, so everything else (voters, prompts, flags, judges) is the fill without the option, vote for vote.
+
     python -m benchmarks.arena_fill --db sqlite:////tmp/arena-1m.db --votes 1000000
     python -m benchmarks.arena_fill --db postgresql+psycopg://postgres@127.0.0.1/arena10m --votes 10000000 --short-texts
+    python -m benchmarks.arena_fill --db sqlite:////tmp/arena-1m-ipw.db --votes 1000000 --propensities
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -53,6 +64,8 @@ ANSWER_PARTS = (
     "The capital is Paris. ", "A gentle breeze / leaves fall softly / autumn sighs. ",
 )  # fmt: skip
 WINNER_LABELS = ("model_a", "model_b", "tie", "tie (bothbad)")
+SAMPLING_FLOOR = 0.2  # settings.sampling_floor's default
+PROPENSITY_EPOCH = 20  # battles per pair distribution: a minute of the fill's clock (a vote every 3 s)
 STRENGTH_LABELS = ("slightly", "clearly", "much")
 
 
@@ -88,11 +101,77 @@ def _facts(pools: Pools, prompt: int, answer_a: int, answer_b: int) -> dict[str,
     return facts
 
 
-def fill(store: Store, votes: int, *, seed: int = 0, short_texts: bool = False, progress: bool = True) -> dict:
-    """Write `votes` votes (a judged battle gives two); returns the count and the seconds taken."""
+class ActivePairs:
+    """Anonymous battles' pairs drawn as the arena's active sampling draws them (module docstring): a distribution
+    over the unordered pairs of MODELS from arena.active_sampling.pair_probabilities, recomputed every `epoch`
+    battles from the standings so far; each draw returns its pair's probability under the distribution it came
+    from (what the battle stores)."""
+
+    def __init__(self, seed: int, ratings: np.ndarray, epoch: int = PROPENSITY_EPOCH) -> None:
+        if epoch < 1:
+            raise ValueError(f"a distribution lasts one battle or more, not {epoch}")
+        self.rng = np.random.default_rng([seed, 20])  # a stream of its own: the rest of the fill is unchanged
+        self.ratings, self.epoch = ratings, epoch
+        pairs = np.array(list(combinations(range(len(MODELS)), 2)))
+        self.first, self.second = pairs[:, 0], pairs[:, 1]
+        self.battles = np.zeros(len(MODELS))  # battles each model has had: its counted votes in the standings
+        self.left = 0  # battles still drawn from the current distribution
+        self.probabilities = np.full(len(pairs), 1.0 / len(pairs))
+        self.distributions = 0
+
+    def _standings(self) -> dict[str, tuple[int, float, float]]:
+        """What the newest snapshot would say: the true rating, a 95% interval of a model with these votes."""
+        from leaderboard.intervals import Z95
+        from leaderboard.scale import ELO_PER_NAT
+
+        standings = {}
+        for k, name in enumerate(MODELS):
+            if self.battles[k] > 0:  # an unknown model is left out: the rule treats it as maximally uncertain
+                half = Z95 * ELO_PER_NAT / np.sqrt(0.2 * self.battles[k])  # a vote's information p(1-p) ~ 0.2
+                standings[name] = (int(self.battles[k]), self.ratings[k] - half, self.ratings[k] + half)
+        return standings
+
+    def draw(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """n battles' (model a, model b, pair probability); sides at random, as the battle service assigns them."""
+        from arena.active_sampling import pair_probabilities
+
+        a, b, probability = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n)
+        done = 0
+        while done < n:
+            if self.left == 0:
+                drawn = pair_probabilities(MODELS, self._standings(), floor=SAMPLING_FLOOR)
+                self.probabilities = np.fromiter(drawn.values(), np.float64, len(drawn))  # combinations order
+                self.left, self.distributions = self.epoch, self.distributions + 1
+            k = min(self.left, n - done)
+            pair = self.rng.choice(len(self.probabilities), size=k, p=self.probabilities)
+            swapped = self.rng.random(k) < 0.5
+            first, second = self.first[pair], self.second[pair]
+            a[done : done + k] = np.where(swapped, second, first)
+            b[done : done + k] = np.where(swapped, first, second)
+            probability[done : done + k] = self.probabilities[pair]
+            np.add.at(self.battles, first, 1)
+            np.add.at(self.battles, second, 1)
+            self.left -= k
+            done += k
+        return a, b, probability
+
+
+def fill(
+    store: Store,
+    votes: int,
+    *,
+    seed: int = 0,
+    short_texts: bool = False,
+    progress: bool = True,
+    propensities: bool = False,
+    propensity_epoch: int = PROPENSITY_EPOCH,
+) -> dict:
+    """Write `votes` votes (a judged battle gives two); returns the count and the seconds taken. `propensities`:
+    anonymous battles drawn by active sampling, with their pair probability and pool size (module docstring)."""
     rng = np.random.default_rng(seed)
     pools = _pools(rng, short_texts)
     ratings = rng.normal(1000, 100, len(MODELS))
+    sampler = ActivePairs(seed, ratings, propensity_epoch) if propensities else None
     voters = np.array([uuid.UUID(int=int(v)).hex for v in rng.integers(0, 2**62, VOTERS)], dtype=object)
     # Where votes come from (salted hashes in the app): two sessions per address, eight addresses per network.
     clients = np.array([hashlib.sha256(f"client{i}".encode()).hexdigest() for i in range(VOTERS // 2)], dtype=object)
@@ -102,7 +181,8 @@ def fill(store: Store, votes: int, *, seed: int = 0, short_texts: bool = False, 
     started = time.perf_counter()
     written = 0
     postgres = store.db.engine.dialect.name == "postgresql"
-    for battles, turns, vote_rows in _batches(rng, votes, ratings, pools, (voters, clients, networks), weights):
+    origins = (voters, clients, networks)
+    for battles, turns, vote_rows in _batches(rng, votes, ratings, pools, origins, weights, sampler):
         with store.db.writing_core() as connection:
             if postgres:
                 _copy(connection, battles, turns, vote_rows)
@@ -116,7 +196,10 @@ def fill(store: Store, votes: int, *, seed: int = 0, short_texts: bool = False, 
     if postgres:  # as autovacuum would soon: the planner's statistics of the tables just filled
         with store.db.writing_core() as connection:
             connection.exec_driver_sql("ANALYZE")
-    return {"votes": written, "seconds": round(time.perf_counter() - started, 1)}
+    done = {"votes": written, "seconds": round(time.perf_counter() - started, 1)}
+    if sampler is not None:
+        done["pair_distributions"] = sampler.distributions
+    return done
 
 
 def _batches(
@@ -126,6 +209,7 @@ def _batches(
     pools: Pools,
     origins: tuple[np.ndarray, np.ndarray, np.ndarray],
     weights: np.ndarray,
+    sampler: ActivePairs | None = None,
 ) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]]:
     base = datetime(2026, 1, 1, tzinfo=UTC)
     made = 0
@@ -134,6 +218,10 @@ def _batches(
         a = rng.integers(len(MODELS), size=n)
         b = (a + rng.integers(1, len(MODELS), size=n)) % len(MODELS)
         side_by_side, leak, error = rng.random(n) < 0.05, rng.random(n) < 0.02, rng.random(n) < 0.01
+        if sampler is not None:  # anonymous battles draw their pair; side-by-side ones keep theirs and store none
+            anonymous = ~side_by_side
+            a, b, probability = a.copy(), b.copy(), np.full(n, np.nan)
+            a[anonymous], b[anonymous], probability[anonymous] = sampler.draw(int(anonymous.sum()))
         judged = rng.random(n) < 0.2
         prompt = rng.integers(len(pools.prompts), size=n)
         answer_a, answer_b = rng.integers(len(pools.answers), size=(2, n))
@@ -157,6 +245,14 @@ def _batches(
                 "flag_identity_leak": bool(leak[i]), "flag_length_limit": False, "flag_notes": notes,
                 "tokens_a": 0, "tokens_b": 0, "created_at": when, "updated_at": when,
             })  # fmt: skip
+            drawn: dict[str, Any] = {}
+            if sampler is not None:  # both or neither, as store.battles.check_propensity wants
+                anonymous_pair = not side_by_side[i]
+                drawn = {
+                    "pair_probability": float(probability[i]) if anonymous_pair else None,
+                    "pool_size": len(MODELS) if anonymous_pair else None,
+                }
+                battles[-1].update(drawn)
             turns.append({
                 "battle_id": battle_id, "index": 1, "attempt": 0, "superseded": False,
                 "user_message": pools.prompts[prompt[i]], "answer_a": pools.answers[answer_a[i]],
@@ -167,7 +263,7 @@ def _batches(
             stored = {
                 "battle_id": battle_id, "turn": 1, "model_a": model_a, "model_b": model_b, "mode": mode,
                 "excluded_reason": verdict(BattleFacts(mode, bool(leak[i]), bool(error[i]), notes)),
-                **_facts(pools, int(prompt[i]), int(answer_a[i]), int(answer_b[i])),
+                **_facts(pools, int(prompt[i]), int(answer_a[i]), int(answer_b[i])), **drawn,
             }  # fmt: skip
             sources = ("human", JUDGE) if judged[i] else ("human",)
             for source in sources:
@@ -213,10 +309,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--votes", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--short-texts", action="store_true", help="one-part answers (for fills of ten million)")
+    parser.add_argument(
+        "--propensities", action="store_true", help="anonymous pairs by active sampling, their probability stored"
+    )
+    parser.add_argument(
+        "--propensity-epoch", type=int, default=PROPENSITY_EPOCH, help="battles per pair distribution (--propensities)"
+    )
     args = parser.parse_args(argv)
     store = Store.open(args.db)
     try:
-        print(fill(store, args.votes, seed=args.seed, short_texts=args.short_texts))
+        filled = fill(
+            store,
+            args.votes,
+            seed=args.seed,
+            short_texts=args.short_texts,
+            propensities=args.propensities,
+            propensity_epoch=args.propensity_epoch,
+        )
+        print(filled)
     finally:
         store.dispose()
     return 0

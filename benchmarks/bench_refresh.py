@@ -15,9 +15,16 @@ answers with --short-texts) and kept for later runs. Then, each in a fresh proce
   audit     the judge audit's stored snapshot, from the stored facts (no answer text).
 Wall and CPU seconds, peak resident memory of the process, and the refresh's stages.
 
+With --propensities (issue 20), only the refresh, with inverse-propensity weights against without: each size is
+also filled into a second database by `arena_fill --propensities` (the same votes, but anonymous pairs drawn by
+active sampling, each battle and vote storing its pair probability and pool size), and the refresh of each
+database runs --repeats times in fresh processes, alternating (the baseline measured in the same run, under the
+same load); medians, the ratio with / without, and what the stored snapshot's views say about their weighting.
+
     python -m benchmarks.bench_refresh                                 # 100k and 1M on SQLite and PostgreSQL
     python -m benchmarks.bench_refresh --sizes 100000 1000000 10000000  # and 10M on PostgreSQL, short answers
     python -m benchmarks.bench_refresh --sizes 100000 --engines sqlite --no-write
+    python -m benchmarks.bench_refresh --sizes 100000 1000000 --propensities --no-write
 """
 
 from __future__ import annotations
@@ -25,8 +32,10 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,11 +44,13 @@ from benchmarks.process import REPO, Measured, load_average, run_measured
 from benchmarks.report import write_section
 
 SECTION = "## Leaderboard refresh (issue 13)"
+PROPENSITY_SECTION = "## Leaderboard refresh with propensities (issue 20)"
+IPW_NOTE = "Pairs were not drawn uniformly"  # the start of leaderboard.weights' note on a weighted view
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 
-def database_url(engine: str, votes: int, short_texts: bool, folder: Path) -> str:
-    name = f"arena_refresh_{votes}{'_short' if short_texts else ''}"
+def database_url(engine: str, votes: int, short_texts: bool, folder: Path, propensities: bool = False) -> str:
+    name = f"arena_refresh_{votes}{'_short' if short_texts else ''}{'_ipw' if propensities else ''}"
     if engine == "sqlite":
         return f"sqlite:///{folder / (name + '.db')}"
     import psycopg
@@ -50,7 +61,7 @@ def database_url(engine: str, votes: int, short_texts: bool, folder: Path) -> st
     return f"{POSTGRES}/{name}"
 
 
-def ensure_filled(url: str, votes: int, short_texts: bool) -> float | None:
+def ensure_filled(url: str, votes: int, short_texts: bool, propensities: bool = False) -> float | None:
     """Fill the database unless it already holds the votes at the current schema; the fill's wall seconds, or
     None if kept. A database filled under an older schema is made again: a migration may hand its facts back
     to the backfill."""
@@ -75,7 +86,8 @@ def ensure_filled(url: str, votes: int, short_texts: bool) -> float | None:
         return None
     if present:
         raise SystemExit(f"{url} holds {present:,} votes, not {votes:,}: drop it first")
-    argv = ["-m", "benchmarks.arena_fill", "--db", url, "--votes", str(votes), *(["--short-texts"] * short_texts)]
+    argv = ["-m", "benchmarks.arena_fill", "--db", url, "--votes", str(votes), *(["--short-texts"] * short_texts),
+            *(["--propensities"] * propensities)]  # fmt: skip
     return run_measured(argv).wall
 
 
@@ -152,7 +164,15 @@ def child(mode: str, url: str) -> dict[str, Any]:
         snapshot = service.refresh(force=True)
         stages["total"] = _since(start)
         assert snapshot is not None
-        return {"rows": snapshot.votes_total, "stages": stages}
+        result: dict[str, Any] = {"rows": snapshot.votes_total, "stages": stages}
+        if mode == "refresh":  # what the stored snapshot's views say about their weighting (issue 20)
+            views = snapshot.payload["views"]
+            result["weighting"] = dict(Counter(str(view.get("weighting")) for view in views.values()))
+            notes = {key: [str(w) for w in view.get("warnings", ()) if str(w).startswith(IPW_NOTE)]
+                     for key, view in views.items()}  # fmt: skip
+            result["ipw_noted"] = sum(1 for noted in notes.values() if noted)  # views whose warnings say so
+            result["ipw_note"] = next(([key, noted[0]] for key, noted in notes.items() if noted), None)
+        return result
     finally:
         store.dispose()
 
@@ -218,6 +238,121 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             print(summary_line(row), flush=True)
             results.append(row)
     return results
+
+
+def run_propensities(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The refresh with propensities against without, alternating fresh processes (module docstring)."""
+    results = []
+    args.folder.mkdir(parents=True, exist_ok=True)
+    for engine in args.engines:
+        for votes in args.sizes:
+            if engine == "sqlite" and votes > args.sqlite_limit:
+                continue
+            short = short_texts(args, votes)
+            urls = {weighted: database_url(engine, votes, short, args.folder, weighted) for weighted in (False, True)}
+            fills = {weighted: ensure_filled(url, votes, short, weighted) for weighted, url in urls.items()}
+            load = load_average()
+            runs: dict[bool, list[tuple[Measured, dict[str, Any]]]] = {False: [], True: []}
+            for _ in range(args.repeats):
+                for weighted in (False, True):
+                    runs[weighted].append(measure("refresh", urls[weighted]))
+            row = {"engine": engine, "votes": votes, "short": short, "fill": fills, "load": (load, load_average()),
+                   "runs": runs}  # fmt: skip
+            print(propensity_line(row), flush=True)
+            results.append(row)
+    return results
+
+
+def _median(runs: list[tuple[Measured, dict[str, Any]]], what: str) -> float:
+    """The median over the repeats: "process" (wall), "rss", or a stage's "<stage>.<wall|cpu>"."""
+    if what == "process":
+        return statistics.median(measured.wall for measured, _ in runs)
+    if what == "rss":
+        return statistics.median(measured.rss_mb for measured, _ in runs)
+    stage, clock = what.split(".")
+    return statistics.median(result["stages"][stage][clock] for _, result in runs)
+
+
+def propensity_line(row: dict[str, Any]) -> str:
+    without, weighted = row["runs"][False], row["runs"][True]
+    before, after = _median(without, "total.wall"), _median(weighted, "total.wall")
+    return (
+        f"{row['engine']} {row['votes']:,}: refresh {before:.2f} s without weights, {after:.2f} s with "
+        f"({after / before:.2f}x), "
+        f"peak RSS {_median(without, 'rss'):,.0f} / {_median(weighted, 'rss'):,.0f} MB; weighting of the views: "
+        f"{weighted[-1][1].get('weighting')} with, {without[-1][1].get('weighting')} without"
+    )
+
+
+def _pair(runs: dict[bool, list], what: str, digits: int = 2) -> str:
+    without, weighted = _median(runs[False], what), _median(runs[True], what)
+    return f"{without:,.{digits}f} / {weighted:,.{digits}f}"
+
+
+def _ratio(runs: dict[bool, list], what: str) -> str:
+    return f"{_median(runs[True], what) / _median(runs[False], what):.2f}x"
+
+
+def propensity_report(args: argparse.Namespace, results: list[dict[str, Any]]) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d")
+    lines = [
+        PROPENSITY_SECTION,
+        "",
+        f"Command: `python -m benchmarks.bench_refresh --sizes {' '.join(map(str, args.sizes))} --engines "
+        f"{' '.join(args.engines)} --propensities --repeats {args.repeats}"
+        f"{' --short-texts' if args.short_texts else ''}`. Two databases per size, filled by `benchmarks.arena_fill` "
+        "as in the section above: the baseline (no propensity stored: every vote weighs 1, the unweighted path) and "
+        "the same votes filled with `--propensities` (each anonymous battle's pair drawn by active sampling, "
+        "arena.active_sampling.pair_probabilities, rule ours, floor 0.2, the distribution recomputed every 20 "
+        "battles from the standings so far; the battle and its votes store the drawn pair's probability and pool "
+        "size 24; side-by-side battles none), so every view weights its votes by inverse propensity. The stored-"
+        "snapshot refresh of each runs "
+        f"{args.repeats} times in fresh processes, alternating; medians. Measured {when} on 2 CPU cores shared with "
+        "other work (the ratio, baseline and weighted measured in the same run, is the figure to read), SQLite "
+        "(file, WAL) and PostgreSQL 15 on localhost. Refresh seconds are the work inside the process (imports "
+        "excluded); peak RSS is the whole process's.",
+        "",
+        "| Database | Votes | Refresh wall (s): without / with | Ratio | Refresh CPU (s): without / with | Ratio | "
+        "Read (narrow) wall: without / with | Page payload wall: without / with | Process peak RSS (MB): without / "
+        "with | Ratio | Views weighted (with) | Load (1 min) |",
+        "|---|---:|---|---:|---|---:|---|---|---|---:|---|---|",
+    ]
+    for row in results:
+        runs = row["runs"]
+        weighted = runs[True][-1][1]
+        views = sum(weighted.get("weighting", {}).values())
+        lines.append(
+            f"| {row['engine']} | {_votes(row)} | {_pair(runs, 'total.wall')} | {_ratio(runs, 'total.wall')} | "
+            f"{_pair(runs, 'total.cpu')} | {_ratio(runs, 'total.cpu')} | {_pair(runs, 'read.wall')} | "
+            f"{_pair(runs, 'payload.wall')} | {_pair(runs, 'rss', 0)} | {_ratio(runs, 'rss')} | "
+            f"{weighted.get('weighting', {}).get('propensity', 0)} of {views} ({weighted.get('ipw_noted', 0)} noted) | "
+            f"{row['load'][0]:.1f} / {row['load'][1]:.1f} |"
+        )
+    lines += ["", *_weighting_check(results), ""]
+    return "\n".join(lines)
+
+
+def _weighting_check(results: list[dict[str, Any]]) -> list[str]:
+    """What the stored snapshots' views said about their weighting, checked on every refresh measured."""
+    weighted = [result for row in results for _, result in row["runs"][True]]
+    baseline = [result for row in results for _, result in row["runs"][False]]
+
+    def every(results: list[dict[str, Any]], scheme: str, noted: bool) -> bool:
+        return all(
+            set(r.get("weighting", {})) == {scheme} and (r.get("ipw_noted", 0) > 0) == noted for r in results
+        ) and all(not noted or r["ipw_noted"] == sum(r["weighting"].values()) for r in results)
+
+    example = next((r["ipw_note"] for r in weighted if r.get("ipw_note")), None)
+    lines = [
+        ("Every view of every weighted snapshot says weighting \"propensity\" and carries the note"
+         if every(weighted, "propensity", True)
+         else f"NOT every weighted view says \"propensity\" with the note: {[r.get('weighting') for r in weighted]}")
+        + (f", e.g. (view `{example[0]}`): \"{example[1]}\"" if example else "."),
+        ("Every view of every baseline snapshot says \"none\", with no note."
+         if every(baseline, "none", False)
+         else f"NOT every baseline view says \"none\": {[r.get('weighting') for r in baseline]}"),
+    ]  # fmt: skip
+    return lines
 
 
 def _votes(row: dict[str, Any]) -> str:
@@ -324,6 +459,10 @@ def main() -> None:
     parser.add_argument("--per-vote-limit", type=int, default=1_000_000, help="run per-vote up to this many votes")
     parser.add_argument("--folder", type=Path, default=Path("/tmp/arena-refresh"), help="where SQLite files live")
     parser.add_argument("--no-write", action="store_true", help="print the section, do not touch BENCHMARKS.md")
+    parser.add_argument(
+        "--propensities", action="store_true", help="the refresh with inverse-propensity weights against without"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="refreshes of each database (--propensities)")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -331,10 +470,13 @@ def main() -> None:
         result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return
-    section = report(args, run(args))
+    if args.propensities:
+        heading, section = PROPENSITY_SECTION, propensity_report(args, run_propensities(args))
+    else:
+        heading, section = SECTION, report(args, run(args))
     print(section)
     if not args.no_write:
-        write_section(REPO / "BENCHMARKS.md", SECTION, section)
+        write_section(REPO / "BENCHMARKS.md", heading, section)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
     python -m leaderboard (--db URL | --battles FILE) [--source S] [--category C] [--style-control]
         [--criterion helpfulness|harmlessness] [--ci sandwich|bootstrap|none] [--rounds N] [--seed N]
-        [--anchor MODEL=RATING] [--min-votes N]
+        [--anchor MODEL=RATING] [--min-votes N] [--weighting auto|propensity|none]
+        [--composite SOURCE=WEIGHT,...] [--show-deprecated]
         [--out FILE.csv|FILE.json] [--validate] [--keep-anomalous] [--anomaly-alpha A] [--anomaly-min-votes N]
 
 Prints the table and, with --out, writes it: CSV, or JSON as a list of rows (model, rating, lower, upper,
@@ -18,6 +19,15 @@ takes a category id or display name (facts.categories), or any category the batt
 line on stderr and exit status 2 (usage, or a database that is missing or does not answer) or 1 (everything
 else). No counted votes is not a mistake: the table is empty and says why.
 
+Weighting (leaderboard.weights): by default (auto) each vote is weighted by the inverse of its pair's sampling
+propensity when pairs were not drawn uniformly (active sampling), so the ratings are those a uniform arena would
+converge to; a note under the table says so. --weighting none fits the plain counts (and warns when the sampling
+was not uniform). --composite rates every source in one fit, each vote weighted by its source's weight times its
+propensity weight (leaderboard.composite), e.g. --composite human=1,judge:gpt-4o=0.5 (judge:* = every judge not
+named; a source not named counts 0); it replaces --source. Deprecated models (the registry's flag, read from
+--db; a battles file has none) are fitted with their votes but left out of the table unless --show-deprecated;
+Rank (UB) is counted among the models shown.
+
 Anomalous voters (leaderboard.anomaly: human voters whose votes disagree with everyone else's on the same
 pairs far beyond chance) are excluded by default, as on the leaderboard page, so both show the same ratings;
 the report is printed under the table (voter ids cut to a short prefix). --keep-anomalous still reports them
@@ -31,6 +41,7 @@ import json
 import math
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +52,13 @@ from facts.schema import counted
 from facts.vocabulary import CRITERIA, HARMLESSNESS, HELPFULNESS
 from leaderboard.anomaly import ALPHA, MIN_VOTES, AnomalyReport, detect_anomalous_voters, exclude_anomalous
 from leaderboard.benchmark_columns import COLUMNS, benchmark_payload, cell, csv_columns, describe
+from leaderboard.composite import composite_label, compute_composite_leaderboard, parse_source_weights
 from leaderboard.io import read_battles, spreadsheet_safe
-from leaderboard.page import split_by_criterion
+from leaderboard.page import split_by_criterion, visible_rows
 from leaderboard.ratings import Anchor, Leaderboard, ValidationReport, compute_leaderboard, validate
 from leaderboard.safety_figures import SAFETY_COLUMNS, SafetyFigures, harmful_compliance
 from leaderboard.selection import select_votes
+from leaderboard.weights import WEIGHTINGS
 
 CI_METHODS = ("sandwich", "bootstrap", "none")
 OUTPUTS = (".csv", ".json")
@@ -63,18 +76,28 @@ class DatabaseUnavailable(CommandError):
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        battles, benchmarks = _battles(args)
+        battles, benchmarks, deprecated = _battles(args)
         anomalies = detect_anomalous_voters(battles, alpha=args.anomaly_alpha, min_votes=args.anomaly_min_votes)
         if not args.keep_anomalous:
             battles = exclude_anomalous(battles, anomalies)
-        source = _source(args.source, battles)
+        source = None if args.composite is not None else _source(args.source, battles)
         category = _category(args.category, battles)
         anchor = _anchor(args.anchor, battles, source, category)
         options = {"source": source, "category": category, "anchor": anchor, "min_votes": args.min_votes}
-        board = compute_leaderboard(
-            battles, style_control=args.style_control, ci=args.ci, rounds=args.rounds, seed=args.seed, **options
-        )
+        fit_options = {"style_control": args.style_control, "ci": args.ci, "rounds": args.rounds, "seed": args.seed}
+        if args.composite is not None:
+            del options["source"]
+            board = compute_composite_leaderboard(
+                battles, args.composite, weighting=args.weighting, **fit_options, **options
+            )
+            options["source"] = None
+        else:
+            board = compute_leaderboard(battles, weighting=args.weighting, **fit_options, **options)
+        board, hidden = hide_models(board, () if args.show_deprecated else deprecated)
         print(format_leaderboard(board))
+        if hidden:
+            print(f"note: {len(hidden)} deprecated model(s) hidden (fitted with their votes; --show-deprecated "
+                  f"shows them): {', '.join(hidden)}")  # fmt: skip
         safety = None
         if args.criterion == HARMLESSNESS:
             # the votes the ratings rest on (the same selection), never a helpfulness vote
@@ -120,6 +143,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--anchor", type=_anchor_argument, metavar="MODEL=RATING", help="pin one model's rating")
     parser.add_argument("--min-votes", type=_count(0), default=0, help="leave out models with fewer votes")
+    parser.add_argument(
+        "--weighting",
+        choices=WEIGHTINGS,
+        default="auto",
+        help="auto (default): weight votes by inverse sampling propensity when pairs were not drawn uniformly; "
+        "none: plain counts",
+    )
+    parser.add_argument(
+        "--composite",
+        type=_source_weights,
+        metavar="SOURCE=WEIGHT,...",
+        help="one fit over every source, each vote weighted by its source's weight (e.g. human=1,judge:*=0.5); "
+        "replaces --source",
+    )
+    parser.add_argument(
+        "--show-deprecated", action="store_true", help="also list deprecated models (hidden by default)"
+    )
     parser.add_argument("--out", type=_output, metavar="FILE", help="write the table (.csv, or .json: a list of rows)")
     parser.add_argument("--validate", action="store_true", help="also test how well the ratings predict later votes")
     parser.add_argument(
@@ -176,6 +216,13 @@ def _anchor_argument(text: str) -> Anchor:
     return Anchor(model.strip(), value)
 
 
+def _source_weights(text: str) -> dict[str, float]:
+    try:
+        return parse_source_weights(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _output(text: str) -> Path:
     path = Path(text)
     if path.suffix.lower() not in OUTPUTS:
@@ -183,12 +230,13 @@ def _output(text: str) -> Path:
     return path
 
 
-def _battles(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, Any] | None]:
-    """The votes, and from a database the static benchmarks' newest figures (python -m evals)."""
+def _battles(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, Any] | None, tuple[str, ...]]:
+    """The votes, and from a database the static benchmarks' newest figures (python -m evals) and the deprecated
+    models (a battles file names none)."""
     if args.battles is not None:
         battles = read_battles(args.battles)
         # an exported file with --include-red-team holds both criteria: rate the one asked for, never both
-        return split_by_criterion(battles).get(args.criterion, battles.iloc[:0]), None
+        return split_by_criterion(battles).get(args.criterion, battles.iloc[:0]), None, ()
     # The database layer is imported only to read a database: a battles file needs none of it (a faster start).
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -198,7 +246,10 @@ def _battles(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, Any] | N
         store = Store.open_existing(args.db)  # a wrong --db is an error, never a new empty database
         try:
             benchmarks = benchmark_payload([describe(run) for run in store.benchmark_runs.latest()])
-            return store.votes.read(criterion=args.criterion), benchmarks
+            deprecated = tuple(
+                spec.name for spec in store.registry.models(enabled_only=False) if getattr(spec, "deprecated", False)
+            )
+            return store.votes.read(criterion=args.criterion), benchmarks, deprecated
         finally:
             store.dispose()
     except StoreUnavailable as exc:
@@ -247,6 +298,17 @@ def _anchor(anchor: Anchor | None, battles: pd.DataFrame, source: str | None, ca
     return anchor
 
 
+def hide_models(board: Leaderboard, hidden: Sequence[str]) -> tuple[Leaderboard, list[str]]:
+    """The board without the rows of `hidden` models (display only: the ratings were fitted with their votes), Rank
+    (UB) counted again among the rows left (page.visible_rows); and which models were hidden."""
+    gone = sorted({row.model for row in board.rows} & set(hidden))
+    if not gone:
+        return board, []
+    kept = {row["model"]: row["rank_ub"] for row in visible_rows(board.to_dict()["rows"], gone)}
+    rows = tuple(replace(row, rank_ub=kept[row.model]) for row in board.rows if row.model in kept)
+    return replace(board, rows=rows), gone
+
+
 def format_leaderboard(board: Leaderboard) -> str:
     """The table as text, with what it rests on and every warning under it."""
     if board.empty:
@@ -264,8 +326,10 @@ def format_leaderboard(board: Leaderboard) -> str:
             line += f"  ({', '.join(row.flags)})"
         lines.append(line)
     pooled = "all sources" if board.source is None else f"source {board.source}"
+    if board.source_weights is not None:
+        pooled = composite_label(board.source_weights).lower()
     scope = f"{board.n_battles} counted votes, {pooled}" + (f", category {board.category}" if board.category else "")
-    lines.append(f"{scope}; intervals: {board.ci}")
+    lines.append(f"{scope}; intervals: {board.ci}; weighting: {board.weighting}")
     lines.extend(f"style: {c.feature} {c.estimate:+.3f} log-odds per sd" for c in board.style_coefficients)
     lines.extend(f"note: {warning}" for warning in board.warnings)
     return "\n".join(lines)

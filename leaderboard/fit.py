@@ -10,6 +10,16 @@ vote against the rest; graph.has_finite_mle) is fitted with the small L2 prior o
 models are marked in `prior`. Every such decision comes back as a sentence in `warnings`.
 ci: "sandwich" (default; robust standard errors), "bootstrap" (`rounds` multinomial resamples of the votes,
 seeded with `seed`) or "none" (lower and upper are NaN; rank_ub is then the plain rank by rating).
+
+Weighted counts (outcomes.count_outcomes with weights: inverse sampling propensities, source weights) are fitted by
+weighted maximum likelihood (the same Newton fit on the sums of weights) with the weighted sandwich (intervals.py).
+Their bootstrap resamples the votes themselves, each with its weight: the multinomial runs over the counts' cells
+(votes of one pair, outcome and weight, outcomes.WeightCells), and each round is refitted on the weighted sums of
+its votes. That is the plain nonparametric bootstrap of the weighted estimator (votes i.i.d. with their weights);
+merging votes of equal weight changes nothing, and beyond EXACT_WEIGHT_LEVELS distinct weights the cells use
+weights rounded to 0.05 %, far below the bootstrap's own Monte Carlo error. Counts without cells (not asked for, or
+more than outcomes.MAX_CELLS of them) cannot be resampled: the intervals are then the sandwich's, and a warning
+says so (RatingFit.ci is "sandwich").
 """
 
 from __future__ import annotations
@@ -29,9 +39,10 @@ from leaderboard.intervals import (
     rank_upper_bound,
     rating_covariance,
     sandwich_covariance,
+    weighted_draws,
 )
 from leaderboard.multinomial import map_multinomial_rounds
-from leaderboard.outcomes import PairCounts
+from leaderboard.outcomes import MAX_CELLS, PairCounts
 from leaderboard.scale import INITIAL, Anchor, Gauge, as_anchor, gauge, to_elo
 
 CI_METHODS = ("sandwich", "bootstrap", "none")
@@ -116,8 +127,14 @@ def _bootstrap(counts: PairCounts, parts: list[_Part], rounds: int, seed: int) -
             needed_prior |= used_prior & (part.prior == 0)
         return ratings, needed_prior
 
-    cells = np.concatenate([counts.wins, counts.ties, counts.losses])
-    results = map_multinomial_rounds(cells, rounds, seed, block)
+    if counts.weighted and counts.cells is not None:
+        grouped, n_columns = counts.cells, 3 * counts.n_pairs
+        results = map_multinomial_rounds(
+            grouped.count, rounds, seed, lambda draws: block(weighted_draws(grouped, draws, n_columns))
+        )
+    else:
+        cells = np.concatenate([counts.wins, counts.ties, counts.losses])
+        results = map_multinomial_rounds(cells, rounds, seed, block)
     return np.concatenate([r for r, _ in results]), int(sum(int(p.sum()) for _, p in results))
 
 
@@ -150,11 +167,18 @@ def fit_ratings(
     if ci == "bootstrap" and rounds < 2:
         raise ValueError("the bootstrap needs at least 2 rounds")
     anchor = as_anchor(anchor)
+    warnings: list[str] = []
+    if ci == "bootstrap" and counts.weighted and counts.cells is None:
+        ci = "sandwich"
+        warnings.append(
+            "The votes are weighted and were not grouped for resampling (more than "
+            f"{MAX_CELLS:,} pair x outcome x weight cells, or not asked for): the intervals are the weighted "
+            "sandwich's, not the bootstrap's."
+        )
     n = counts.n_models
     rating, lower, upper = np.zeros(n), np.full(n, np.nan), np.full(n, np.nan)
     rank_ub, strengths, prior = np.ones(n, dtype=np.int64), np.zeros(n), np.zeros(n, dtype=bool)
     labels = connected_parts(n, counts.first, counts.second)
-    warnings: list[str] = []
     parts: list[_Part] = []
     for label in range(int(labels.max()) + 1 if n else 0):
         part, warning = _fit_part(counts, labels, label, anchor)

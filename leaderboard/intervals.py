@@ -6,16 +6,24 @@
     bootstrap_strengths(start, draws) -> (rounds, n) strengths refitted on resampled counts, used_prior
     percentile_bounds(samples) -> (lower, upper): the 2.5 % and 97.5 % quantiles per column
     rank_upper_bound(lower, upper) -> 1 + number of models whose lower bound is above this model's upper bound
+    weighted_draws(cells, draws, n_columns) -> (rounds, n_columns): resampled votes per cell -> weighted counts
 
 Sandwich (Huber-White): Cov = A^-1 B A^-1 with A the negative Hessian (sum over votes of p (1 - p) x x^T) and B
 the sum over votes of the squared score (y - p)^2 x x^T, x = e_i - e_j and y = 1, 1/2, 0 for a win, tie or
 loss of i. It stays right when the model is wrong (ties are less random than the binomial the plain inverse
 Hessian assumes), which is why the Chatbot Arena paper (arXiv 2403.04132) prefers it to the bootstrap.
 Intervals are the rating +- 1.96 standard deviations.
+Weighted votes (vote i weighs w_i: inverse sampling propensity, a source's weight): the estimate solves the weighted
+score equation sum w (y - p) x = 0, so A = sum w p (1 - p) x x^T (the weighted counts' totals) and
+B = sum w^2 (y - p)^2 x x^T (PairCounts.squared(): the sums of squared weights per pair and outcome), the
+M-estimator's sandwich with fixed, known weights (a pair's sampling probability is known when the vote is cast).
 
 Bootstrap: the votes are resampled with replacement (multinomial over the pair x outcome counts, see
 multinomial.py), every round is refitted (bradley_terry.fit_strengths_batch), and the interval is the
-percentile interval of the rounds' ratings.
+percentile interval of the rounds' ratings. Weighted votes are resampled with their weights: the multinomial
+runs over the (pair, outcome, weight) cells of outcomes.WeightCells, each vote keeping its weight, and every
+round is the weighted fit of the resampled votes (weighted_draws) -- the same nonparametric bootstrap, since
+votes of one pair, outcome and weight are interchangeable.
 
 Both describe a rating in its gauge: with an anchor model, the anchor's own interval has zero width and the
 others carry the anchor's uncertainty; with the mean gauge, intervals are for the distance to the mean.
@@ -29,7 +37,7 @@ import numpy as np
 
 from leaderboard.bradley_terry import PRIOR_PRECISION, chord_inverse, fit_strengths_batch, laplacian, normal_matrix
 from leaderboard.graph import rounds_with_finite_mle
-from leaderboard.outcomes import PairCounts
+from leaderboard.outcomes import PairCounts, WeightCells
 from leaderboard.scale import ELO_PER_NAT, Gauge
 
 Z95 = 1.959963984540054  # two-sided 95 % normal quantile
@@ -44,7 +52,8 @@ def sandwich_covariance(pairs: PairCounts, theta: np.ndarray, prior: float = 0.0
     """Robust covariance of the strengths (natural scale, mean-zero gauge, or the prior's when prior > 0)."""
     p = _probabilities(theta, pairs.first, pairs.second)
     bread = normal_matrix(pairs.n_models, pairs.first, pairs.second, pairs.totals * p * (1.0 - p), prior)
-    squared_scores = pairs.wins * (1.0 - p) ** 2 + pairs.ties * (0.5 - p) ** 2 + pairs.losses * p**2
+    wins, ties, losses = pairs.squared()  # weighted votes: sums of squared weights (the counts when unweighted)
+    squared_scores = wins * (1.0 - p) ** 2 + ties * (0.5 - p) ** 2 + losses * p**2
     meat = laplacian(pairs.n_models, pairs.first, pairs.second, squared_scores)
     inverse = np.linalg.inv(bread)
     # the J/n added to the bread meets meat only along the all-ones vector, which the meat annihilates
@@ -109,6 +118,14 @@ def bootstrap_strengths(start: BootstrapStart, draws: np.ndarray) -> tuple[np.nd
             prior=penalty,
         )
     return strengths, ~finite
+
+
+def weighted_draws(cells: WeightCells, draws: np.ndarray, n_columns: int) -> np.ndarray:
+    """Each round's resampled votes per cell (rounds, cells) as weighted counts per (outcome, pair) column."""
+    rounds = len(draws)
+    offsets = (np.arange(rounds)[:, None] * n_columns + cells.column).ravel()
+    values = (draws * cells.weight).ravel()
+    return np.bincount(offsets, values, rounds * n_columns).reshape(rounds, n_columns)
 
 
 def percentile_bounds(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,8 @@ rounds over the 14,850 cells of 1M Arena-like votes). Drawn here instead, with t
   2. Rounds with T > N are drawn again (a 0.1 % event), which leaves that conditional law unchanged.
   3. The N - T missing votes (about 3 sqrt(N)) are drawn one by one from the N votes and added: a multinomial
      plus an independent multinomial with the same probabilities is Multinomial(N, counts / N).
+Weighted votes are resampled the same way over their (pair, outcome, weight) cells (outcomes.WeightCells: integer
+vote counts), each round's draws then summed with the cells' weights (intervals.weighted_draws).
 Rounds are drawn in fixed blocks, each from its own child of SeedSequence(seed), two blocks at a time on two
 threads (numpy releases the GIL while drawing): the result depends on (counts, rounds, seed) only.
 """

@@ -5,10 +5,18 @@ mirrored outcome) carry the same information: the unique (model_a, model_b, outc
 into one row per unordered pair with three counts (wins of the first model, ties, wins of the second). Both
 tie labels are ties. A million votes among 100 models become at most 4,950 rows.
 
-    count_outcomes(battles) -> PairCounts     battles: the counted votes (schema.normalize_battles columns)
+    count_outcomes(battles, weights=None, *, cells=False) -> PairCounts
+        battles: the counted votes (schema.normalize_battles columns); weights: one positive weight per vote
+        (leaderboard.weights: inverse sampling propensity, source weights), None for plain counts
     PairCounts.subset(keep) -> PairCounts     the pairs among a subset of the models, re-indexed
     model_codes(battles) -> (side_a, side_b, names)   each vote's models as indices into the sorted names present
     winner_sides(winner) -> 0 (model_a won), 1 (model_b won), 2 (a tie, either label) per vote
+
+Weighted counts: with `weights`, wins, ties and losses are the sums of the votes' weights per pair and outcome
+(what the weighted likelihood needs), `wins_sq`, `ties_sq`, `losses_sq` the sums of their squares (the sandwich's
+meat: B = sum w^2 (y - p)^2 x x^T), `plain` the unweighted counts (what a table shows: votes are votes), and, when
+asked (`cells=True`, for the bootstrap), `cells`: the votes grouped by (pair, outcome, weight). Without weights
+every one of these is the plain count itself and nothing else changes (the unweighted results stay bit-identical).
 
 The helpers work on the codes of categorical columns (the store's reader and normalize_battles give the model
 columns one shared, sorted set of categories), so a million votes cost no string comparison.
@@ -32,22 +40,69 @@ def _frozen(values: np.ndarray, dtype: type) -> np.ndarray:
     return array
 
 
+# The bootstrap groups weighted votes by (pair, outcome, weight). Up to this many distinct weights they are grouped
+# exactly; beyond it (continuous propensities) by their weight rounded on a logarithmic grid of WEIGHT_STEP.
+EXACT_WEIGHT_LEVELS = 4096
+WEIGHT_STEP = 1e-3  # relative: weights within 0.05 % of each other share a cell
+MAX_CELLS = 250_000  # more cells than this: no cells (a block of 125 rounds would hold 250 MB of draws)
+
+
+@dataclass(frozen=True, eq=False)
+class WeightCells:
+    """Weighted votes grouped for resampling: each cell holds `count` votes of one pair and outcome with one weight.
+
+    column: the cell's (outcome, pair) as outcome * n_pairs + pair, outcome 0 wins, 1 ties, 2 losses (the layout
+    of the bootstrap's draws); weight: the votes' weight (rounded when `rounded`)."""
+
+    column: np.ndarray
+    weight: np.ndarray
+    count: np.ndarray
+    rounded: bool
+
+    def __len__(self) -> int:
+        return len(self.count)
+
+
 @dataclass(frozen=True, eq=False)
 class PairCounts:
-    """Vote counts per unordered pair; `first` < `second` index into `models` (sorted names)."""
+    """Vote counts per unordered pair; `first` < `second` index into `models` (sorted names). Weighted counts also
+    carry the sums of squared weights, the plain counts and, when asked, the bootstrap's cells (module docstring)."""
 
     models: tuple[str, ...]
     first: np.ndarray
     second: np.ndarray
-    wins: np.ndarray  # votes the first model won
+    wins: np.ndarray  # votes the first model won (the sum of their weights, when weighted)
     ties: np.ndarray
     losses: np.ndarray  # votes the second model won
+    wins_sq: np.ndarray | None = None  # sums of squared weights; None: unweighted (the counts themselves)
+    ties_sq: np.ndarray | None = None
+    losses_sq: np.ndarray | None = None
+    observed: PairCounts | None = None  # the plain counts of weighted votes
+    cells: WeightCells | None = None  # the weighted votes grouped for the bootstrap, when asked and not too many
 
     def __post_init__(self) -> None:
         for name, dtype in (("first", np.int64), ("second", np.int64)):
             object.__setattr__(self, name, _frozen(getattr(self, name), dtype))
         for name in ("wins", "ties", "losses"):
             object.__setattr__(self, name, _frozen(getattr(self, name), np.float64))
+        for name in ("wins_sq", "ties_sq", "losses_sq"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _frozen(getattr(self, name), np.float64))
+
+    @property
+    def weighted(self) -> bool:
+        return self.wins_sq is not None
+
+    @property
+    def plain(self) -> PairCounts:
+        """The unweighted vote counts (self when unweighted)."""
+        return self.observed if self.observed is not None else self
+
+    def squared(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per pair, the sums of squared weights of (wins, ties, losses): the counts themselves when unweighted."""
+        if self.wins_sq is None or self.ties_sq is None or self.losses_sq is None:
+            return self.wins, self.ties, self.losses
+        return self.wins_sq, self.ties_sq, self.losses_sq
 
     @property
     def n_models(self) -> int:
@@ -68,7 +123,8 @@ class PairCounts:
 
     @property
     def n_votes(self) -> int:
-        return int(np.rint(self.totals.sum()))
+        """The number of votes (not the sum of their weights)."""
+        return int(np.rint(self.plain.totals.sum()))
 
     def per_model(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(wins, ties, losses) of every model over all its pairs."""
@@ -83,6 +139,10 @@ class PairCounts:
         keep = np.asarray(keep, dtype=bool)
         new_index = np.cumsum(keep) - 1
         rows = keep[self.first] & keep[self.second]
+        squares = {}
+        if self.weighted:
+            wins_sq, ties_sq, losses_sq = self.squared()
+            squares = {"wins_sq": wins_sq[rows], "ties_sq": ties_sq[rows], "losses_sq": losses_sq[rows]}
         return PairCounts(
             models=tuple(m for m, k in zip(self.models, keep, strict=True) if k),
             first=new_index[self.first[rows]],
@@ -90,7 +150,9 @@ class PairCounts:
             wins=self.wins[rows],
             ties=self.ties[rows],
             losses=self.losses[rows],
-        )
+            observed=None if self.observed is None else self.observed.subset(keep),
+            **squares,
+        )  # no cells: the bootstrap resamples the whole counts' cells, then takes each part's columns
 
 
 def model_codes(battles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
@@ -144,13 +206,18 @@ def empty_counts() -> PairCounts:
     return PairCounts((), nothing, nothing, nothing, nothing, nothing)
 
 
-def count_outcomes(battles: pd.DataFrame) -> PairCounts:
-    """Collapse votes (model_a, model_b, winner; winner already checked) to counts per unordered pair."""
+def count_outcomes(battles: pd.DataFrame, weights: np.ndarray | None = None, *, cells: bool = False) -> PairCounts:
+    """Collapse votes (model_a, model_b, winner; winner already checked) to counts per unordered pair.
+
+    weights: one finite, positive weight per vote (None: plain counts); `cells`: also group the weighted votes for
+    the bootstrap (WeightCells; left out when there would be more than MAX_CELLS)."""
     if len(battles) == 0:
         return empty_counts()
     side_a, side_b, names = model_codes(battles)
     sides = winner_sides(battles["winner"])
     n = len(names)
+    if weights is not None:
+        return _weighted_counts(side_a, side_b, sides, names, _checked(weights, len(sides)), cells)
     if n * n * 3 <= _DENSE_KEYS:
         # In blocks: the per-vote temporaries stay a block's size, whatever the number of votes.
         counts = np.zeros(n * n * 3, dtype=np.int64)
@@ -171,4 +238,66 @@ def count_outcomes(battles: pd.DataFrame) -> PairCounts:
         wins=counts[:, 0],
         ties=counts[:, 1],
         losses=counts[:, 2],
+    )
+
+
+def _checked(weights: np.ndarray, n_votes: int) -> np.ndarray:
+    values = np.asarray(weights, dtype=np.float64)
+    if values.shape != (n_votes,):
+        raise ValueError(f"expected one weight per vote ({n_votes}), got shape {values.shape}")
+    if not np.all(np.isfinite(values) & (values > 0)):
+        raise ValueError("vote weights must be finite and positive (leave a vote out rather than weigh it 0)")
+    return values
+
+
+def _weighted_counts(
+    side_a: np.ndarray, side_b: np.ndarray, sides: np.ndarray, names: tuple[str, ...], weights: np.ndarray, cells: bool
+) -> PairCounts:
+    """Sums of weights, of squared weights and plain counts per (pair, outcome), over the pairs that have votes."""
+    n = len(names)
+    outcome_keys = _outcome_keys(side_a, side_b, sides, n)
+    keys, inverse = np.unique(outcome_keys // 3, return_inverse=True)
+    slots = inverse * 3 + outcome_keys % 3
+    size = len(keys) * 3
+    plain = np.bincount(slots, minlength=size).reshape(len(keys), 3).astype(np.float64)
+    sums = np.bincount(slots, weights, minlength=size).reshape(len(keys), 3)
+    squares = np.bincount(slots, weights * weights, minlength=size).reshape(len(keys), 3)
+    first, second = keys // n, keys % n
+    observed = PairCounts(names, first, second, plain[:, 0], plain[:, 1], plain[:, 2])
+    grouped = _cells(inverse + (outcome_keys % 3) * len(keys), weights) if cells else None
+    return PairCounts(
+        models=names,
+        first=first,
+        second=second,
+        wins=sums[:, 0],
+        ties=sums[:, 1],
+        losses=sums[:, 2],
+        wins_sq=squares[:, 0],
+        ties_sq=squares[:, 1],
+        losses_sq=squares[:, 2],
+        observed=observed,
+        cells=grouped,
+    )
+
+
+def _cells(columns: np.ndarray, weights: np.ndarray) -> WeightCells | None:
+    """Votes grouped by (column, weight): exactly when there are few distinct weights, else by the weight rounded
+    on a logarithmic grid (WEIGHT_STEP); None when more than MAX_CELLS cells remain."""
+    levels = np.unique(weights)
+    rounded = len(levels) > EXACT_WEIGHT_LEVELS
+    if rounded:
+        grid = np.rint(np.log(weights) / np.log1p(WEIGHT_STEP)).astype(np.int64)
+        lowest = int(grid.min())
+        codes = grid - lowest
+        n_levels = int(codes.max()) + 1
+        level_weights = np.exp((np.arange(n_levels) + lowest) * np.log1p(WEIGHT_STEP))
+    else:
+        codes = np.searchsorted(levels, weights)
+        n_levels = len(levels)
+        level_weights = levels
+    keys, count = np.unique(columns * n_levels + codes, return_counts=True)
+    if len(keys) > MAX_CELLS:
+        return None
+    return WeightCells(
+        column=keys // n_levels, weight=level_weights[keys % n_levels], count=count.astype(np.int64), rounded=rounded
     )

@@ -14,6 +14,17 @@ Payload:
         helpfulness view shows beside its ratings
     excluded {source: {reason: votes}}: the stored reasons (facts.eligibility) of the votes that do not count, a
         vote with several reasons under each (the anomalous voters' are in `anomalies`)
+    composite {weights {source: weight}, label}: present when a composite was asked for (composite_weights) and some
+        source present has a weight above 0; its view is views[view_key(COMPOSITE, None, False)], beside the
+        per-source views (never replacing them): every source's votes in one fit, each vote weighted by its source's
+        weight times its propensity weight (leaderboard.composite). Every category only; no matrices or validation.
+    deprecated [model, ..]: the models marked deprecated when the snapshot was computed. Their ratings are fitted
+        with their votes like any other (their votes are evidence about the rest); the page hides their rows unless
+        asked (visible_rows). Marking a model deprecated shows at the next refresh (the app makes the deprecated set
+        part of the snapshot's marker, so no new vote is needed).
+
+Weighting: every view weights votes by inverse sampling propensity when pairs were not drawn uniformly (the battles'
+pair_probability and pool_size; leaderboard.weights), and says so in its warnings and its "weighting" field.
 
 Anomalous voters (leaderboard.anomaly) are found among the human votes and, unless keep_anomalous, their votes
 are excluded before anything is computed: every view, matrix, count and validation rests on the same votes.
@@ -26,6 +37,7 @@ of each view is in blocks (leaderboard.outcomes, .style_control, .anomaly).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +50,8 @@ from facts.schema import STYLE_COLUMNS, counted, normalize_battles, of_criterion
 from facts.vocabulary import HARMLESSNESS, HELPFULNESS, HUMAN
 from leaderboard.anomaly import detect_anomalous_voters, exclude_anomalous
 from leaderboard.benchmark_columns import TABLE_LABELS as BENCHMARK_LABELS
+from leaderboard.composite import COMPOSITE, composite_label, resolve_source_weights
+from leaderboard.intervals import rank_upper_bound
 from leaderboard.memory import release_freed_memory
 from leaderboard.safety_figures import READ_COLUMNS as SAFETY_READ
 from leaderboard.safety_figures import harmful_compliance
@@ -58,6 +72,11 @@ def view_key(source: str, category: str | None, style_control: bool) -> str:
 
 _VIEW_COLUMNS = ("model_a", "model_b", "winner", "source", "anony", "tstamp", "excluded_reason", "category",
                  *STYLE_COLUMNS)  # fmt: skip
+_PROPENSITY_COLUMNS = ("pair_probability", "pool_size")  # from the votes reader, when the battles stored them
+
+
+def _view_columns(battles: pd.DataFrame) -> list[str]:
+    return [*_VIEW_COLUMNS, *(c for c in _PROPENSITY_COLUMNS if c in battles.columns)]
 
 
 def build_page_payload(
@@ -68,10 +87,14 @@ def build_page_payload(
     min_category_votes: int = MIN_CATEGORY_VOTES,
     keep_anomalous: bool = False,
     safety: bool = False,
+    composite_weights: Mapping[str, float] | None = None,
+    deprecated: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Every view the page offers (per source, category, style control), the matrices, the validation and the
     anomalous-voter report. `safety`: the votes are red-team votes, and each view gets its harmful-compliance
-    figures (leaderboard.safety_figures) from the same votes."""
+    figures (leaderboard.safety_figures) from the same votes. `composite_weights` ({source: weight}, "judge:*" for
+    every judge not named; leaderboard.composite): also the composite view. `deprecated`: the models the page hides
+    by default (stored as they are now)."""
     battles = normalize_battles(battles)
     excluded = excluded_by_reason(battles)
     anomalies = detect_anomalous_voters(battles)
@@ -94,6 +117,7 @@ def build_page_payload(
         "validation": {},
         "anomalies": anomalies.to_dict(excluded=not keep_anomalous),
         "excluded": excluded,
+        "deprecated": sorted({str(model) for model in deprecated}),
     }
     category_counts = everything.groupby(["source", "category"]).size() if len(everything) else pd.Series()
     shown_categories: set[str] = set()
@@ -104,7 +128,7 @@ def build_page_payload(
     for source in sources:
         # Only what the views read: the rows are copied once per source, not per view, and no voter id or text
         # comes along.
-        own = counted(battles[list(_VIEW_COLUMNS)], source=source)
+        own = counted(battles[_view_columns(battles)], source=source)
         categories = [str(c) for (s, c), n in category_counts.items() if s == source and n >= min_category_votes and c]
         shown_categories.update(categories)
         views, board = _views(own, source, None)
@@ -118,6 +142,8 @@ def build_page_payload(
         payload["validation"][source] = _validation_text(validate(own, source=source, normalized=True))
         del own
         release_freed_memory()
+    if composite_weights is not None:
+        _add_composite(payload, battles, composite_weights, [str(s) for s in sources])
     payload["categories"] = [[ALL_CATEGORIES, "All"]] + [
         [c, CATEGORIES.get(c, c)]
         for c in sorted(shown_categories, key=lambda c: list(CATEGORIES).index(c) if c in CATEGORIES else 99)
@@ -125,18 +151,63 @@ def build_page_payload(
     return payload
 
 
-def build_criteria_payload(battles: pd.DataFrame, descriptions: dict[str, str], votes_total: int) -> dict[str, Any]:
+def build_criteria_payload(
+    battles: pd.DataFrame,
+    descriptions: dict[str, str],
+    votes_total: int,
+    *,
+    composite_weights: Mapping[str, float] | None = None,
+    deprecated: Iterable[str] = (),
+) -> dict[str, Any]:
     """The helpfulness votes' payload (build_page_payload), with `criteria` {criterion: its own payload} for every
     other criterion that has votes (harmlessness: red-team battles). Each is fitted on its own votes only: the
     page shows one criterion at a time and never pools them. `battles` holds every criterion (store.votes.read
-    with criterion=None: one scan), told apart by its `criterion` column (absent: all helpfulness)."""
+    with criterion=None: one scan), told apart by its `criterion` column (absent: all helpfulness).
+    composite_weights and deprecated: as build_page_payload, for every criterion."""
     parts = split_by_criterion(battles)
-    payload = build_page_payload(parts.pop(HELPFULNESS, battles.iloc[:0]), descriptions, votes_total)
+    deprecated = tuple(deprecated)
+    options: dict[str, Any] = {"composite_weights": composite_weights, "deprecated": deprecated}
+    payload = build_page_payload(parts.pop(HELPFULNESS, battles.iloc[:0]), descriptions, votes_total, **options)
     payload["criteria"] = {
-        criterion: build_page_payload(votes, descriptions, votes_total, safety=criterion == HARMLESSNESS)
+        criterion: build_page_payload(votes, descriptions, votes_total, safety=criterion == HARMLESSNESS, **options)
         for criterion, votes in parts.items()
     }
     return payload
+
+
+def _add_composite(
+    payload: dict[str, Any], battles: pd.DataFrame, weights: Mapping[str, float], sources: list[str]
+) -> None:
+    """The composite view (every category) and what it weighs, when some source present has a weight above 0."""
+    resolved = resolve_source_weights(weights, sources)
+    if not any(weight > 0 for weight in resolved.values()):
+        return
+    votes = counted(battles[_view_columns(battles)], source=None)
+    board = compute_leaderboard(votes, source=None, source_weights=resolved, **_FAST)
+    payload["views"][view_key(COMPOSITE, None, False)] = board.to_dict()
+    payload["composite"] = {"weights": resolved, "label": composite_label(resolved)}
+    del votes
+    release_freed_memory()
+
+
+def visible_rows(rows: list[dict[str, Any]], hidden: Iterable[str], show_hidden: bool = False) -> list[dict[str, Any]]:
+    """A view's rows without the `hidden` models (deprecated), unless show_hidden; Rank (UB) is counted again among
+    the rows shown (within each group), so the ranks shown have no gaps. Ratings and intervals are not refitted:
+    the hidden models' votes remain evidence about the others."""
+    hidden = set(hidden)
+    if show_hidden or not hidden or not any(row["model"] in hidden for row in rows):
+        return rows
+    shown = [dict(row) for row in rows if row["model"] not in hidden]
+    for part in {row.get("part", 0) for row in shown}:
+        members = [row for row in shown if row.get("part", 0) == part]
+        ratings = np.array([float(row["rating"]) for row in members])
+        if all(row.get("lower") is not None and row.get("upper") is not None for row in members):
+            ranks = rank_upper_bound([row["lower"] for row in members], [row["upper"] for row in members])
+        else:
+            ranks = 1 + (ratings[None, :] > ratings[:, None]).sum(axis=1)
+        for row, rank in zip(members, ranks, strict=True):
+            row["rank_ub"] = int(rank)
+    return shown
 
 
 def red_team_safety(payload: dict[str, Any] | None, source: str = HUMAN) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,6 +37,21 @@ class SnapshotKeeper(Protocol):
 
 
 log = logging.getLogger(__name__)
+
+
+def combined_marker(*markers: Callable[[], str]) -> Callable[[], str]:
+    """One marker watching several things (the benchmark runs, the deprecated models): any change makes the snapshot
+    stale. Each part is read once per staleness check."""
+
+    def marker() -> str:
+        return "\n".join(read() for read in markers)
+
+    return marker
+
+
+def listed_marker(name: str, read: Callable[[], Iterable[str]]) -> Callable[[], str]:
+    """A marker over a set of names (e.g. the deprecated models): "<name>:" and the names, sorted."""
+    return lambda: f"{name}:" + ",".join(sorted(str(item) for item in read()))
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The leaderboard table: the one entry point the CLI and the page call.
 
     compute_leaderboard(battles, *, source="human", category=None, style_control=False, ci="sandwich",
-                        rounds=1000, seed=0, anchor=None, min_votes=0) -> Leaderboard
+                        rounds=1000, seed=0, anchor=None, min_votes=0, weighting="auto",
+                        source_weights=None) -> Leaderboard
     compute_category_leaderboards(battles, *, categories=None, **same options) -> {category: Leaderboard}
 
 battles: a table in the schema of facts/schema.py (unknown winner labels raise schema.BattlesError
@@ -9,6 +10,13 @@ naming the row). Votes are selected by selection.select_votes, counted per pair 
 fit.fit_ratings (Bradley-Terry, ties half, scale 400, base 10, anchor or mean 1000, 95% intervals by ci), and
 replayed as online Elo (elo). style_control=True adds the style-controlled ratings and coefficients
 (style_control.py; raises style_control.StyleFeaturesMissing when a vote lacks style features).
+
+weighting (leaderboard.weights): "auto" (default) weights each vote by the inverse of its pair's sampling
+propensity when pairs were not drawn uniformly (the battles' pair_probability and pool_size), and says so in
+warnings; "none" fits the plain counts. source_weights {source: weight} makes a composite rating
+(leaderboard.composite): every source's votes in one fit, each vote weighted by its source's weight times its
+propensity weight; sources weighted 0 or not named are left out (source must then be None). Votes, wins, ties
+and losses in the rows are always plain vote counts. Style-controlled ratings are not weighted (said in warnings).
 
 Leaderboard.rows: one LeaderboardRow per model, sorted by part, then rating (best first). flags:
   "only wins" / "only losses"   the model won (lost) every vote it had: no finite maximum-likelihood rating
@@ -21,12 +29,14 @@ table is empty, when it is. to_frame() (one row per model), to_dict() (JSON-read
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from facts.schema import normalize_battles
 from leaderboard.elo import online_elo
 from leaderboard.fit import fit_ratings
 from leaderboard.matrices import PairMatrices, pairwise_matrices
@@ -34,6 +44,7 @@ from leaderboard.outcomes import PairCounts, count_outcomes, empty_counts
 from leaderboard.scale import Anchor, as_anchor
 from leaderboard.selection import select_votes
 from leaderboard.style_control import StyleCoefficient, fit_style_control
+from leaderboard.weights import AUTO, NONE, unweighted_note, vote_weights
 
 FLAG_ONLY_WINS = "only wins"
 FLAG_ONLY_LOSSES = "only losses"
@@ -80,7 +91,9 @@ class Leaderboard:
     style_coefficients: tuple[StyleCoefficient, ...]
     warnings: tuple[str, ...]
     message: str  # why there are no rows, when there are none
-    counts: PairCounts  # the votes per pair the ratings were fitted on
+    counts: PairCounts  # the votes per pair the ratings were fitted on (weighted sums when weighted: .plain)
+    weighting: str = NONE  # "none", "propensity" (inverse-propensity weights), "composite" (source x propensity)
+    source_weights: Mapping[str, float] | None = None  # a composite's weight per source
 
     @property
     def empty(self) -> bool:
@@ -118,6 +131,8 @@ class Leaderboard:
             },
             "warnings": list(self.warnings),
             "message": self.message,
+            "weighting": self.weighting,
+            "source_weights": None if self.source_weights is None else dict(self.source_weights),
         }
 
     def matrices(self) -> PairMatrices:
@@ -125,7 +140,7 @@ class Leaderboard:
         by_model = {row.model: row for row in self.rows}
         ratings = np.array([by_model[m].rating for m in self.counts.models])
         parts = np.array([by_model[m].part for m in self.counts.models], dtype=np.int64)
-        return pairwise_matrices(self.counts, ratings, parts)
+        return pairwise_matrices(self.counts.plain, ratings, parts)
 
 
 def _empty(message: str, notes: tuple[str, ...], **options: Any) -> Leaderboard:
@@ -153,11 +168,21 @@ def compute_leaderboard(
     min_votes: int = 0,
     with_online_elo: bool = True,
     normalized: bool = False,
+    weighting: str = AUTO,
+    source_weights: Mapping[str, float] | None = None,
 ) -> Leaderboard:
     """`normalized`: the caller passes a frame already through facts.schema.normalize_battles (the page
     normalizes a million votes once, not once per view). `with_online_elo=False` skips the replay, a loop over
-    every vote, for callers that do not show it."""
+    every vote, for callers that do not show it. weighting, source_weights: see the module docstring."""
     anchor = as_anchor(anchor)
+    if source_weights is not None:
+        if source is not None:
+            raise ValueError("a composite (source_weights) pools the sources: source must be None")
+        if not normalized and len(battles):
+            battles, normalized = normalize_battles(battles), True
+        weighed = [name for name, weight in source_weights.items() if weight > 0]
+        if len(battles):
+            battles = battles[battles["source"].isin(weighed)]
     options: dict[str, Any] = {
         "ci": ci,
         "source": source,
@@ -166,6 +191,7 @@ def compute_leaderboard(
         "rounds": rounds if ci == "bootstrap" else None,
         "seed": seed if ci == "bootstrap" else None,
         "style_control": style_control,
+        "source_weights": None if source_weights is None else dict(source_weights),
     }
     if len(battles) == 0:
         return _empty("No votes yet: the leaderboard appears once votes are recorded.", (), anchor=None, **options)
@@ -178,16 +204,25 @@ def compute_leaderboard(
         if selection.dropped_models:
             reason = f"No two models with at least {min_votes} votes each met{where}."
         return _empty(reason, selection.notes, anchor=None, **options)
-    counts = count_outcomes(votes)
+    weights = vote_weights(votes, weighting, source_weights)
+    notes = (weights.note,) if weights.note else ()
+    if weighting == NONE and (note := unweighted_note(votes)):
+        notes = (note,)
+    counts = count_outcomes(votes, weights.weights, cells=ci == "bootstrap")
     fit = fit_ratings(counts, anchor=anchor, ci=ci, rounds=rounds, seed=seed)
+    if fit.ci != ci:  # weighted votes too many to resample: the sandwich's intervals, said in fit.warnings
+        options.update(ci=fit.ci, rounds=None, seed=None)
     elo = online_elo(votes, models=counts.models).ratings if with_online_elo else None
-    wins, ties, losses = counts.per_model()
-    average = pairwise_matrices(counts).average_win_rate
+    wins, ties, losses = counts.plain.per_model()
+    average = pairwise_matrices(counts.plain).average_win_rate
     style = None
     if style_control:
         style = fit_style_control(
             votes, counts.models, fit.part, anchor=anchor, ci=ci, rounds=rounds, seed=seed, start=fit.strengths
         )
+        if counts.weighted:
+            notes += ("The style-controlled ratings are fitted on the unweighted votes (no propensity or source "
+                      "weights): compare them with the plain ones with that in mind.",)  # fmt: skip
     rows = []
     for i, model in enumerate(counts.models):
         played = wins[i] + ties[i] + losses[i]
@@ -228,9 +263,10 @@ def compute_leaderboard(
         n_battles=counts.n_votes,
         anchor=fit.anchor,
         style_coefficients=() if style is None else style.coefficients,
-        warnings=selection.notes + fit.warnings + (() if style is None else style.warnings),
+        warnings=notes + selection.notes + fit.warnings + (() if style is None else style.warnings),
         message="",
         counts=counts,
+        weighting=weights.scheme,
         **options,
     )
 

@@ -60,6 +60,9 @@ class ModelSpec(BaseModel):
     description: str = ""
     anonymous: bool = True
     enabled: bool = True
+    # Retired from anonymous battles (never sampled), still on the leaderboard and offered by name in direct chat
+    # and side-by-side. An operator sets it in the Admin tab; `true` in the registry file sets it at start-up.
+    deprecated: bool = False
     provenance: str = ""
     # The registered contender this one was trained from (set when a training run registers a checkpoint): new
     # contenders meet it during burn-in, and "did training help?" compares the two.

@@ -12,6 +12,8 @@ Text is stored as given: the services clean user and model text before it reache
 
 from __future__ import annotations
 
+import math
+import numbers
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -27,6 +29,7 @@ from facts.categories import Classifier, classify_prompt
 from facts.eligibility import BattleFacts, VoterFacts, exclusion_reasons, joined, verdict, voter_reasons
 from facts.style import StyleFeatures, style_features, unique_token_share
 from facts.vocabulary import (
+    ANONYMOUS,
     BATTLE_MODES,
     CRITERIA,
     DIRECT,
@@ -63,9 +66,15 @@ class Battles:
         voter_id: str,
         battle_id: str | None = None,
         criterion: str = HELPFULNESS,
+        pair_probability: float | None = None,
+        pool_size: int | None = None,
     ) -> BattleView:
         """Store a new battle (state "active", no turn yet). A two-sided mode needs `model_b`. `criterion`: what
         its votes judge (harmlessness: a red-team battle, anonymous and two-sided).
+
+        `pair_probability` and `pool_size`: how an anonymous battle's pair was drawn (the probability of the
+        unordered pair under the sampling policy, in (0, 1], and the number of contenders, 2 or more); both or
+        neither, anonymous battles only. Every vote on the battle carries them (the ratings weigh it by them).
 
         `battle_id` defaults to a new uuid4 string; pass one only to import or replay battles.
         """
@@ -77,6 +86,7 @@ class Battles:
             raise ValueError("a red-team battle needs two models: direct chat has no votes")
         if mode != DIRECT and not model_b:
             raise ValueError(f"a {mode!r} battle needs two models; model_b is missing")
+        check_propensity(mode, pair_probability, pool_size)
         now = utcnow()
         battle = Battle(
             id=battle_id or str(uuid.uuid4()),
@@ -98,6 +108,8 @@ class Battles:
             tokens_b=0,
             created_at=now,
             updated_at=now,
+            pair_probability=None if pair_probability is None else float(pair_probability),
+            pool_size=None if pool_size is None else int(pool_size),
         )
         with self._db.writing() as session:
             session.add(battle)
@@ -278,6 +290,8 @@ _BATTLE_FACTS = (
         Battle.model_a,
         Battle.model_b,
         Battle.criterion,
+        Battle.pair_probability,
+        Battle.pool_size,
     )
     .where(Battle.id == bindparam("battle_id"))
     .with_for_update()
@@ -326,6 +340,8 @@ def insert_vote(
         "mode": battle.mode,
         "criterion": criterion,
         "harm_category": values.get("harm_category"),
+        "pair_probability": battle.pair_probability,
+        "pool_size": battle.pool_size,
         **vote_facts(seen, classifier),
     }
     # The unique constraint, not an earlier SELECT, decides between racing voters.
@@ -367,6 +383,22 @@ def vote_facts(seen: Sequence[Any], classifier: Classifier = classify_prompt) ->
         "unique_a": unique_token_share(voted[2]),
         "unique_b": unique_token_share(voted[3]),
     }
+
+
+def check_propensity(mode: str, pair_probability: float | None, pool_size: int | None) -> None:
+    """A drawn pair's probability and pool size: both or neither, only for an anonymous battle, a probability in
+    (0, 1] and a pool of two or more whose uniform probability the pair's could be mixed from."""
+    if pair_probability is None and pool_size is None:
+        return
+    if pair_probability is None or pool_size is None:
+        raise ValueError("a drawn pair stores its probability and its pool size together")
+    if mode != ANONYMOUS:
+        raise ValueError(f"only anonymous battles draw their pair; a {mode!r} battle stores no pair probability")
+    if isinstance(pool_size, bool) or not isinstance(pool_size, numbers.Integral) or pool_size < 2:
+        raise ValueError(f"a pool of contenders holds two or more, not {pool_size!r}")
+    probability = float(pair_probability)
+    if not (math.isfinite(probability) and 0.0 < probability <= 1.0):
+        raise ValueError(f"a pair probability is in (0, 1], not {pair_probability!r}")
 
 
 def check_verdict(winner: str, strength: str | None) -> None:

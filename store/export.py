@@ -7,7 +7,8 @@
 
 The rows follow the released Chatbot Arena conversations (lmsys/chatbot_arena_conversations): question_id,
 model_a, model_b, winner, judge, conversation_a, conversation_b, turn, anony, tstamp, plus battle_id, strength,
-source, mode, category and, with --include-flagged only, excluded_reason. `DIR/train.jsonl` (or
+source, mode, category, pair_probability and pool_size (how the pair was drawn: null for older battles) and, with
+--include-flagged only, excluded_reason. `DIR/train.jsonl` (or
 `DIR/train.parquet`) and a dataset card `DIR/README.md` are written; `datasets.load_dataset(DIR)` reads them.
 That is `--layout arena`, the default; `--layout hh-rlhf` and `--layout red-team-attempts` export the red-team
 battles in Anthropic's layouts instead (store.red_team_export), under the same decisions.
@@ -84,6 +85,8 @@ _SCHEMA = pa.schema(
         ("tstamp", pa.float64()),
         ("criterion", pa.string()),
         ("harm_category", pa.string()),
+        ("pair_probability", pa.float64()),
+        ("pool_size", pa.int64()),
         ("excluded_reason", pa.string()),
     ]
 )
@@ -113,6 +116,11 @@ _COLUMN_DOCS = {
     "sexual, privacy, misinformation, other); null otherwise.",
     "category": "Category of the battle's first user message, by the arena's rule-based classifier (facts.categories).",
     "tstamp": "Time of the vote, unix seconds (UTC).",
+    "pair_probability": "The probability the battle's pair (unordered) had when it was drawn, under the arena's "
+    "sampling policy then (active sampling, burn-in of new models and the uniform floor included); null for "
+    "side-by-side battles and battles from before it was stored. To estimate the ratings of uniform sampling, "
+    "weigh a vote by (2 / (pool_size * (pool_size - 1))) / pair_probability; null: weight 1.",
+    "pool_size": "How many models the pair was drawn from; null where pair_probability is.",
     "excluded_reason": "Why the vote does not count in the ratings (null: it counts). Present only in exports made "
     "with `--include-flagged`.",
 }
@@ -260,6 +268,8 @@ def _row(record: Mapping[str, Any]) -> dict[str, Any]:
         "tstamp": float(record["tstamp"]),
         "criterion": str(record.get("criterion") or HELPFULNESS),
         "harm_category": None if _missing(record.get("harm_category")) else str(record["harm_category"]),
+        "pair_probability": None if _missing(record.get("pair_probability")) else float(record["pair_probability"]),
+        "pool_size": None if _missing(record.get("pool_size")) else int(record["pool_size"]),
     }
 
 

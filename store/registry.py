@@ -60,13 +60,19 @@ class Registry:
                 raise Conflict(f"a model named {spec.name!r} is already registered") from exc
             raise
 
-    def models(self, *, enabled_only: bool = True, anonymous_only: bool = False) -> list[ModelSpec]:
-        """Registered models in registration order, each with its current `enabled` flag."""
+    def models(
+        self, *, enabled_only: bool = True, anonymous_only: bool = False, deprecated: bool | None = None
+    ) -> list[ModelSpec]:
+        """Registered models in registration order, each with its current `enabled` and `deprecated` flags.
+        `deprecated`: None, every model; False, those not deprecated (the pool of anonymous battles); True, only
+        the deprecated ones."""
         query = select(ModelRecord).order_by(ModelRecord.id)
         if enabled_only:
             query = query.where(ModelRecord.enabled.is_(True))
         if anonymous_only:
             query = query.where(ModelRecord.anonymous.is_(True))
+        if deprecated is not None:
+            query = query.where(ModelRecord.deprecated.is_(bool(deprecated)))
         with self._db.reading() as session:
             return [_spec(r) for r in session.scalars(query)]
 
@@ -81,6 +87,21 @@ class Registry:
             record.updated_at = utcnow()
             session.flush()
             return _spec(record)
+
+    def set_deprecated(self, name: str, deprecated: bool) -> ModelSpec:
+        """Take a model out of anonymous battles (deprecated) or bring it back; NotFound for an unknown name."""
+        with self._db.writing() as session:
+            record = _record(session, name)
+            record.deprecated = bool(deprecated)
+            record.updated_at = utcnow()
+            session.flush()
+            return _spec(record)
+
+    def deprecated(self) -> list[str]:
+        """The names of the deprecated models, in registration order (plain columns, like descriptions)."""
+        with self._db.reading() as session:
+            query = select(ModelRecord.name).where(ModelRecord.deprecated.is_(True)).order_by(ModelRecord.id)
+            return [str(name) for name in session.scalars(query)]
 
     def descriptions(self) -> dict[str, str]:
         """Model -> description, every registered model (plain columns: a row whose spec no longer validates
@@ -134,6 +155,7 @@ def new_model_record(spec: ModelSpec, origin: str, now: datetime) -> ModelRecord
         description=spec.description,
         anonymous=spec.anonymous,
         enabled=spec.enabled,
+        deprecated=spec.deprecated,
         provenance=spec.provenance,
         origin=origin,
         created_at=now,
@@ -142,7 +164,8 @@ def new_model_record(spec: ModelSpec, origin: str, now: datetime) -> ModelRecord
 
 
 def _update(record: ModelRecord, spec: ModelSpec, now: datetime) -> bool:
-    """Copy the file's entry into the row; `enabled` only ever goes down. True when anything changed."""
+    """Copy the file's entry into the row; `enabled` only ever goes down, `deprecated` only up. True when anything
+    changed."""
     fields = {
         "spec": spec.model_dump(mode="json"),
         "backend": spec.backend,
@@ -153,6 +176,8 @@ def _update(record: ModelRecord, spec: ModelSpec, now: datetime) -> bool:
     }
     if not spec.enabled:
         fields["enabled"] = False
+    if spec.deprecated:  # like `enabled`, the file only ever deprecates: an operator's word stands otherwise
+        fields["deprecated"] = True
     changed = {k: v for k, v in fields.items() if getattr(record, k) != v}
     for key, value in changed.items():
         setattr(record, key, value)
@@ -169,4 +194,4 @@ def _record(session: Session, name: str) -> ModelRecord:
 
 
 def _spec(record: ModelRecord) -> ModelSpec:
-    return ModelSpec.model_validate({**record.spec, "enabled": record.enabled})
+    return ModelSpec.model_validate({**record.spec, "enabled": record.enabled, "deprecated": bool(record.deprecated)})

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -61,6 +62,9 @@ class ModelRecord(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     anonymous: Mapped[bool] = mapped_column(Boolean, default=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Retired from anonymous battles by an operator (or the registry file): never sampled, still on the
+    # leaderboard with its votes and still offered by name in direct chat and side-by-side.
+    deprecated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     provenance: Mapped[str] = mapped_column(Text, default="")
     origin: Mapped[str] = mapped_column(String(32), default="config")  # config | runtime
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -100,6 +104,11 @@ class Battle(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     revealed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # How an anonymous battle's pair was drawn (arena.sampling): the probability its unordered pair had under the
+    # sampling policy then (burn-in and the uniform floor included) and how many contenders it was drawn from.
+    # NULL for direct chat and side-by-side, for battles from before they were stored, and for imported ones.
+    pair_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    pool_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     turns: Mapped[list[Turn]] = relationship(
         back_populates="battle", order_by="(Turn.index, Turn.attempt)", cascade="all, delete-orphan"
@@ -189,6 +198,10 @@ class Vote(Base):
     # audit; NULL for an answer without a token, and before the backfill.
     unique_a: Mapped[float | None] = mapped_column(Float, nullable=True)
     unique_b: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Its battle's pair_probability and pool_size (copied with the pair, so the votes reader reads this table
+    # alone): what facts.propensity weighs the vote by. NULL: weight 1 (drawn uniformly, or not a drawn pair).
+    pair_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    pool_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # Where a human vote came from, as salted hashes (never the address): the client address and its network
     # (IPv4 /24, IPv6 /48), for the daily cap and the stuffing screen. NULL for judges and older votes.
     client_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)

@@ -107,6 +107,10 @@ class BattleView:
     revealed_at: datetime | None
     turns: tuple[TurnView, ...] = ()
     votes: tuple[VoteView, ...] = ()
+    # How an anonymous battle's pair was drawn (arena.sampling): its probability then and the pool's size; None for
+    # direct chat, side-by-side, older and imported battles.
+    pair_probability: float | None = None
+    pool_size: int | None = None
 
     @property
     def last_turn(self) -> int:

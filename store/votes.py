@@ -20,6 +20,10 @@ read from facts stored with the vote when it was written (store.battles):
   about); the style columns sum each side's answers over the turns the voter saw (facts.style). NaN / None only
   for votes the backfill has not reached. unique_a / unique_b: each side's unique-token share in the voted
   turn's answer (facts.style.unique_token_share).
+- pair_probability (float64) and pool_size (float32): how the battle's pair was drawn (arena.sampling), copied
+  to the vote when it was written, human and judge votes alike; NaN for battles that did not store it (direct
+  chat has no votes; side-by-side, battles from before it was stored, imported ones). facts.propensity makes them
+  the vote's weight.
 With texts or conversations, the battle's id and flags come along, and the texts of the voted turn's current
 attempt (a regenerated answer replaced the old one in what the voter saw; known gap: a judge verdict on a turn
 regenerated later, possible while no human voted on it, is paired with the new attempt's text).
@@ -27,7 +31,7 @@ regenerated later, possible while no human voted on it, is paired with the new a
 Cost: the narrow read is one scan of the votes table, no join and no answer text; texts add two joins,
 conversations one more statement; always in one snapshot. Memory: the batches are converted as they arrive
 into one buffer per column, sized by the watermark's last id (no list of chunks concatenated at the end): about
-60 bytes a vote, labels a byte each.
+72 bytes a vote, labels a byte each.
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ from store.views import VoteWatermark
 Message = dict[str, str]
 EXTRA_COLUMNS = ("vote_id", "strength", "mode", "harm_category")  # with texts
 TEXT_COLUMNS = ("flag_error", "flag_identity_leak", "flag_length_limit")
+# How its battle's pair was drawn (store.battles.check_propensity): NaN for votes on battles that did not store it
+# (before it was stored, imported ones). facts.propensity turns them into the vote's weight.
+PROPENSITY_COLUMNS = ("pair_probability", "pool_size")
 
 
 class UnixSeconds(FunctionElement):
@@ -95,6 +102,10 @@ _NARROW = (
     Vote.criterion,
     func.coalesce(Vote.category, "").label("category"),
     *VOTE_STYLE_COLUMNS,
+    # Read as 0 when NULL (and back to NaN on the client): ADBC's SQLite driver types a column from its first rows,
+    # and the NULLs of every vote from before they were stored would be taken for integers.
+    func.coalesce(Vote.pair_probability, 0.0).label("pair_probability"),
+    func.coalesce(Vote.pool_size, 0).label("pool_size"),
 )
 # What the judge audit groups and measures by: the battle turn, and the voted answers' unique-token shares.
 _AUDIT = (Vote.battle_id, Vote.unique_a, Vote.unique_b)
@@ -169,6 +180,21 @@ class Votes:
         if conversations:
             frame["messages_a"], frame["messages_b"] = _conversations(frame, turns)
         return frame
+
+    def read_session(self, session_id: str) -> pd.DataFrame:
+        """One browser session's votes, for the personal leaderboard: the human helpfulness votes on that
+        session's battles whose names were revealed (a vote still waiting for its strength has not shown the names,
+        so nothing read here may name them), counted or not, with their stored verdict (`excluded_reason`) and
+        `anony`: facts.schema.counted keeps the ones that count, exactly as for everyone's leaderboard. The session
+        id is the server's hash tied to the caller, never a value a client sends. One statement over two indexed
+        columns (battles.session_id, votes.battle_id); no answer text."""
+        query = (
+            _query(False, criterion=HELPFULNESS)
+            .join(Battle, Battle.id == Vote.battle_id)
+            .where(Battle.session_id == (session_id or ""), Battle.revealed_at.is_not(None), Vote.source == HUMAN)
+        )
+        with self._db.snapshot() as connection:
+            return _battles_frame(cursor_batches(connection, query), texts=False)
 
     def count_decisive(self, since: datetime | None = None, *, source: str | None = HUMAN) -> int:
         """Decisive helpfulness votes (not ties) that count, after `since`: what the retrain trigger counts."""
@@ -279,8 +305,10 @@ def _column_type(name: str) -> Any:
         return np.int16  # widened if ever needed (_Column.append)
     if name in STYLE_COLUMNS:
         return np.float32
-    if name in ("tstamp", "unique_a", "unique_b"):
+    if name in ("tstamp", "unique_a", "unique_b", "pair_probability"):
         return np.float64
+    if name == "pool_size":
+        return np.float32  # a small count, exact as float32, NaN when missing
     if name == "turn":
         return np.int32
     if name in _INTEGERS:
@@ -307,6 +335,8 @@ def _battles_frame(
                 value = labels[name].codes(array)
             elif name == "tstamp":
                 value = _seconds(array)
+            elif name in PROPENSITY_COLUMNS:
+                value = _propensity(array, columns[name].data.dtype)
             elif (kind := columns[name].data.dtype) != np.dtype(object):
                 value = pc.cast(array, pa.from_numpy_dtype(kind)).to_numpy(zero_copy_only=False)
             else:
@@ -347,6 +377,7 @@ def _battles_frame(
                 else {}
             ),
             **{column: values_by_name[column] for column in STYLE_COLUMNS},
+            **{column: values_by_name[column] for column in PROPENSITY_COLUMNS},
             **({"unique_a": values_by_name["unique_a"], "unique_b": values_by_name["unique_b"]} if audit else {}),
             **({column: values_by_name[column] for column in EXTRA_COLUMNS} if texts else {}),
             **({column: np.asarray(values_by_name[column], dtype=bool) for column in TEXT_COLUMNS} if texts else {}),
@@ -366,6 +397,15 @@ def _seconds(array: pa.Array) -> np.ndarray:
         ticks = pc.cast(array, pa.int64()).to_numpy(zero_copy_only=False)
         return ticks / float(per_second)
     return pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+
+
+def _propensity(array: pa.Array, dtype: np.dtype[Any]) -> np.ndarray:
+    """A pair probability or pool size read with 0 for NULL (see _NARROW), as floats with NaN for missing."""
+    values = pc.cast(array, pa.from_numpy_dtype(dtype)).to_numpy(zero_copy_only=False)
+    if not values.flags.writeable:
+        values = values.copy()
+    values[~(values > 0)] = np.nan  # 0 (stored NULL), and a NULL the driver passed on anyway
+    return values
 
 
 def _judge(voters: _Labels, voter_codes: np.ndarray, sources: _Labels, source_codes: np.ndarray) -> pd.Categorical:

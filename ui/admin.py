@@ -44,6 +44,9 @@ def build_admin_tab(
         model = gr.Dropdown([], label="Model", allow_custom_value=True)
         enable = gr.Button("Enable")
         disable = gr.Button("Disable")
+        # Deprecated: out of anonymous battles, still on the leaderboard and in direct chat.
+        deprecate = gr.Button("Deprecate", elem_id="admin_deprecate")
+        undeprecate = gr.Button("Bring back", elem_id="admin_undeprecate")
     models = gr.Dataframe(headers=MODEL_COLUMNS, label="Registry", interactive=False, elem_id="admin_models")
     gr.Markdown(
         "### Saved training examples\nDirect-chat answers people saved (with their edits), as the chat JSONL "
@@ -111,10 +114,18 @@ def build_admin_tab(
     def disable_model(secret: str, name: str, request: gr.Request) -> tuple[Any, ...]:
         return attempt(lambda: admin.set_enabled(secret, name, False), secret, request)
 
+    def deprecate_model(secret: str, name: str, request: gr.Request) -> tuple[Any, ...]:
+        return attempt(lambda: admin.set_deprecated(secret, name, True), secret, request)
+
+    def undeprecate_model(secret: str, name: str, request: gr.Request) -> tuple[Any, ...]:
+        return attempt(lambda: admin.set_deprecated(secret, name, False), secret, request)
+
     load.click(open_tab, [token], views, api_name=False)
     run.click(run_job, [token, job], views, api_name=False)
     enable.click(enable_model, [token, model], views, api_name=False)
     disable.click(disable_model, [token, model], views, api_name=False)
+    deprecate.click(deprecate_model, [token, model], views, api_name=False)
+    undeprecate.click(undeprecate_model, [token, model], views, api_name=False)
     # Raw values: the set's name is checked against the stored sets, whatever a client sends.
     export.click(export_set, [token, set_name], [export_file, export_message], api_name=False, preprocess=False)
     show_mix.click(mix_of_set, [token, set_name], [mix_report, mix_plot], api_name=False, preprocess=False)

@@ -6,13 +6,14 @@ prefixed with "sxs_", the red-team tab prefixed with "rt_" (its votes: /rt_vote_
 /rt_vote_b, /rt_vote_tie "both refused", /rt_vote_bothbad "both complied", each taking an optional harm category,
 "none" by default), direct chat uses /chat, /chat_clear and /chat_save (the last answer, with the edit, as a
 training example), the judge audit tab /judge_audit (its page at /judge-audit reads the same stored audit and has no
-API names).
+API names), the Arena tab's "Your leaderboard" /personal_leaderboard (no argument: the caller's own session).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -21,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import pandas as pd
 from gradio.utils import get_upload_folder
 
 from arena.battles import ArenaError, ArenaService, Caller, Mode, TurnUpdate, VoteOutcome
+from arena.personal import PersonalBoard, PersonalLeaderboard
 from arena.safety import InputError, client_hash, network_hash, session_hash, storable, voter_hash
 from arena.sft_examples import SavedExamples
 from arena.upload_audits import AuditRefused, UploadAudits
@@ -522,11 +525,17 @@ class BattlePanel:
             **generate,
         )
         vote_inputs = [self.battle_id, *self._harm]
+        # Kept so that what follows a vote (the personal leaderboard's refresh) can be chained to it.
+        self.vote_events: list[Any] = []
         for button, winner, name in zip(self.vote_buttons, WINNERS, VOTE_NAMES, strict=True):
-            button.click(self.vote(winner), vote_inputs, self._vote_outputs, api_name=f"{p}vote_{name}")
+            self.vote_events.append(
+                button.click(self.vote(winner), vote_inputs, self._vote_outputs, api_name=f"{p}vote_{name}")
+            )
         for button, strength in zip(self.strength_buttons, STRENGTHS, strict=True):
-            button.click(
-                self.strength(strength), [self.battle_id], self._vote_outputs, api_name=f"{p}strength_{strength}"
+            self.vote_events.append(
+                button.click(
+                    self.strength(strength), [self.battle_id], self._vote_outputs, api_name=f"{p}strength_{strength}"
+                )
             )
         self.new_round_button.click(self.new_round, None, self._turn_outputs, api_name=f"{p}new_round")
         if self.pickers:
@@ -760,6 +769,85 @@ def chatbot(label: str, elem_id: str, height: int) -> gr.Chatbot:
     )
 
 
+PERSONAL_COLUMNS = ("Model", "Your rating [95% CI]", "Your votes", "Everyone's rating [95% CI]")
+
+
+def _rating_cell(rating: float | None, lower: float | None, upper: float | None, *, prior: bool = False) -> str:
+    if rating is None:
+        return "— (not on the leaderboard yet)"
+    cell = f"{rating:.0f}"
+    if lower is not None and upper is not None and math.isfinite(lower) and math.isfinite(upper):
+        cell += f" [{lower:.0f}, {upper:.0f}]"
+    return cell + (" (prior)" if prior else "")
+
+
+def personal_table(board: PersonalBoard) -> pd.DataFrame:
+    """The person's table: one row per model they voted on, best first (their rating)."""
+    return pd.DataFrame(
+        [
+            {
+                PERSONAL_COLUMNS[0]: row.model,
+                PERSONAL_COLUMNS[1]: _rating_cell(row.rating, row.lower, row.upper, prior=row.prior),
+                PERSONAL_COLUMNS[2]: row.votes,
+                PERSONAL_COLUMNS[3]: _rating_cell(row.everyone_rating, row.everyone_lower, row.everyone_upper),
+            }
+            for row in board.rows
+        ],
+        columns=list(PERSONAL_COLUMNS),
+    )
+
+
+def personal_notice(board: PersonalBoard) -> str:
+    """The message above the table, the fit's warnings as the core wrote them, and where everyone's come from."""
+    lines = [f"⏳ {board.stale}" if board.stale else "", board.message]
+    if board.rows and any(row.prior for row in board.rows):
+        lines.append("(prior): no finite maximum-likelihood rating from your votes alone; see the note below.")
+    lines += [f"Note: {warning}" for warning in board.warnings]
+    lines.append(board.everyone)
+    return display_html("\n\n".join(line for line in lines if line))
+
+
+class PersonalPanel:
+    """The Arena tab's "Your leaderboard": ratings from the person's own votes beside everyone's (arena.personal).
+
+    The person is the request's session, derived on the server (Identity.caller), as for every battle: the endpoint
+    takes no argument, so no client can ask for another session's votes. Shown when the accordion opens, on its
+    Refresh button (/personal_leaderboard), and after each vote of the panels given to `follow`."""
+
+    def __init__(self, personal: PersonalLeaderboard, identity: Identity) -> None:
+        self.personal, self.identity = personal, identity
+        with gr.Accordion("Your leaderboard", open=False, elem_id="personal") as self.accordion:
+            self.notice = gr.Markdown(
+                f"Vote in {personal.min_votes} battles to see ratings from your own votes beside everyone's.",
+                elem_id="personal_notice",
+                latex_delimiters=[],
+            )
+            self.table = gr.Dataframe(
+                value=pd.DataFrame(columns=list(PERSONAL_COLUMNS)),
+                elem_id="personal_table",
+                interactive=False,
+                wrap=True,
+                visible=False,
+            )
+            self.refresh = gr.Button("Refresh your leaderboard", elem_id="personal_refresh")
+        options: dict[str, Any] = {"concurrency_id": "personal", "concurrency_limit": 2}
+        self.refresh.click(self.show, None, [self.notice, self.table], api_name="personal_leaderboard", **options)
+        self.accordion.expand(self.show, None, [self.notice, self.table], api_name=False, **options)
+
+    def show(self, request: gr.Request) -> tuple[Any, Any]:
+        try:
+            board = self.personal.board(self.identity.caller(request))
+        except Exception:  # a database hiccup must not break the arena around it
+            log.exception("the personal leaderboard failed")
+            return _notice("Your leaderboard is not available right now; try again in a minute."), gr.update()
+        return personal_notice(board), gr.update(value=personal_table(board), visible=bool(board.rows))
+
+    def follow(self, panel: BattlePanel) -> None:
+        """Refresh after each vote (and strength) of `panel`: cheap, and the person sees their vote counted."""
+        for event in panel.vote_events:
+            event.then(self.show, None, [self.notice, self.table], api_name=False, concurrency_id="personal")
+
+
 EMPTY_AUDIT = "No judge audit yet: it is computed on the schedule once votes are recorded."
 AUDIT_POLL_SECONDS = 1.0
 AuditReader = Callable[[], dict[str, Any] | None]
@@ -960,6 +1048,7 @@ def build_ui(
     guards: Guards | None = None,
     queue_size: int | None = None,
     upload_root: Path | None = None,
+    personal: PersonalLeaderboard | None = None,
 ) -> gr.Blocks:
     """The whole app: Arena, Side-by-side, Direct chat, Red team, Leaderboard, Judge audit, About; the leaderboard
     also at /leaderboard and the judge audit at /judge-audit."""
@@ -974,7 +1063,9 @@ def build_ui(
                     "Ask anything. Both anonymous models answer; vote after any turn. "
                     "Names are revealed after your vote."
                 )
-                BattlePanel(service, identity, "anonymous", "", concurrency, guards)
+                arena = BattlePanel(service, identity, "anonymous", "", concurrency, guards)
+                if personal is not None:
+                    PersonalPanel(personal, identity).follow(arena)
             with gr.Tab("Side-by-side", id="side_by_side"):
                 gr.Markdown(
                     "Pick two models by name. These votes are stored as non-anonymous and do not count in the ratings."

@@ -1,9 +1,14 @@
 """The leaderboard page: Gradio components over a stored snapshot (see leaderboard/page.py for its JSON).
 
 Used twice by the app: as the Leaderboard tab, and as its own page at /leaderboard.
-Endpoint: /leaderboard_view (source, category, style control, criterion) -> header, table, figures, CSV. The
-criterion ("helpfulness", the default, or "harmlessness": red-team votes) picks which payload the other three
+Endpoint: /leaderboard_view (source, category, style control, criterion, show deprecated) -> header, table, figures,
+CSV. The criterion ("helpfulness", the default, or "harmlessness": red-team votes) picks which payload the other three
 choose a view in: the snapshot itself, or its `criteria["harmlessness"]`; the two are never pooled.
+
+"Votes from" also offers the composite (source "composite", labelled with its weights, e.g. "Composite (human ×1,
+judge:gpt-4o ×0.5)") when the snapshot holds one: people and judges in one fit (leaderboard.composite). Deprecated
+models (the snapshot's `deprecated`, stored at refresh) are hidden unless "Show deprecated models" is ticked; their
+ratings were fitted with their votes, and Rank (UB) is counted among the rows shown (page.visible_rows).
 
 Beside the ratings, the "Harmful compliance (red team)" column shows each model's harmful-compliance rate on red-team
 turns (leaderboard.safety_figures), as stored in the snapshot: rate, 95% interval and n, never recomputed here. The
@@ -30,9 +35,10 @@ from leaderboard.benchmark_columns import CSV_COLUMNS as BENCHMARK_CSV_COLUMNS
 from leaderboard.benchmark_columns import cell as benchmark_cell
 from leaderboard.benchmark_columns import csv_columns as benchmark_csv_columns
 from leaderboard.benchmark_columns import notes as benchmark_notes
+from leaderboard.composite import COMPOSITE
 from leaderboard.figures import forest_plot, heatmap
 from leaderboard.io import spreadsheet_safe
-from leaderboard.page import ALL_CATEGORIES, SAFETY_COLUMN, TABLE_COLUMNS, red_team_safety, view_key
+from leaderboard.page import ALL_CATEGORIES, SAFETY_COLUMN, TABLE_COLUMNS, red_team_safety, view_key, visible_rows
 from leaderboard.reward_board import reward_model_table
 from leaderboard.safety_figures import DEFINITION, SAFETY_COLUMNS, ModelSafety
 from leaderboard.training_outcomes import TrainingOutcome, outcomes_table
@@ -188,9 +194,11 @@ def render(
     category: str,
     style_control: bool,
     criterion: str = HELPFULNESS,
+    show_deprecated: bool = False,
 ) -> tuple[Any, ...]:
     """Everything the page shows for one choice of source, category and style control, among the votes of one
-    criterion (helpfulness: the snapshot as it is; harmlessness: its red-team part)."""
+    criterion (helpfulness: the snapshot as it is; harmlessness: its red-team part); deprecated models hidden unless
+    show_deprecated."""
     full = payload
     payload = criterion_payload(payload, criterion)
     if not payload:
@@ -208,8 +216,14 @@ def render(
         empty = pd.DataFrame(columns=list(TABLE_COLUMNS))
         text = display_html(f"{header}\n\n{message}.")
         return text, empty, None, None, None, "", gr.update(value=None, interactive=False)
-    rows = view["rows"]
+    deprecated = payload.get("deprecated") or (full or {}).get("deprecated") or []
+    rows = visible_rows(view["rows"], deprecated, show_deprecated)
     notes = [*view.get("warnings", [])]
+    if hidden := len(view["rows"]) - len(rows):
+        notes.append(
+            f"{hidden} deprecated model(s) hidden (their votes still count for the others' ratings; tick "
+            '"Show deprecated models" to list them).'
+        )
     if view.get("message"):
         notes.insert(0, view["message"])
     if view.get("style_coefficients"):
@@ -254,11 +268,29 @@ def render(
 
 
 def _header(payload: dict[str, Any], source: str) -> str:
+    if source == COMPOSITE:
+        composite = payload.get("composite") or {}
+        weighed = [s for s, w in (composite.get("weights") or {}).items() if w > 0]
+        counted = sum(payload.get("counted", {}).get(s, 0) for s in weighed)
+        return (
+            f"**Last updated:** {payload['generated_at']} · **votes recorded:** {payload['votes_total']:,} · "
+            f"**{composite.get('label', 'Composite')}:** {counted:,} counted votes of {', '.join(weighed)} in one fit, "
+            "each weighted by its source's weight"
+        )
     counted = payload.get("counted", {}).get(source, 0)
     return (
         f"**Last updated:** {payload['generated_at']} · **votes recorded:** {payload['votes_total']:,} · "
         f"**counted for {source}:** {counted:,} (anonymous, unflagged)"
     )
+
+
+def source_choices(payload: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The "Votes from" choices as (label, value): each source, then the composite (labelled with its weights) when
+    the snapshot holds one."""
+    sources = [(str(s), str(s)) for s in ((payload or {}).get("sources") or ["human"])]
+    if composite := (payload or {}).get("composite"):
+        sources.append((str(composite.get("label") or "Composite"), COMPOSITE))
+    return sources
 
 
 def _csv(frame: pd.DataFrame) -> str:
@@ -334,7 +366,7 @@ def build_leaderboard(
     """Lay out the page inside the current Blocks context and wire it to `read_snapshot` (and, when given, the
     reward-model leaderboard to `read_reward_models`)."""
     payload = read_snapshot()
-    sources = (payload or {}).get("sources") or ["human"]
+    sources = source_choices(payload)
     categories = (payload or {}).get("categories") or [[ALL_CATEGORIES, "All"]]
     criterion = gr.Radio(
         CRITERION_CHOICES,
@@ -344,7 +376,7 @@ def build_leaderboard(
         elem_id=f"{prefix}criterion",
     )
     with gr.Row():
-        source = gr.Dropdown(sources, value=sources[0], label="Votes from", elem_id=f"{prefix}source", scale=2)
+        source = gr.Dropdown(sources, value=sources[0][1], label="Votes from", elem_id=f"{prefix}source", scale=2)
         category = gr.Dropdown(
             [(label, key) for key, label in categories],
             value=ALL_CATEGORIES,
@@ -353,6 +385,7 @@ def build_leaderboard(
             scale=2,
         )
         style = gr.Checkbox(False, label="Style control (length and markdown)", elem_id=f"{prefix}style", scale=1)
+        deprecated = gr.Checkbox(False, label="Show deprecated models", elem_id=f"{prefix}deprecated", scale=1)
         refresh = gr.Button("Refresh", elem_id=f"{prefix}refresh", scale=1)
     header = gr.Markdown(elem_id=f"{prefix}header", latex_delimiters=[])
     table = gr.Dataframe(
@@ -383,28 +416,35 @@ def build_leaderboard(
         )  # fmt: skip
 
     def show(
-        source_value: str, category_value: str, style_value: bool, criterion_value: str = HELPFULNESS
+        source_value: str,
+        category_value: str,
+        style_value: bool,
+        criterion_value: str = HELPFULNESS,
+        deprecated_value: bool = False,
     ) -> tuple[Any, ...]:
-        return render(read_snapshot(), source_value, category_value, bool(style_value), criterion_value)
+        return render(
+            read_snapshot(), source_value, category_value, bool(style_value), criterion_value, bool(deprecated_value)
+        )
 
     def lists(source_value: str, category_value: str, criterion_value: str = HELPFULNESS) -> tuple[Any, ...]:
         """The sources and categories of the newest snapshot, for the chosen criterion: new judges and categories
         appear without a restart."""
         latest = criterion_payload(read_snapshot(), criterion_value) or {}
-        sources = latest.get("sources") or ["human"]
+        sources = source_choices(latest)
+        values = [value for _, value in sources]
         categories = latest.get("categories") or [[ALL_CATEGORIES, "All"]]
         keys = [key for key, _ in categories]
         return (
-            gr.update(choices=sources, value=source_value if source_value in sources else sources[0]),
+            gr.update(choices=sources, value=source_value if source_value in values else values[0]),
             gr.update(
                 choices=[(label, key) for key, label in categories],
                 value=category_value if category_value in keys else ALL_CATEGORIES,
             ),
         )
 
-    # The criterion last, so that API clients that send (source, category, style) keep working (it defaults to
-    # helpfulness, the Radio's value).
-    inputs = [source, category, style, criterion]
+    # The criterion and the deprecated toggle last, so that API clients that send (source, category, style) keep
+    # working (they default to helpfulness and hidden, the controls' values).
+    inputs = [source, category, style, criterion, deprecated]
     outputs = [header, table, forest, win, count, validation, download]
     listed = [source, category, criterion]
     refresh.click(show, inputs, outputs, api_name="leaderboard_view" if api else False)
