@@ -98,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hidden:
             print(f"note: {len(hidden)} deprecated model(s) hidden (fitted with their votes; --show-deprecated "
                   f"shows them): {', '.join(hidden)}")  # fmt: skip
+        elif listed := sorted({row.model for row in board.rows} & set(deprecated)):
+            print(f"note: deprecated, listed on request: {', '.join(listed)}")
         safety = None
         if args.criterion == HARMLESSNESS:
             # the votes the ratings rest on (the same selection), never a helpfulness vote

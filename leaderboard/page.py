@@ -193,10 +193,15 @@ def _add_composite(
 def visible_rows(rows: list[dict[str, Any]], hidden: Iterable[str], show_hidden: bool = False) -> list[dict[str, Any]]:
     """A view's rows without the `hidden` models (deprecated), unless show_hidden; Rank (UB) is counted again among
     the rows shown (within each group), so the ranks shown have no gaps. Ratings and intervals are not refitted:
-    the hidden models' votes remain evidence about the others."""
+    the hidden models' votes remain evidence about the others. Shown on request, they carry the flag "deprecated"."""
     hidden = set(hidden)
-    if show_hidden or not hidden or not any(row["model"] in hidden for row in rows):
+    if not hidden or not any(row["model"] in hidden for row in rows):
         return rows
+    if show_hidden:
+        return [
+            {**row, "flags": [*(row.get("flags") or []), "deprecated"]} if row["model"] in hidden else row
+            for row in rows
+        ]
     shown = [dict(row) for row in rows if row["model"] not in hidden]
     for part in {row.get("part", 0) for row in shown}:
         members = [row for row in shown if row.get("part", 0) == part]

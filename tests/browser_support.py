@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,40 @@ def fail_if_missing_in_ci() -> None:
     reason = missing_browser()
     if reason is not None:
         pytest.fail(f"{reason}; CI must run the browser tests: {INSTALL_HINT}", pytrace=False)
+
+
+@contextmanager
+def system_chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright, closed when the block ends (fails in CI when it is missing)."""
+    fail_if_missing_in_ci()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def visitor(
+    browser: Any, url: str, *, timeout_ms: int, height: int = 900, permissions: tuple[str, ...] = ()
+) -> Iterator[Any]:
+    """A new visitor (own cookies, own Gradio session) on `url`; fails if the page raised a JavaScript error."""
+    context = browser.new_context(viewport={"width": 1280, "height": height})
+    context.set_default_timeout(timeout_ms)
+    if permissions:
+        context.grant_permissions(list(permissions))
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(url)
+        yield page
+        assert not errors, f"JavaScript errors in the page: {errors}"
+    finally:
+        context.close()
 
 
 @dataclass

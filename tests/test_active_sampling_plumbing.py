@@ -501,3 +501,34 @@ def test_the_migration_keeps_old_rows_as_unknown_and_round_trips(db_engine: Engi
     migrate(db_engine)
     with db_engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM votes")).scalar_one() == 1
+
+
+def test_the_command_line_hides_the_databases_deprecated_models_and_lists_them_on_request(
+    storage: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import re
+
+    from leaderboard.__main__ import main
+    from tests.arena_rows import voted_battle
+
+    def listed(out: str) -> list[str]:  # the table's rows: "  1  alpha  1012.3  ..."
+        return re.findall(r"^\s*\d+\s+(alpha|beta|gamma)\s", out, flags=re.MULTILINE)
+
+    storage.registry.sync(SPECS)
+    pairs = (("alpha", "beta"), ("beta", "gamma"), ("gamma", "alpha"))
+    for n in range(36):
+        model_a, model_b = pairs[n % 3]
+        winner = ("model_a", "model_b", "tie", "model_b")[n % 4]
+        voted_battle(storage, winner, model_a=model_a, model_b=model_b, voter_id=f"v{n}")
+    storage.registry.set_deprecated("gamma", True)
+    database = storage.engine.url.render_as_string(hide_password=False)
+
+    assert main(["--db", database]) == 0
+    out = capsys.readouterr().out
+    assert sorted(listed(out)) == ["alpha", "beta"]
+    assert "note: 1 deprecated model(s) hidden" in out and "listed on request" not in out
+
+    assert main(["--db", database, "--show-deprecated"]) == 0
+    out = capsys.readouterr().out
+    assert sorted(listed(out)) == ["alpha", "beta", "gamma"]
+    assert "note: deprecated, listed on request: gamma" in out and "hidden" not in out

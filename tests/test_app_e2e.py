@@ -6,28 +6,21 @@ from __future__ import annotations
 import html
 import random
 import re
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import gradio as gr
 import pytest
 from gradio_client import Client
 from sqlalchemy import func, select
 
-from app import ArenaApp, build_arena
+from app import ArenaApp
 from facts.eligibility import STUFFING
 from settings import Settings
 from store import Store
 from store.tables import Battle, Vote
 from tests.arena_rows import voted_battle
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.served_app import free_port, served
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +35,8 @@ def running_app(
         port=free_port(),
         judge_model="",  # no background judge competing for the CPU here (tests/test_judging.py covers it)
     )
-    arena = build_arena(settings)
-    demo: gr.Blocks = arena.demo
-    demo.launch(
-        server_name="127.0.0.1", server_port=settings.port, prevent_thread_lock=True, ssr_mode=False, quiet=True
-    )
-    try:
-        yield f"http://127.0.0.1:{settings.port}/", settings, arena
-    finally:
-        demo.close()
-        arena.store.dispose()
+    with served(settings) as app:
+        yield app.url, settings, app.arena
 
 
 @pytest.fixture

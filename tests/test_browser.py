@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from app import ArenaApp, build_arena
+from app import ArenaApp
+from arena.admin import MODEL_COLUMNS
 from models.registry import DEFAULT_MODELS_FILE
 from settings import Settings
+from tests import arena_rows
 from tests.browser_support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     LIVE_ELEMENTS,
     LIVE_MARKUP_IN,
     READ_LIVE_MARKUP,
@@ -38,15 +37,16 @@ from tests.browser_support import (
     bot_texts,
     browser_marks,
     collapse,
-    fail_if_missing_in_ci,
     record_dialogs,
+    system_chromium,
     tab_to,
     user_texts,
+    visitor,
     xss_markers,
 )
 from tests.openai_server import OpenAIServer, Sleep, Text, streamed
+from tests.served_app import free_port, served
 from tests.xss_corpus import PAYLOADS, SCRIPT_SCHEMES, filled
-from ui.arena import CSS, HEAD, theme
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
@@ -87,12 +87,6 @@ class RunningArena:
     app: ArenaApp
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def write_models_file(folder: Path, server: OpenAIServer) -> Path:
     """The shipped local contenders (their real names and descriptions appear in the screenshots) + 2 scripted."""
     shipped = yaml.safe_load(DEFAULT_MODELS_FILE.read_text(encoding="utf-8"))["models"]
@@ -128,37 +122,17 @@ def running_arena(tmp_path_factory: pytest.TempPathFactory, converted_model: Any
         judge_model="",  # no background judge competing for the CPU
         admin_token=ADMIN_TOKEN,
     )
-    arena = build_arena(settings)
-    # The theme and CSS the served app gets (create_server), so that the screenshots look like production.
-    arena.demo.launch(
-        server_name="127.0.0.1",
-        server_port=settings.port,
-        prevent_thread_lock=True,
-        ssr_mode=False,
-        quiet=True,
-        css=CSS,
-        head=HEAD,
-        theme=theme(),
-    )
     try:
-        yield RunningArena(f"http://127.0.0.1:{settings.port}/", server, settings.resolved_database_url, arena)
+        with served(settings) as app:
+            yield RunningArena(app.url, server, settings.resolved_database_url, app.arena)
     finally:
-        arena.demo.close()
-        arena.store.dispose()
         server.stop()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    fail_if_missing_in_ci()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with system_chromium() as chromium:
+        yield chromium
 
 
 @pytest.fixture(scope="module")
@@ -171,19 +145,12 @@ def page(
     browser: Browser, running_arena: RunningArena, shots: Screenshots, request: pytest.FixtureRequest
 ) -> Iterator[Page]:
     """A new visitor (own cookies, own Gradio session) on the arena's front page."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(UI_TIMEOUT_MS)
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    opened.goto(running_arena.url)
-    _expect()(opened.locator("#input textarea")).to_be_editable()
-    try:
-        yield opened
-        assert not errors, f"JavaScript errors in the page: {errors}"
-    finally:
-        shots.take(opened, f"{request.node.name.removeprefix('test_')[:40]}-end")
-        context.close()
+    with visitor(browser, running_arena.url, timeout_ms=UI_TIMEOUT_MS) as opened:
+        _expect()(opened.locator("#input textarea")).to_be_editable()
+        try:
+            yield opened
+        finally:
+            shots.take(opened, f"{request.node.name.removeprefix('test_')[:40]}-end")
 
 
 def open_tab(page: Page, name: str) -> None:
@@ -240,11 +207,7 @@ def voted_battle(browser: Browser, running_arena: RunningArena, shots: Screensho
     A module fixture because the leaderboard test checks that this very vote shows up.
     """
     expect = _expect()
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(UI_TIMEOUT_MS)
-    page = context.new_page()
-    try:
-        page.goto(running_arena.url)
+    with visitor(browser, running_arena.url, timeout_ms=UI_TIMEOUT_MS) as page:
         textbox = page.locator("#input textarea")
         expect(textbox).to_be_editable()
         shots.take(page, "arena-start")
@@ -271,8 +234,6 @@ def voted_battle(browser: Browser, running_arena: RunningArena, shots: Screensho
         shots.take(page, "arena-after-vote")
         labels = (chat_label(page, "chat_a").inner_text().strip(), chat_label(page, "chat_b").inner_text().strip())
         yield Battle(samples, how_much, revealed(page.locator("#notice")), labels, can_follow_up)
-    finally:
-        context.close()
 
 
 def test_a_person_watches_both_answers_stream_votes_and_sees_who_they_were(voted_battle: Battle) -> None:
@@ -355,11 +316,8 @@ def test_the_copy_button_copies_the_text_a_person_reads_not_the_html(
     browser: Browser, running_arena: RunningArena, shots: Screenshots
 ) -> None:
     expect = _expect()
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.grant_permissions(["clipboard-read", "clipboard-write"])
-    page = context.new_page()
-    try:
-        page.goto(running_arena.url)
+    clipboard = ("clipboard-read", "clipboard-write")
+    with visitor(browser, running_arena.url, timeout_ms=UI_TIMEOUT_MS, permissions=clipboard) as page:
         running_arena.server.add(
             streamed("Use **bold** & `code`:\n\n```python\nprint('<hi>')\n```\n\n- one\n- two"), model="scripted-a"
         )
@@ -377,8 +335,6 @@ def test_the_copy_button_copies_the_text_a_person_reads_not_the_html(
             copied.append(page.evaluate("navigator.clipboard.readText()"))
         assert copied == ["Format <this>, please.", "Use bold & code:\n\nprint('<hi>')\n\n- one\n- two"]
         shots.take(page, "copy-button")
-    finally:
-        context.close()
 
 
 def test_a_checkpoint_registered_while_the_app_runs_appears_in_the_model_lists(
@@ -403,10 +359,7 @@ def test_a_checkpoint_registered_while_the_app_runs_appears_in_the_model_lists(
         )
     finally:
         store.dispose()
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    try:
-        page.goto(running_arena.url)
+    with visitor(browser, running_arena.url, timeout_ms=UI_TIMEOUT_MS) as page:
         open_tab(page, "Side-by-side")
         choose(page, "Model A", name)
         open_tab(page, "Direct chat")
@@ -416,8 +369,6 @@ def test_a_checkpoint_registered_while_the_app_runs_appears_in_the_model_lists(
         page.locator("#direct_send").click()
         expect(page.locator("#direct_chat [data-testid='bot']")).to_contain_text("Hello world")
         shots.take(page, "checkpoint-in-direct-chat")
-    finally:
-        context.close()
 
 
 # ---- 4. keyboard only ---------------------------------------------------------------------------------------
@@ -717,36 +668,76 @@ def test_the_admin_tab_opens_only_with_the_token_and_queues_a_job(page: Page, sh
     shots.take(page, "admin-tab")
 
 
+def test_an_operator_deprecates_a_model_the_leaderboard_hides_it_until_asked_and_brings_it_back(
+    page: Page, running_arena: RunningArena, shots: Screenshots
+) -> None:
+    expect = _expect()
+    arena, retired = running_arena.app, "scripted-b"
+    for n in range(6):  # votes between the scripted contenders, so that both are on the leaderboard
+        arena_rows.voted_battle(
+            arena.store, ("model_a", "model_b", "tie")[n % 3], model_a="scripted-a", model_b=retired, voter_id=f"d{n}"
+        )
+
+    def operator_sets(button: str, said: str) -> str:
+        """The operator presses `button` for the retired model; returns its registry row's "deprecated" cell."""
+        page.goto(running_arena.url)
+        open_tab(page, "Admin")
+        page.locator("#admin_token input").fill(ADMIN_TOKEN)
+        page.locator("#admin_open").click()
+        expect(page.locator("#admin_models")).to_contain_text(retired)
+        page.locator("#admin_model input").fill(retired)
+        page.locator("#admin_model input").press("Enter")
+        page.locator(f"#{button}").click()
+        expect(page.locator("#admin_message")).to_contain_text(said)
+        row = page.locator("#admin_models [role=row]").filter(has_text=retired).first
+        cells = row.locator("[role=gridcell]").all_inner_texts()
+        shots.take(page, f"admin-{button.removeprefix('admin_')}")
+        return cells[MODEL_COLUMNS.index("deprecated")].strip().lower()
+
+    def leaderboard_after_refresh() -> Locator:
+        arena.leaderboard.wait(60)
+        arena.leaderboard.refresh()  # the deprecation is stored with the snapshot (the scheduler's job does this)
+        page.goto(running_arena.url + "leaderboard")
+        page.locator("#lbp_refresh").click()
+        settle(page, "lbp_table")
+        return page.locator("#lbp_table")
+
+    assert operator_sets("admin_deprecate", f"{retired} is now deprecated") == "true"
+    table = leaderboard_after_refresh()
+    expect(table).to_contain_text("scripted-a")
+    expect(table).not_to_contain_text(retired)
+    expect(page.locator("#lbp_header")).to_contain_text("1 deprecated model(s) hidden")
+    page.locator("#lbp_deprecated input").check()
+    marked = re.compile(r"\(([^()]*, )?deprecated\)")  # the description's flags, e.g. "(group 1, deprecated)"
+    expect(table.locator("[role=row]").filter(has_text=retired)).to_contain_text(marked)
+    shots.take(page, "leaderboard-deprecated-shown")
+
+    assert operator_sets("admin_undeprecate", f"{retired} is no longer deprecated") == "false"
+    table = leaderboard_after_refresh()
+    expect(table).to_contain_text(retired)
+    expect(page.locator("#lbp_header")).not_to_contain_text("deprecated model(s) hidden")
+
+
 # ---- 7. the judge audit's own page ---------------------------------------------------------------------------
 
 
 def test_the_judge_audit_page_shows_the_stored_audit_and_its_pictures(
     browser: Browser, running_arena: RunningArena, shots: Screenshots
 ) -> None:
-    from tests import arena_rows
-
     expect = _expect()
     arena = running_arena.app
     for n in range(6):  # a judge's verdicts on battle turns people voted on, then the scheduler's refresh
         battle = arena_rows.voted_battle(arena.store, ("model_a", "model_b", "tie")[n % 3], voter_id=f"page-{n}")
         arena.store.battles.record_vote(battle_id=battle, turn=1, winner="model_b", voter_id="j", source="judge:page")
     arena.judge_audit.refresh(force=True)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(UI_TIMEOUT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    try:
-        page.goto(f"{running_arena.url}judge-audit")  # shown on arrival: no click
+    # Shown on arrival: no click.
+    with visitor(browser, f"{running_arena.url}judge-audit", timeout_ms=UI_TIMEOUT_MS) as page:
         expect(page.locator("#auditp_report")).to_contain_text("judge:page")
         for plot in ("position", "length"):
             expect(page.locator(f"#auditp_{plot} .js-plotly-plot")).to_be_visible()
         expect(page.locator("#auditp_position")).to_contain_text("judge:page")
         expect(page.locator("#auditp_upload")).to_have_count(0)  # uploads are the tab's
         shots.take(page, "judge-audit-page")
-        assert not errors, f"JavaScript errors in the page: {errors}"
-    finally:
-        context.close()
 
 
 # ---- 8. the Red team tab -------------------------------------------------------------------------------------

@@ -9,16 +9,14 @@ at a few tokens). Screenshots go to test-artifacts/browser-personal/.
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from app import build_arena
 from settings import Settings
-from tests.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Screenshots, browser_marks, fail_if_missing_in_ci
-from ui.arena import CSS, HEAD, theme
+from tests.browser_support import ARTIFACTS, Screenshots, browser_marks, system_chromium, visitor
+from tests.served_app import free_port, served
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -27,12 +25,6 @@ pytestmark = browser_marks()
 
 GENERATION_TIMEOUT_MS = 150_000
 UI_TIMEOUT_MS = 20_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -45,42 +37,14 @@ def app_url(tmp_path_factory: pytest.TempPathFactory, converted_model: Any) -> I
         judge_model="",
         personal_min_votes=1,
     )
-    arena = build_arena(settings)
-    arena.demo.launch(
-        server_name="127.0.0.1",
-        server_port=settings.port,
-        prevent_thread_lock=True,
-        ssr_mode=False,
-        quiet=True,
-        css=CSS,
-        head=HEAD,
-        theme=theme(),
-    )
-    try:
-        yield f"http://127.0.0.1:{settings.port}/"
-    finally:
-        arena.demo.close()
-        arena.store.dispose()
+    with served(settings) as app:
+        yield app.url
 
 
 @pytest.fixture
 def page(app_url: str) -> Iterator[Page]:
-    fail_if_missing_in_ci()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.set_default_timeout(UI_TIMEOUT_MS)
-            opened = context.new_page()
-            errors: list[str] = []
-            opened.on("pageerror", lambda error: errors.append(str(error)))
-            opened.goto(app_url)
-            yield opened
-            assert not errors, f"JavaScript errors in the page: {errors}"
-        finally:
-            browser.close()
+    with system_chromium() as browser, visitor(browser, app_url, timeout_ms=UI_TIMEOUT_MS) as opened:
+        yield opened
 
 
 def test_your_leaderboard_appears_right_after_the_vote_that_reaches_the_minimum(page: Page) -> None:

@@ -9,7 +9,6 @@ module empties when it starts).
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from app import ArenaApp, build_arena
+from app import ArenaApp
 from models.registry import DEFAULT_MODELS_FILE
 from settings import Settings
-from tests.browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Screenshots, browser_marks, fail_if_missing_in_ci
+from tests.browser_support import ARTIFACTS, Screenshots, browser_marks, system_chromium, visitor
+from tests.served_app import free_port, served
 from training.sft import read_examples
-from ui.arena import CSS, HEAD, theme
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -35,12 +34,6 @@ MAX_NEW_TOKENS = 8
 GENERATION_TIMEOUT_MS = 150_000
 UI_TIMEOUT_MS = 20_000
 EDIT = "Paris is the capital of France.\nIt sits on the Seine. <b>not markup</b>"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _expect() -> Any:
@@ -64,16 +57,8 @@ def arena(tmp_path_factory: pytest.TempPathFactory, converted_model: Any) -> Ite
         judge_model="",
         admin_token=ADMIN_TOKEN,
     )
-    app = build_arena(settings)
-    app.demo.launch(
-        server_name="127.0.0.1", server_port=settings.port, prevent_thread_lock=True, ssr_mode=False, quiet=True,
-        css=CSS, head=HEAD, theme=theme(),
-    )  # fmt: skip
-    try:
-        yield f"http://127.0.0.1:{settings.port}/", app
-    finally:
-        app.demo.close()
-        app.store.dispose()
+    with served(settings) as app:
+        yield app.url, app.arena
 
 
 @pytest.fixture(scope="module")
@@ -83,23 +68,11 @@ def shots() -> Screenshots:
 
 @pytest.fixture
 def page(arena: tuple[str, ArenaApp], shots: Screenshots) -> Iterator[Page]:
-    fail_if_missing_in_ci()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
-        context = browser.new_context(viewport={"width": 1280, "height": 1000})
-        context.set_default_timeout(UI_TIMEOUT_MS)
-        opened = context.new_page()
-        errors: list[str] = []
-        opened.on("pageerror", lambda error: errors.append(str(error)))
-        opened.goto(arena[0])
+    with system_chromium() as browser, visitor(browser, arena[0], timeout_ms=UI_TIMEOUT_MS, height=1000) as opened:
         try:
             yield opened
-            assert not errors, f"JavaScript errors in the page: {errors}"
         finally:
             shots.take(opened, "end")
-            browser.close()
 
 
 def test_a_person_improves_a_direct_chat_answer_saves_it_and_an_operator_exports_it(

@@ -12,7 +12,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import pytest
 import yaml
 
 from settings import Settings
+from tests.served_app import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -351,12 +351,6 @@ def probe_server() -> Iterator[tuple[int, dict[str, int]]]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_the_healthcheck_probes_healthz_on_arena_port(

@@ -17,7 +17,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import threading
@@ -48,6 +47,7 @@ from models.types import ChatBackend
 from store import Store
 from store.tables import Battle, Turn, Vote
 from tests.openai_server import Cut, Event, OpenAIServer, Sleep, Text, streamed
+from tests.served_app import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts" / "faults"
@@ -57,12 +57,6 @@ STRENGTH_ACK = "your vote is recorded"
 # an exception (a driver message naming the database host, a Traceback).
 CRASH_SIGNS = re.compile(r"has not enabled verbose error reporting|\(\w+(\.\w+)*Error\)|sqlalche\.me|Traceback")
 USERS = 4
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def record(name: str, figures: dict[str, Any]) -> None:

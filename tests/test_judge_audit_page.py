@@ -11,17 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gradio as gr
 import httpx
 import pytest
 from gradio_client import Client
 
-from app import ArenaApp, build_arena
+from app import ArenaApp
 from settings import Settings
 from store.snapshots import JUDGE_AUDIT
 from tests.arena_rows import voted_battle
 from tests.gradio_http import app_config, fn_index, join, listen, outputs
-from tests.test_app_e2e import free_port
+from tests.served_app import free_port, served
 from ui.arena import AUDIT_PLOTS
 
 PLOTS = len(AUDIT_PLOTS)
@@ -39,13 +38,8 @@ def audit_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditApp]:
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("audit-app"), preload_models=False, judge_model="", port=free_port()
     )
-    arena = build_arena(settings)
-    demo: gr.Blocks = arena.demo
-    demo.launch(
-        server_name="127.0.0.1", server_port=settings.port, prevent_thread_lock=True, ssr_mode=False, quiet=True
-    )
-    url = f"http://127.0.0.1:{settings.port}"
-    try:
+    with served(settings) as app:
+        arena, url = app.arena, app.url.rstrip("/")
         arena.judge_audit.wait(60)  # the refresh started with the app (no votes yet)
         winners = ("model_a", "model_b", "tie")
         for n in range(18):
@@ -57,10 +51,6 @@ def audit_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditApp]:
             )
         arena.judge_audit.refresh(force=True)  # what the scheduler's judge-audit job does
         yield AuditApp(url, arena, app_config(url))
-    finally:
-        demo.close()
-        arena.upload_audits.shutdown()
-        arena.store.dispose()
 
 
 def figure(plot: Any) -> dict[str, Any]:

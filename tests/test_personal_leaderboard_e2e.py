@@ -5,25 +5,18 @@ from __future__ import annotations
 
 import html
 import re
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import gradio as gr
 import pytest
 from gradio_client import Client
 
-from app import ArenaApp, build_arena
+from app import ArenaApp
 from facts.vocabulary import HUMAN
 from leaderboard.page import view_key
 from settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.served_app import free_port, served
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +30,8 @@ def running_app(tmp_path_factory: pytest.TempPathFactory, converted_model: Any) 
         judge_model="",
         personal_min_votes=2,  # the setting under test (ARENA_PERSONAL_MIN_VOTES), small for a short test
     )
-    arena = build_arena(settings)
-    demo: gr.Blocks = arena.demo
-    demo.launch(
-        server_name="127.0.0.1", server_port=settings.port, prevent_thread_lock=True, ssr_mode=False, quiet=True
-    )
-    try:
-        yield f"http://127.0.0.1:{settings.port}/", arena
-    finally:
-        demo.close()
-        arena.store.dispose()
+    with served(settings) as app:
+        yield app.url, app.arena
 
 
 def text(markup: Any) -> str:

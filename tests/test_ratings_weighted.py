@@ -8,6 +8,8 @@ also compared by hand; it pins numpy 2.3.3, so it cannot be a dev dependency her
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -242,7 +244,11 @@ def test_the_page_has_a_composite_view_and_hides_deprecated_models_unless_asked(
     kept = visible_rows(rows, ["m0"])
     assert [r["model"] for r in kept] == [r["model"] for r in rows if r["model"] != "m0"]
     assert [r["rating"] for r in kept] == [r["rating"] for r in rows if r["model"] != "m0"]  # not refitted
-    assert visible_rows(rows, ["m0"], show_hidden=True) is rows
+    listed = visible_rows(rows, ["m0"], show_hidden=True)
+    assert [r["model"] for r in listed] == [r["model"] for r in rows]  # every model, ranks as fitted
+    assert [r["rank_ub"] for r in listed] == [r["rank_ub"] for r in rows]
+    assert [("deprecated" in (r.get("flags") or [])) for r in listed] == [r["model"] == "m0" for r in rows]
+    assert re.search(r"\(([^()]*, )?deprecated\)$", shown.loc[shown["Model"] == "m0", "Description"].item())
 
 
 def test_the_command_line_offers_weighting_composite_and_hides_deprecated(tmp_path, capsys) -> None:

@@ -10,24 +10,23 @@ from __future__ import annotations
 
 import html
 import re
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gradio as gr
 import pytest
 import yaml
 from gradio_client import Client
 from sqlalchemy import select
 
-from app import ArenaApp, build_arena
+from app import ArenaApp
 from facts.vocabulary import HARM_CATEGORIES, HARMLESSNESS, HELPFULNESS
 from settings import Settings
 from store import Store
 from store.tables import Battle
 from tests.openai_server import OpenAIServer
+from tests.served_app import free_port, served
 from ui.criteria import HARM_CHOICES, RED_TEAM_INTRO, WORDINGS
 from ui.leaderboard import criterion_payload, render
 
@@ -39,12 +38,6 @@ class RunningApp:
     url: str
     app: ArenaApp
     database_url: str
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_models_file(folder: Path, server: OpenAIServer) -> Path:
@@ -75,16 +68,10 @@ def running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp
         port=free_port(),
         judge_model="",
     )
-    arena = build_arena(settings)
-    demo: gr.Blocks = arena.demo
-    demo.launch(
-        server_name="127.0.0.1", server_port=settings.port, prevent_thread_lock=True, ssr_mode=False, quiet=True
-    )
     try:
-        yield RunningApp(f"http://127.0.0.1:{settings.port}/", arena, settings.resolved_database_url)
+        with served(settings) as app:
+            yield RunningApp(app.url, app.arena, settings.resolved_database_url)
     finally:
-        demo.close()
-        arena.store.dispose()
         server.stop()
 
 

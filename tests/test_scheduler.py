@@ -21,6 +21,7 @@ from settings import Settings
 from store import Store
 from store.engine import make_engine
 from tests.conftest import ConvertedModel
+from tests.served_app import free_port
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -314,14 +315,6 @@ def test_health_readiness_and_clean_shutdown(tmp_path: Path, converted_model: Co
 # =====================================================================================================
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _ready(port: int) -> bool:
     import urllib.request
 
@@ -341,7 +334,7 @@ def test_two_app_processes_share_the_jobs_and_shut_down_cleanly(
     import sys
 
     repo = Path(__file__).resolve().parent.parent
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     processes = []
     for i, port in enumerate(ports):
         env = {

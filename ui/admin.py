@@ -41,7 +41,7 @@ def build_admin_tab(
         headers=HISTORY_COLUMNS, label="Job history (newest first)", interactive=False, elem_id="admin_history"
     )
     with gr.Row():
-        model = gr.Dropdown([], label="Model", allow_custom_value=True)
+        model = gr.Dropdown([], label="Model", allow_custom_value=True, elem_id="admin_model")
         enable = gr.Button("Enable")
         disable = gr.Button("Disable")
         # Deprecated: out of anonymous battles, still on the leaderboard and in direct chat.
