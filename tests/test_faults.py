@@ -470,6 +470,7 @@ def postgres_answers() -> bool:
 
 
 @pytest.mark.postgres
+@pytest.mark.serial  # every other PostgreSQL test would see the restart: run alone (Makefile)
 def test_a_postgres_restart_during_voting_loses_no_vote_and_the_app_recovers_by_itself(
     postgres_schema_url: str, stub_server: OpenAIServer, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
