@@ -34,11 +34,12 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(PY) app.py
 
-# Two workers, one test file per worker at a time (its module fixtures, such as a launched app, are built once);
-# then the tests marked `serial` (a PostgreSQL restart) alone. To run a few tests: .venv/bin/python -m pytest FILE
+# Two workers, one test file per worker at a time (its module fixtures, such as a launched app, are built once),
+# each with one math thread (two workers of two threads each on two cores ran slower than one process); then the
+# tests marked `serial` (a PostgreSQL restart) alone. To run a few tests: .venv/bin/python -m pytest FILE
 TEST_WORKERS ?= 2
 test: install-dev
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS)
 	$(PY) -m pytest -m serial $(PYTEST_ARGS) || { status=$$?; [ $$status -eq 5 ] && [ -n "$(strip $(PYTEST_ARGS))" ]; }
 
 lint: install-dev
