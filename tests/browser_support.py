@@ -34,6 +34,10 @@ ARTIFACTS = REPO / "test-artifacts" / "browser"
 # Screenshots that the README shows: written only on request, so that a test run never rewrites tracked files.
 PUBLISHED = {"arena-after-vote": REPO / "docs" / "arena.png", "leaderboard-page": REPO / "docs" / "leaderboard.png"}
 INSTALL_HINT = "apt-get install -y chromium fonts-noto-color-emoji && pip install -e '.[dev]'"
+# How long an `expect(...)` waits for the page to get there. Playwright's own 5 s is too short when the suite runs
+# two workers and the other one is training or generating: CI saw a re-rendered table arrive after more than 5 s.
+# A passing assertion returns as soon as it holds, so this costs nothing unless something is wrong.
+EXPECT_TIMEOUT_MS = 20_000
 
 
 def missing_browser() -> str | None:
@@ -69,8 +73,9 @@ def fail_if_missing_in_ci() -> None:
 def system_chromium() -> Iterator[Any]:
     """Debian's Chromium driven by Playwright, closed when the block ends (fails in CI when it is missing)."""
     fail_if_missing_in_ci()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
         try:
@@ -110,7 +115,7 @@ class Screenshots:
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         for old in self.folder.glob("*.png"):  # a stale picture from an earlier run would mislead whoever looks
-            old.unlink()
+            old.unlink(missing_ok=True)  # another test worker may have removed it first
 
     def take(self, page: Any, name: str) -> Path:
         path = self.folder / f"{len(self.taken) + 1:02d}-{name}.png"
