@@ -209,8 +209,9 @@ def _per_vote(store: Any, mark: Any) -> Any:
     return battles.drop(columns=[*STYLE_COLUMNS, "category"]).join(computed)
 
 
-def measure(mode: str, url: str) -> tuple[Measured, dict[str, Any]]:
-    measured = run_measured(["-m", "benchmarks.bench_refresh", "--child", mode, url])
+def measure(mode: str, url: str, repo: Path = REPO) -> tuple[Measured, dict[str, Any]]:
+    """One fresh process of `mode` on `url`, run from `repo` (this checkout, or a baseline's worktree)."""
+    measured = run_measured(["-m", "benchmarks.bench_refresh", "--child", mode, url], repo=repo)
     return measured, json.loads(measured.stdout.strip().splitlines()[-1])
 
 

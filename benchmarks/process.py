@@ -21,13 +21,13 @@ class Measured:
     stdout: str
 
 
-def run_measured(argv: list[str], *, env: dict[str, str] | None = None) -> Measured:
-    """Run `argv` (a list after the interpreter: ["-m", "module", ...]) from the repository root; raise with the
-    tail of its stderr if it fails."""
-    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+def run_measured(argv: list[str], *, env: dict[str, str] | None = None, repo: Path = REPO) -> Measured:
+    """Run `argv` (a list after the interpreter: ["-m", "module", ...]) from the repository root (`repo`: another
+    checkout, such as a baseline's worktree); raise with the tail of its stderr if it fails."""
+    environment = {**os.environ, "PYTHONPATH": str(repo), **(env or {})}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
-        process = subprocess.Popen([sys.executable, *argv], cwd=REPO, env=environment, stdout=out, stderr=err)
+        process = subprocess.Popen([sys.executable, *argv], cwd=repo, env=environment, stdout=out, stderr=err)
         _, status, usage = os.wait4(process.pid, 0)  # the child's usage, its reaped children included
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)

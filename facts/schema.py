@@ -5,6 +5,8 @@ Optional, with defaults: judge (who voted: a hashed voter id, or the judge's nam
 "judge:<name>"; "human"), turn (1), anony (True), tstamp (unix seconds; 0.0), excluded_reason (None: counts),
 category (None), battle_id (None), prompt / answer_a / answer_b (texts, None), and the style features
 len_a, len_b (answer tokens), header_a, header_b, list_a, list_b, bold_a, bold_b (markdown element counts).
+Not filled in when absent: battle_key (integers, equal for the votes of one battle: the store's compact stand-in
+for battle_id). The intervals treat the votes of one battle as one unit (leaderboard.outcomes.battle_codes).
 """
 
 from __future__ import annotations

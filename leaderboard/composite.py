@@ -15,8 +15,9 @@ DEFAULT_WEIGHTS = "human=1,judge:*=0.5": a judge's vote counts half a person's. 
 battles: its errors (position, length and self-preference biases, tests/test_judge_audit.py) are shared by all its
 votes and do not average out as many people's do, so its votes carry less independent information than their
 number says; at half weight, people remain the larger share of the evidence as long as each judge votes on no more
-than twice as many battles as people. The intervals treat votes as independent: a judge's vote and a person's on
-the same battle are correlated (they read the same answers), so a composite's intervals are somewhat optimistic.
+than twice as many battles as people. A judge's vote and a person's on the same battle are correlated (they read
+the same answers): the sandwich intervals count battles, not votes (leaderboard.outcomes.BattleSums), so a judge
+that only repeats the people's verdicts adds no certainty, however many times it votes.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ seeded with `seed`) or "none" (lower and upper are NaN; rank_ub is then the plai
 
 Weighted counts (outcomes.count_outcomes with weights: inverse sampling propensities, source weights) are fitted by
 weighted maximum likelihood (the same Newton fit on the sums of weights) with the weighted sandwich (intervals.py).
+When battles hold several votes (outcomes.BattleSums), the sandwich treats each battle as the independent unit.
 Their bootstrap resamples the votes themselves, each with its weight: the multinomial runs over the counts' cells
 (votes of one pair, outcome and weight, outcomes.WeightCells), and each round is refitted on the weighted sums of
 its votes. That is the plain nonparametric bootstrap of the weighted estimator (votes i.i.d. with their weights);
@@ -196,6 +197,13 @@ def fit_ratings(
     if ci == "bootstrap" and n:
         samples, prior_rounds = _bootstrap(counts, parts, rounds, seed)
         lower, upper = percentile_bounds(samples)
+        if counts.battles is not None:
+            warnings.append(
+                f"{counts.battles.shared:,} of {counts.battles.n_battles:,} battles hold more than one counted vote "
+                "(several turns, a judge's two orders, a person and a judge): the bootstrap resamples votes and "
+                "takes them as independent, so its intervals may be too narrow; the sandwich's (ci sandwich) count "
+                "battles."
+            )
     for part in parts:
         members = part.members
         if ci == "none":

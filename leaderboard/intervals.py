@@ -17,13 +17,19 @@ Weighted votes (vote i weighs w_i: inverse sampling propensity, a source's weigh
 score equation sum w (y - p) x = 0, so A = sum w p (1 - p) x x^T (the weighted counts' totals) and
 B = sum w^2 (y - p)^2 x x^T (PairCounts.squared(): the sums of squared weights per pair and outcome), the
 M-estimator's sandwich with fixed, known weights (a pair's sampling probability is known when the vote is cast).
+Votes of one battle (several turns, a judge's two orders, a person and a judge on the same answers) are correlated:
+when some battle holds several votes, B sums the squared score of each battle instead of each vote,
+B = sum over battles of (sum of its votes' w (y - p))^2 x x^T (the cluster-robust sandwich, clusters = battles;
+outcomes.BattleSums), so a battle's second vote adds only the information it really carries: counting every vote of
+a battle twice leaves the intervals where they were, where the per-vote sandwich would narrow them by sqrt(2).
 
 Bootstrap: the votes are resampled with replacement (multinomial over the pair x outcome counts, see
 multinomial.py), every round is refitted (bradley_terry.fit_strengths_batch), and the interval is the
 percentile interval of the rounds' ratings. Weighted votes are resampled with their weights: the multinomial
 runs over the (pair, outcome, weight) cells of outcomes.WeightCells, each vote keeping its weight, and every
 round is the weighted fit of the resampled votes (weighted_draws) -- the same nonparametric bootstrap, since
-votes of one pair, outcome and weight are interchangeable.
+votes of one pair, outcome and weight are interchangeable. It resamples votes, not battles: when battles hold
+several votes it takes them as independent (fit.py says so in the warnings; the sandwich does not).
 
 Both describe a rating in its gauge: with an anchor model, the anchor's own interval has zero width and the
 others carry the anchor's uncertainty; with the mean gauge, intervals are for the distance to the mean.
@@ -52,8 +58,12 @@ def sandwich_covariance(pairs: PairCounts, theta: np.ndarray, prior: float = 0.0
     """Robust covariance of the strengths (natural scale, mean-zero gauge, or the prior's when prior > 0)."""
     p = _probabilities(theta, pairs.first, pairs.second)
     bread = normal_matrix(pairs.n_models, pairs.first, pairs.second, pairs.totals * p * (1.0 - p), prior)
-    wins, ties, losses = pairs.squared()  # weighted votes: sums of squared weights (the counts when unweighted)
-    squared_scores = wins * (1.0 - p) ** 2 + ties * (0.5 - p) ** 2 + losses * p**2
+    if pairs.battles is not None:  # some battle holds several votes: the battle is the independent unit
+        sums = pairs.battles
+        squared_scores = np.maximum(sums.score_sq - 2.0 * p * sums.score_weight + p * p * sums.weight_sq, 0.0)
+    else:
+        wins, ties, losses = pairs.squared()  # weighted votes: sums of squared weights (the counts when unweighted)
+        squared_scores = wins * (1.0 - p) ** 2 + ties * (0.5 - p) ** 2 + losses * p**2
     meat = laplacian(pairs.n_models, pairs.first, pairs.second, squared_scores)
     inverse = np.linalg.inv(bread)
     # the J/n added to the bread meets meat only along the all-ones vector, which the meat annihilates

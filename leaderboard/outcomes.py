@@ -8,6 +8,7 @@ tie labels are ties. A million votes among 100 models become at most 4,950 rows.
     count_outcomes(battles, weights=None, *, cells=False) -> PairCounts
         battles: the counted votes (schema.normalize_battles columns); weights: one positive weight per vote
         (leaderboard.weights: inverse sampling propensity, source weights), None for plain counts
+    battle_codes(battles) -> per vote a dense int code of its battle, or None when the frame names no battles
     PairCounts.subset(keep) -> PairCounts     the pairs among a subset of the models, re-indexed
     model_codes(battles) -> (side_a, side_b, names)   each vote's models as indices into the sorted names present
     winner_sides(winner) -> 0 (model_a won), 1 (model_b won), 2 (a tie, either label) per vote
@@ -18,13 +19,22 @@ meat: B = sum w^2 (y - p)^2 x x^T), `plain` the unweighted counts (what a table 
 asked (`cells=True`, for the bootstrap), `cells`: the votes grouped by (pair, outcome, weight). Without weights
 every one of these is the plain count itself and nothing else changes (the unweighted results stay bit-identical).
 
+Votes of one battle: a person's votes on several turns of one conversation, a judge's verdicts in both orders, a
+person's and a judge's vote on the same answers all read the same two answers, so they are not independent. When
+some battle holds more than one of the counted votes, `battles` (BattleSums) keeps what the sandwich needs to
+treat each battle, not each vote, as the independent unit (intervals.py): per pair, the sums over its battles of
+S^2, S*W and W^2, S a battle's weighted score of the first model and W its votes' weight. When every battle holds
+one vote, `battles` is None and the intervals are exactly the per-vote ones. The battle comes from the column
+battle_key (the store's integer stand-in for battle_id, facts.schema) or else battle_id; a frame with neither
+counts every vote as its own battle.
+
 The helpers work on the codes of categorical columns (the store's reader and normalize_battles give the model
 columns one shared, sorted set of categories), so a million votes cost no string comparison.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -64,6 +74,25 @@ class WeightCells:
 
 
 @dataclass(frozen=True, eq=False)
+class BattleSums:
+    """Per pair, over its battles b: sums of S_b^2, S_b * W_b and W_b^2, where S_b is the sum of weight * score of
+    the pair's first model (1 win, 1/2 tie, 0 loss) over the battle's votes and W_b the sum of their weights. The
+    battle's score residual at win probability p is S_b - p W_b, so the sandwich's meat per pair is
+    score_sq - 2 p score_weight + p^2 weight_sq."""
+
+    score_sq: np.ndarray
+    score_weight: np.ndarray
+    weight_sq: np.ndarray
+    n_battles: int  # battles with counted votes
+    shared: int  # battles holding more than one counted vote
+
+    def rows(self, rows: np.ndarray) -> BattleSums:
+        """The sums of the pairs `rows` (the battle figures stay those of the whole counts)."""
+        return BattleSums(self.score_sq[rows], self.score_weight[rows], self.weight_sq[rows], self.n_battles,
+                          self.shared)  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False)
 class PairCounts:
     """Vote counts per unordered pair; `first` < `second` index into `models` (sorted names). Weighted counts also
     carry the sums of squared weights, the plain counts and, when asked, the bootstrap's cells (module docstring)."""
@@ -79,6 +108,7 @@ class PairCounts:
     losses_sq: np.ndarray | None = None
     observed: PairCounts | None = None  # the plain counts of weighted votes
     cells: WeightCells | None = None  # the weighted votes grouped for the bootstrap, when asked and not too many
+    battles: BattleSums | None = None  # when some battle holds several votes (module docstring)
 
     def __post_init__(self) -> None:
         for name, dtype in (("first", np.int64), ("second", np.int64)):
@@ -151,6 +181,7 @@ class PairCounts:
             ties=self.ties[rows],
             losses=self.losses[rows],
             observed=None if self.observed is None else self.observed.subset(keep),
+            battles=None if self.battles is None else self.battles.rows(rows),
             **squares,
         )  # no cells: the bootstrap resamples the whole counts' cells, then takes each part's columns
 
@@ -215,9 +246,18 @@ def count_outcomes(battles: pd.DataFrame, weights: np.ndarray | None = None, *, 
         return empty_counts()
     side_a, side_b, names = model_codes(battles)
     sides = winner_sides(battles["winner"])
-    n = len(names)
     if weights is not None:
-        return _weighted_counts(side_a, side_b, sides, names, _checked(weights, len(sides)), cells)
+        weights = _checked(weights, len(sides))
+        counts = _weighted_counts(side_a, side_b, sides, names, weights, cells)
+    else:
+        counts = _plain_counts(side_a, side_b, sides, names)
+    codes = battle_codes(battles)
+    sums = None if codes is None else _battle_sums(codes, side_a, side_b, sides, counts, weights)
+    return counts if sums is None else replace(counts, battles=sums)
+
+
+def _plain_counts(side_a: np.ndarray, side_b: np.ndarray, sides: np.ndarray, names: tuple[str, ...]) -> PairCounts:
+    n = len(names)
     if n * n * 3 <= _DENSE_KEYS:
         # In blocks: the per-vote temporaries stay a block's size, whatever the number of votes.
         counts = np.zeros(n * n * 3, dtype=np.int64)
@@ -238,6 +278,75 @@ def count_outcomes(battles: pd.DataFrame, weights: np.ndarray | None = None, *, 
         wins=counts[:, 0],
         ties=counts[:, 1],
         losses=counts[:, 2],
+    )
+
+
+def battle_codes(battles: pd.DataFrame) -> np.ndarray | None:
+    """Per vote, a code 0..k-1 of its battle (equal codes: the same battle): from battle_key, else battle_id (a vote
+    with neither is a battle of its own); None when the frame names no battle at all."""
+    if "battle_key" in battles.columns:
+        keys = battles["battle_key"].to_numpy()
+        if keys.dtype.kind in "iu" and len(keys):
+            if keys.min() >= 0 and keys.max() < 4 * len(keys) + 1024:
+                return keys.astype(np.int64, copy=False)  # dense enough already (the store's codes): no hashing
+            return pd.factorize(keys)[0].astype(np.int64)
+    if "battle_id" not in battles.columns:
+        return None
+    ids = battles["battle_id"]
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        codes = ids.cat.codes.to_numpy().astype(np.int64)
+    else:
+        codes = pd.factorize(ids, use_na_sentinel=True)[0].astype(np.int64)
+    missing = codes < 0
+    if missing.all():
+        return None
+    if missing.any():  # no battle named: each such vote its own
+        codes[missing] = codes.max() + 1 + np.arange(int(missing.sum()))
+    return codes
+
+
+def _battle_sums(
+    codes: np.ndarray,
+    side_a: np.ndarray,
+    side_b: np.ndarray,
+    sides: np.ndarray,
+    counts: PairCounts,
+    weights: np.ndarray | None,
+) -> BattleSums | None:
+    """BattleSums of the votes, or None when no battle holds more than one of them. O(votes + battles): bincounts
+    over the dense battle codes, no sort (a battle's votes normally share one pair; an imported battle id reused
+    across pairs is split by pair first)."""
+    n = counts.n_models
+    size = int(codes.max()) + 1
+    votes_per_battle = np.bincount(codes, minlength=size)
+    if not (votes_per_battle > 1).any():
+        return None
+    pair_keys = counts.first * n + counts.second  # sorted: the counts' rows
+    row = np.searchsorted(pair_keys, np.minimum(side_a, side_b) * n + np.maximum(side_a, side_b))
+    pair_of_battle = np.zeros(size, dtype=np.int64)
+    pair_of_battle[codes] = row
+    if not np.array_equal(pair_of_battle[codes], row):
+        codes = pd.factorize(codes * counts.n_pairs + row)[0].astype(np.int64)
+        size = int(codes.max()) + 1
+        votes_per_battle = np.bincount(codes, minlength=size)
+        if not (votes_per_battle > 1).any():
+            return None
+        pair_of_battle = np.zeros(size, dtype=np.int64)
+        pair_of_battle[codes] = row
+    a_first = side_a < side_b
+    first_won = np.where(a_first, sides == 0, sides == 1)
+    score = np.where(sides == 2, 0.5, first_won.astype(np.float64))
+    weight = np.ones(len(codes)) if weights is None else weights
+    battle_score = np.bincount(codes, weight * score, minlength=size)
+    battle_weight = np.bincount(codes, weight, minlength=size)
+    present = votes_per_battle > 0
+    pairs, score_b, weight_b = pair_of_battle[present], battle_score[present], battle_weight[present]
+    return BattleSums(
+        score_sq=np.bincount(pairs, score_b * score_b, minlength=counts.n_pairs),
+        score_weight=np.bincount(pairs, score_b * weight_b, minlength=counts.n_pairs),
+        weight_sq=np.bincount(pairs, weight_b * weight_b, minlength=counts.n_pairs),
+        n_battles=int(present.sum()),
+        shared=int((votes_per_battle > 1).sum()),
     )
 
 

@@ -20,6 +20,9 @@ read from facts stored with the vote when it was written (store.battles):
   about); the style columns sum each side's answers over the turns the voter saw (facts.style). NaN / None only
   for votes the backfill has not reached. unique_a / unique_b: each side's unique-token share in the voted
   turn's answer (facts.style.unique_token_share).
+- battle_key (int32): a code per battle, equal for the votes of one battle (a person's turns, a judge's two
+  orders), so the intervals can count battles rather than votes (leaderboard.outcomes); read from the battle id
+  as a hash, never held as text.
 - pair_probability (float64) and pool_size (float32): how the battle's pair was drawn (arena.sampling), copied
   to the vote when it was written, human and judge votes alike; NaN for battles that did not store it (direct
   chat has no votes; side-by-side, battles from before it was stored, imported ones). facts.propensity makes them
@@ -36,6 +39,7 @@ into one buffer per column, sized by the watermark's last id (no list of chunks 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -106,6 +110,7 @@ _NARROW = (
     # and the NULLs of every vote from before they were stored would be taken for integers.
     func.coalesce(Vote.pair_probability, 0.0).label("pair_probability"),
     func.coalesce(Vote.pool_size, 0).label("pool_size"),
+    Vote.battle_id.label("battle_key"),  # read as a number per battle (_battle_hashes), never kept as text
 )
 # What the judge audit groups and measures by: the battle turn, and the voted answers' unique-token shares.
 _AUDIT = (Vote.battle_id, Vote.unique_a, Vote.unique_b)
@@ -241,7 +246,10 @@ _LABELS = (
     "criterion",
     "category",
 )
-_INTEGERS = ("vote_id", "turn")
+_INTEGERS = ("vote_id", "turn", "battle_key")
+# FNV-1a's 64-bit offset basis and a 64-bit odd multiplier (splitmix64's): a battle id's hash (_battle_hashes)
+_HASH_START = np.uint64(0xCBF29CE484222325)
+_HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 
 
 class _Labels:
@@ -335,6 +343,8 @@ def _battles_frame(
                 value = labels[name].codes(array)
             elif name == "tstamp":
                 value = _seconds(array)
+            elif name == "battle_key":
+                value = _battle_hashes(array)
             elif name in PROPENSITY_COLUMNS:
                 value = _propensity(array, columns[name].data.dtype)
             elif (kind := columns[name].data.dtype) != np.dtype(object):
@@ -350,6 +360,8 @@ def _battles_frame(
         if name == "voter_id":
             continue
         values = columns.pop(name).array()
+        if name == "battle_key":  # hashes to dense codes 0..battles-1: what the intervals group by
+            values = pd.factorize(values)[0].astype(np.int32)
         values_by_name[name] = labels[name].categorical(values) if name in labels else values
         del values
     n = len(values_by_name["turn"])
@@ -366,6 +378,7 @@ def _battles_frame(
             "tstamp": values_by_name["tstamp"],
             "excluded_reason": values_by_name["excluded_reason"],
             "category": values_by_name["category"],
+            "battle_key": values_by_name["battle_key"],
             **({"battle_id": values_by_name["battle_id"]} if audit else {}),
             **(
                 {
@@ -387,6 +400,35 @@ def _battles_frame(
         copy=False,  # the buffers above are the frame's: no second copy of ten million votes
     )
     return normalize_battles(frame)
+
+
+def _battle_hashes(array: pa.Array) -> np.ndarray:
+    """A 64-bit hash of every battle id (int64), computed on the Arrow buffers: ids of one length (the app's uuids)
+    are hashed eight bytes at a time by numpy, others one by one (blake2b). Equal ids give equal hashes; two
+    battles whose hashes collide (about 3e-6 at ten million battles) would be counted as one by the intervals,
+    which only widens them a little."""
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    array = pc.fill_null(array.cast(pa.large_string()), "")
+    n = len(array)
+    lengths = pc.binary_length(array).to_numpy(zero_copy_only=False)
+    if n == 0 or lengths.min() != lengths.max() or lengths[0] == 0:
+        return np.fromiter(
+            (int.from_bytes(hashlib.blake2b(v.encode(), digest_size=8).digest(), "little", signed=True)
+             for v in array.to_pylist()),
+            dtype=np.int64, count=n,
+        )  # fmt: skip
+    width = int(lengths[0])
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + n + 1]
+    data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(n, width)
+    padded = np.zeros((n, -(-width // 8) * 8), dtype=np.uint8)
+    padded[:, :width] = data
+    words = padded.view(np.uint64)
+    hashes = np.full(n, _HASH_START, dtype=np.uint64)
+    for column in range(words.shape[1]):
+        hashes = (hashes ^ words[:, column]) * _HASH_MULTIPLIER
+        hashes ^= hashes >> np.uint64(31)
+    return hashes.view(np.int64)
 
 
 def _seconds(array: pa.Array) -> np.ndarray:
