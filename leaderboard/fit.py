@@ -13,7 +13,9 @@ seeded with `seed`) or "none" (lower and upper are NaN; rank_ub is then the plai
 
 Weighted counts (outcomes.count_outcomes with weights: inverse sampling propensities, source weights) are fitted by
 weighted maximum likelihood (the same Newton fit on the sums of weights) with the weighted sandwich (intervals.py).
-When battles hold several votes (outcomes.BattleSums), the sandwich treats each battle as the independent unit.
+When battles hold several votes (outcomes.BattleSums), the sandwich treats each battle as the independent unit, and
+the bootstrap resamples battles, each with all its votes (outcomes.BattleUnits: battles with the same votes in the
+same cells are grouped, so the multinomial runs over kinds of battle, not over battles).
 Their bootstrap resamples the votes themselves, each with its weight: the multinomial runs over the counts' cells
 (votes of one pair, outcome and weight, outcomes.WeightCells), and each round is refitted on the weighted sums of
 its votes. That is the plain nonparametric bootstrap of the weighted estimator (votes i.i.d. with their weights);
@@ -34,6 +36,7 @@ from leaderboard.graph import connected_parts, has_finite_mle
 from leaderboard.intervals import (
     Z95,
     BootstrapStart,
+    battle_draws,
     bootstrap_start,
     bootstrap_strengths,
     percentile_bounds,
@@ -128,7 +131,12 @@ def _bootstrap(counts: PairCounts, parts: list[_Part], rounds: int, seed: int) -
             needed_prior |= used_prior & (part.prior == 0)
         return ratings, needed_prior
 
-    if counts.weighted and counts.cells is not None:
+    if counts.units is not None:  # battles holding several votes: resample battles, each with all its votes
+        units, n_columns = counts.units, 3 * counts.n_pairs
+        results = map_multinomial_rounds(
+            units.count, rounds, seed, lambda draws: block(battle_draws(units, draws, n_columns))
+        )
+    elif counts.weighted and counts.cells is not None:
         grouped, n_columns = counts.cells, 3 * counts.n_pairs
         results = map_multinomial_rounds(
             grouped.count, rounds, seed, lambda draws: block(weighted_draws(grouped, draws, n_columns))
@@ -169,7 +177,7 @@ def fit_ratings(
         raise ValueError("the bootstrap needs at least 2 rounds")
     anchor = as_anchor(anchor)
     warnings: list[str] = []
-    if ci == "bootstrap" and counts.weighted and counts.cells is None:
+    if ci == "bootstrap" and counts.weighted and counts.cells is None and counts.units is None:
         ci = "sandwich"
         warnings.append(
             "The votes are weighted and were not grouped for resampling (more than "
@@ -197,12 +205,12 @@ def fit_ratings(
     if ci == "bootstrap" and n:
         samples, prior_rounds = _bootstrap(counts, parts, rounds, seed)
         lower, upper = percentile_bounds(samples)
-        if counts.battles is not None:
+        if counts.battles is not None and counts.units is None:
             warnings.append(
                 f"{counts.battles.shared:,} of {counts.battles.n_battles:,} battles hold more than one counted vote "
-                "(several turns, a judge's two orders, a person and a judge): the bootstrap resamples votes and "
-                "takes them as independent, so its intervals may be too narrow; the sandwich's (ci sandwich) count "
-                "battles."
+                "(several turns, a person and a judge), too many kinds of battle to resample (or not asked for): "
+                "the bootstrap resamples votes and takes them as independent, so its intervals may be too narrow; "
+                "the sandwich's (ci sandwich) count battles."
             )
     for part in parts:
         members = part.members

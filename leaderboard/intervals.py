@@ -7,6 +7,7 @@
     percentile_bounds(samples) -> (lower, upper): the 2.5 % and 97.5 % quantiles per column
     rank_upper_bound(lower, upper) -> 1 + number of models whose lower bound is above this model's upper bound
     weighted_draws(cells, draws, n_columns) -> (rounds, n_columns): resampled votes per cell -> weighted counts
+    battle_draws(units, draws, n_columns) -> (rounds, n_columns): resampled battles per unit -> weighted counts
 
 Sandwich (Huber-White): Cov = A^-1 B A^-1 with A the negative Hessian (sum over votes of p (1 - p) x x^T) and B
 the sum over votes of the squared score (y - p)^2 x x^T, x = e_i - e_j and y = 1, 1/2, 0 for a win, tie or
@@ -17,7 +18,7 @@ Weighted votes (vote i weighs w_i: inverse sampling propensity, a source's weigh
 score equation sum w (y - p) x = 0, so A = sum w p (1 - p) x x^T (the weighted counts' totals) and
 B = sum w^2 (y - p)^2 x x^T (PairCounts.squared(): the sums of squared weights per pair and outcome), the
 M-estimator's sandwich with fixed, known weights (a pair's sampling probability is known when the vote is cast).
-Votes of one battle (several turns, a judge's two orders, a person and a judge on the same answers) are correlated:
+Votes of one battle (several turns, a person and a judge on the same answers) are correlated:
 when some battle holds several votes, B sums the squared score of each battle instead of each vote,
 B = sum over battles of (sum of its votes' w (y - p))^2 x x^T (the cluster-robust sandwich, clusters = battles;
 outcomes.BattleSums), so a battle's second vote adds only the information it really carries: counting every vote of
@@ -28,8 +29,8 @@ multinomial.py), every round is refitted (bradley_terry.fit_strengths_batch), an
 percentile interval of the rounds' ratings. Weighted votes are resampled with their weights: the multinomial
 runs over the (pair, outcome, weight) cells of outcomes.WeightCells, each vote keeping its weight, and every
 round is the weighted fit of the resampled votes (weighted_draws) -- the same nonparametric bootstrap, since
-votes of one pair, outcome and weight are interchangeable. It resamples votes, not battles: when battles hold
-several votes it takes them as independent (fit.py says so in the warnings; the sandwich does not).
+votes of one pair, outcome and weight are interchangeable. When battles hold several votes it resamples battles
+instead, each bringing all its votes (battle_draws over outcomes.BattleUnits: the cluster bootstrap).
 
 Both describe a rating in its gauge: with an anchor model, the anchor's own interval has zero width and the
 others carry the anchor's uncertainty; with the mean gauge, intervals are for the distance to the mean.
@@ -43,7 +44,7 @@ import numpy as np
 
 from leaderboard.bradley_terry import PRIOR_PRECISION, chord_inverse, fit_strengths_batch, laplacian, normal_matrix
 from leaderboard.graph import rounds_with_finite_mle
-from leaderboard.outcomes import PairCounts, WeightCells
+from leaderboard.outcomes import BattleUnits, PairCounts, WeightCells
 from leaderboard.scale import ELO_PER_NAT, Gauge
 
 Z95 = 1.959963984540054  # two-sided 95 % normal quantile
@@ -135,6 +136,15 @@ def weighted_draws(cells: WeightCells, draws: np.ndarray, n_columns: int) -> np.
     rounds = len(draws)
     offsets = (np.arange(rounds)[:, None] * n_columns + cells.column).ravel()
     values = (draws * cells.weight).ravel()
+    return np.bincount(offsets, values, rounds * n_columns).reshape(rounds, n_columns)
+
+
+def battle_draws(units: BattleUnits, draws: np.ndarray, n_columns: int) -> np.ndarray:
+    """Each round's resampled battles per unit (rounds, units) as weighted vote counts per (outcome, pair) column:
+    every drawn battle brings all its votes."""
+    rounds = len(draws)
+    offsets = (np.arange(rounds)[:, None] * n_columns + units.column).ravel()
+    values = (draws[:, units.unit] * units.weight).ravel()
     return np.bincount(offsets, values, rounds * n_columns).reshape(rounds, n_columns)
 
 

@@ -19,14 +19,16 @@ meat: B = sum w^2 (y - p)^2 x x^T), `plain` the unweighted counts (what a table 
 asked (`cells=True`, for the bootstrap), `cells`: the votes grouped by (pair, outcome, weight). Without weights
 every one of these is the plain count itself and nothing else changes (the unweighted results stay bit-identical).
 
-Votes of one battle: a person's votes on several turns of one conversation, a judge's verdicts in both orders, a
-person's and a judge's vote on the same answers all read the same two answers, so they are not independent. When
-some battle holds more than one of the counted votes, `battles` (BattleSums) keeps what the sandwich needs to
-treat each battle, not each vote, as the independent unit (intervals.py): per pair, the sums over its battles of
-S^2, S*W and W^2, S a battle's weighted score of the first model and W its votes' weight. When every battle holds
-one vote, `battles` is None and the intervals are exactly the per-vote ones. The battle comes from the column
-battle_key (the store's integer stand-in for battle_id, facts.schema) or else battle_id; a frame with neither
-counts every vote as its own battle.
+Votes of one battle: a person's votes on several turns of one conversation, a judge's verdicts in both orders (a
+file may keep them as two rows), a person's and a judge's vote on the same answers all read the same two answers, so
+they are not independent. When some battle holds more than one of the counted votes, `battles` (BattleSums) keeps
+what the sandwich needs to treat each battle, not each vote, as the independent unit (intervals.py): per pair, the
+sums over its battles of S^2, S*W and W^2, S a battle's weighted score of the first model and W its votes' weight.
+When every battle holds one vote, `battles` is None and the intervals are exactly the per-vote ones. The battle
+comes from the column battle_key (the store's integer stand-in for battle_id, facts.schema) or else battle_id; a
+frame with neither counts every vote as its own battle. Asked for cells (the bootstrap), such counts also carry
+`units` (BattleUnits): the battles grouped by the cells of their votes, so that the bootstrap resamples battles
+rather than votes.
 
 The helpers work on the codes of categorical columns (the store's reader and normalize_battles give the model
 columns one shared, sorted set of categories), so a million votes cost no string comparison.
@@ -93,6 +95,23 @@ class BattleSums:
 
 
 @dataclass(frozen=True, eq=False)
+class BattleUnits:
+    """Battles grouped for the bootstrap, which resamples battles when some hold several votes: the battles of one
+    unit have votes in the same (pair, outcome, weight) cells, so they are interchangeable. Unit u holds count[u]
+    battles; entry e is one vote of unit `unit[e]`, in column `column[e]` (outcome * n_pairs + pair, as
+    WeightCells) with weight `weight[e]` (1 when unweighted; rounded as WeightCells' when `rounded`)."""
+
+    count: np.ndarray
+    unit: np.ndarray
+    column: np.ndarray
+    weight: np.ndarray
+    rounded: bool
+
+    def __len__(self) -> int:
+        return len(self.count)
+
+
+@dataclass(frozen=True, eq=False)
 class PairCounts:
     """Vote counts per unordered pair; `first` < `second` index into `models` (sorted names). Weighted counts also
     carry the sums of squared weights, the plain counts and, when asked, the bootstrap's cells (module docstring)."""
@@ -109,6 +128,7 @@ class PairCounts:
     observed: PairCounts | None = None  # the plain counts of weighted votes
     cells: WeightCells | None = None  # the weighted votes grouped for the bootstrap, when asked and not too many
     battles: BattleSums | None = None  # when some battle holds several votes (module docstring)
+    units: BattleUnits | None = None  # those battles grouped for the bootstrap, when asked and not too many
 
     def __post_init__(self) -> None:
         for name, dtype in (("first", np.int64), ("second", np.int64)):
@@ -252,8 +272,11 @@ def count_outcomes(battles: pd.DataFrame, weights: np.ndarray | None = None, *, 
     else:
         counts = _plain_counts(side_a, side_b, sides, names)
     codes = battle_codes(battles)
-    sums = None if codes is None else _battle_sums(codes, side_a, side_b, sides, counts, weights)
-    return counts if sums is None else replace(counts, battles=sums)
+    layout = None if codes is None else _battle_layout(codes, side_a, side_b, sides, counts)
+    if layout is None:
+        return counts
+    units = _battle_units(layout, counts.n_pairs, weights) if cells else None
+    return replace(counts, battles=_battle_sums(layout, counts.n_pairs, weights), units=units)
 
 
 def _plain_counts(side_a: np.ndarray, side_b: np.ndarray, sides: np.ndarray, names: tuple[str, ...]) -> PairCounts:
@@ -305,17 +328,22 @@ def battle_codes(battles: pd.DataFrame) -> np.ndarray | None:
     return codes
 
 
-def _battle_sums(
-    codes: np.ndarray,
-    side_a: np.ndarray,
-    side_b: np.ndarray,
-    sides: np.ndarray,
-    counts: PairCounts,
-    weights: np.ndarray | None,
-) -> BattleSums | None:
-    """BattleSums of the votes, or None when no battle holds more than one of them. O(votes + battles): bincounts
-    over the dense battle codes, no sort (a battle's votes normally share one pair; an imported battle id reused
-    across pairs is split by pair first)."""
+@dataclass(frozen=True, eq=False)
+class _BattleLayout:
+    """Each vote's battle (dense codes; a battle id reused across pairs split by pair), pair row and outcome of the
+    pair's first model (0 won, 1 tie, 2 lost), and how many votes each battle holds."""
+
+    codes: np.ndarray
+    row: np.ndarray
+    outcome: np.ndarray
+    votes_per_battle: np.ndarray
+    pair_of_battle: np.ndarray
+
+
+def _battle_layout(
+    codes: np.ndarray, side_a: np.ndarray, side_b: np.ndarray, sides: np.ndarray, counts: PairCounts
+) -> _BattleLayout | None:
+    """None when no battle holds more than one vote. O(votes + battles): bincounts over the dense codes, no sort."""
     n = counts.n_models
     size = int(codes.max()) + 1
     votes_per_battle = np.bincount(codes, minlength=size)
@@ -335,19 +363,69 @@ def _battle_sums(
         pair_of_battle[codes] = row
     a_first = side_a < side_b
     first_won = np.where(a_first, sides == 0, sides == 1)
-    score = np.where(sides == 2, 0.5, first_won.astype(np.float64))
+    outcome = np.where(sides == 2, 1, np.where(first_won, 0, 2)).astype(np.int64)
+    return _BattleLayout(codes, row, outcome, votes_per_battle, pair_of_battle)
+
+
+def _battle_sums(layout: _BattleLayout, n_pairs: int, weights: np.ndarray | None) -> BattleSums:
+    codes, size = layout.codes, len(layout.votes_per_battle)
+    score = (2 - layout.outcome) * 0.5  # 1 won, 1/2 tie, 0 lost
     weight = np.ones(len(codes)) if weights is None else weights
     battle_score = np.bincount(codes, weight * score, minlength=size)
     battle_weight = np.bincount(codes, weight, minlength=size)
-    present = votes_per_battle > 0
-    pairs, score_b, weight_b = pair_of_battle[present], battle_score[present], battle_weight[present]
+    present = layout.votes_per_battle > 0
+    pairs, score_b, weight_b = layout.pair_of_battle[present], battle_score[present], battle_weight[present]
     return BattleSums(
-        score_sq=np.bincount(pairs, score_b * score_b, minlength=counts.n_pairs),
-        score_weight=np.bincount(pairs, score_b * weight_b, minlength=counts.n_pairs),
-        weight_sq=np.bincount(pairs, weight_b * weight_b, minlength=counts.n_pairs),
+        score_sq=np.bincount(pairs, score_b * score_b, minlength=n_pairs),
+        score_weight=np.bincount(pairs, score_b * weight_b, minlength=n_pairs),
+        weight_sq=np.bincount(pairs, weight_b * weight_b, minlength=n_pairs),
         n_battles=int(present.sum()),
-        shared=int((votes_per_battle > 1).sum()),
+        shared=int((layout.votes_per_battle > 1).sum()),
     )
+
+
+def _battle_units(layout: _BattleLayout, n_pairs: int, weights: np.ndarray | None) -> BattleUnits | None:
+    """Battles grouped by their votes' (column, weight) multiset; None beyond MAX_CELLS units. Battles of one vote
+    are grouped by numpy; battles of several (a minority: turns, a judge beside a person) one by one."""
+    column = layout.outcome * n_pairs + layout.row
+    level, level_weights, rounded = _weight_levels(weights, len(column))
+    n_levels = len(level_weights)
+    entry = column * n_levels + level
+    single = layout.votes_per_battle[layout.codes] == 1
+    keys, count = np.unique(entry[single], return_counts=True)
+    units: dict[tuple[int, ...], int] = {(int(key),): int(c) for key, c in zip(keys, count, strict=True)}
+    shared = np.flatnonzero(~single)
+    order = shared[np.lexsort((entry[shared], layout.codes[shared]))]
+    battle_of, entry_of = layout.codes[order], entry[order]
+    bounds = np.flatnonzero(np.diff(battle_of)) + 1
+    for votes in np.split(entry_of, bounds):
+        pattern = tuple(int(key) for key in votes)
+        units[pattern] = units.get(pattern, 0) + 1
+        if len(units) > MAX_CELLS:
+            return None
+    patterns = sorted(units)
+    sizes = np.fromiter((len(pattern) for pattern in patterns), dtype=np.int64, count=len(patterns))
+    entries = np.fromiter((key for pattern in patterns for key in pattern), dtype=np.int64, count=int(sizes.sum()))
+    return BattleUnits(
+        count=np.fromiter((units[pattern] for pattern in patterns), dtype=np.int64, count=len(patterns)),
+        unit=np.repeat(np.arange(len(patterns)), sizes),
+        column=entries // n_levels,
+        weight=level_weights[entries % n_levels],
+        rounded=rounded,
+    )
+
+
+def _weight_levels(weights: np.ndarray | None, n_votes: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Each vote's weight level, the levels' weights, and whether they are rounded: exact up to
+    EXACT_WEIGHT_LEVELS distinct weights, else a logarithmic grid of WEIGHT_STEP (the bootstrap's cells)."""
+    if weights is None:
+        return np.zeros(n_votes, dtype=np.int64), np.ones(1), False
+    levels = np.unique(weights)
+    if len(levels) <= EXACT_WEIGHT_LEVELS:
+        return np.searchsorted(levels, weights).astype(np.int64), levels, False
+    grid = np.rint(np.log(weights) / np.log1p(WEIGHT_STEP)).astype(np.int64)
+    lowest = int(grid.min())
+    return grid - lowest, np.exp((np.arange(int(grid.max()) - lowest + 1) + lowest) * np.log1p(WEIGHT_STEP)), True
 
 
 def _checked(weights: np.ndarray, n_votes: int) -> np.ndarray:
@@ -392,18 +470,8 @@ def _weighted_counts(
 def _cells(columns: np.ndarray, weights: np.ndarray) -> WeightCells | None:
     """Votes grouped by (column, weight): exactly when there are few distinct weights, else by the weight rounded
     on a logarithmic grid (WEIGHT_STEP); None when more than MAX_CELLS cells remain."""
-    levels = np.unique(weights)
-    rounded = len(levels) > EXACT_WEIGHT_LEVELS
-    if rounded:
-        grid = np.rint(np.log(weights) / np.log1p(WEIGHT_STEP)).astype(np.int64)
-        lowest = int(grid.min())
-        codes = grid - lowest
-        n_levels = int(codes.max()) + 1
-        level_weights = np.exp((np.arange(n_levels) + lowest) * np.log1p(WEIGHT_STEP))
-    else:
-        codes = np.searchsorted(levels, weights)
-        n_levels = len(levels)
-        level_weights = levels
+    codes, level_weights, rounded = _weight_levels(weights, len(weights))
+    n_levels = len(level_weights)
     keys, count = np.unique(columns * n_levels + codes, return_counts=True)
     if len(keys) > MAX_CELLS:
         return None

@@ -20,9 +20,9 @@ read from facts stored with the vote when it was written (store.battles):
   about); the style columns sum each side's answers over the turns the voter saw (facts.style). NaN / None only
   for votes the backfill has not reached. unique_a / unique_b: each side's unique-token share in the voted
   turn's answer (facts.style.unique_token_share).
-- battle_key (int32): a code per battle, equal for the votes of one battle (a person's turns, a judge's two
-  orders), so the intervals can count battles rather than votes (leaderboard.outcomes); read from the battle id
-  as a hash, never held as text.
+- battle_key (int32): a code per battle, equal for the votes of one battle (a person's turns, a judge's vote
+  beside a person's), so the intervals can count battles rather than votes (leaderboard.outcomes); read from the
+  battle id as a hash, never held as text.
 - pair_probability (float64) and pool_size (float32): how the battle's pair was drawn (arena.sampling), copied
   to the vote when it was written, human and judge votes alike; NaN for battles that did not store it (direct
   chat has no votes; side-by-side, battles from before it was stored, imported ones). facts.propensity makes them

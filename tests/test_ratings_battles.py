@@ -1,7 +1,7 @@
 """Specification: the votes of one battle are one unit of evidence for the intervals.
 
-A person voting on two turns of one conversation, a judge voting in both orders, a person and a judge on the same
-answers: each pair of votes read the same two answers, so the second vote is not a fresh draw. The sandwich
+A person voting on two turns of one conversation, a judge's two orders kept as two rows, a person and a judge on
+the same answers: each pair of votes read the same two answers, so the second vote is not a fresh draw. The sandwich
 intervals count battles (leaderboard.outcomes.BattleSums, leaderboard.intervals); the bootstrap, which resamples
 votes, says that it does not.
 """
@@ -111,11 +111,30 @@ def test_battle_codes_come_from_the_store_key_else_the_battle_id_and_a_vote_with
     assert sparse is not None and list(sparse) == [0, 1, 0]
 
 
-def test_the_bootstrap_says_it_takes_the_votes_of_one_battle_as_independent() -> None:
-    once = battles(500)
-    board = compute_leaderboard(pd.concat([once, once], ignore_index=True), ci="bootstrap", rounds=20)
-    assert any("500 of 500 battles hold more than one counted vote" in w for w in board.warnings)
-    assert not any("battles hold" in w for w in compute_leaderboard(once, ci="bootstrap", rounds=20).warnings)
+def test_the_bootstrap_resamples_battles_so_doubled_votes_leave_its_intervals_where_they_were() -> None:
+    once = battles(1500)
+    twice = pd.concat([once, once], ignore_index=True)
+    alone = widths(compute_leaderboard(once, ci="bootstrap", rounds=600, seed=4))
+    doubled = compute_leaderboard(twice, ci="bootstrap", rounds=600, seed=5)
+    assert not any("battles hold" in w for w in doubled.warnings)
+    # Monte Carlo error of a width from 600 rounds is a few percent; resampling votes would give 0.71.
+    assert widths(doubled) == pytest.approx(alone, rel=0.12)
+    naive = widths(compute_leaderboard(twice.drop(columns="battle_id"), ci="bootstrap", rounds=600, seed=5))
+    assert np.mean([naive[m] / alone[m] for m in alone]) == pytest.approx(2**-0.5, rel=0.12)
+
+
+def test_battle_units_group_battles_with_the_same_votes_and_keep_every_vote_and_weight() -> None:
+    votes = battles(300)
+    extra = votes.iloc[:100].copy()  # a second vote on the first hundred battles
+    votes = pd.concat([votes, extra], ignore_index=True)
+    weights = np.where(np.arange(len(votes)) % 2 == 0, 1.0, 2.5)
+    counts = count_outcomes(votes, weights, cells=True)
+    units = counts.units
+    assert units is not None and units.count.sum() == 300  # every battle once
+    assert np.bincount(units.unit, minlength=len(units)) @ units.count == len(votes)  # every vote once
+    per_column = np.bincount(units.column, units.weight * units.count[units.unit], minlength=3 * counts.n_pairs)
+    np.testing.assert_allclose(per_column, np.concatenate([counts.wins, counts.ties, counts.losses]))
+    assert count_outcomes(votes, weights).units is None  # only when the bootstrap asks
 
 
 def test_intervals_cover_the_true_ratings_when_a_judge_votes_twice_on_every_battle() -> None:
