@@ -36,6 +36,7 @@ columns one shared, sorted set of categories), so a million votes cost no string
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -257,11 +258,14 @@ def empty_counts() -> PairCounts:
     return PairCounts((), nothing, nothing, nothing, nothing, nothing)
 
 
-def count_outcomes(battles: pd.DataFrame, weights: np.ndarray | None = None, *, cells: bool = False) -> PairCounts:
+def count_outcomes(
+    battles: pd.DataFrame, weights: np.ndarray | None = None, *, cells: bool = False, by_battle: bool = True
+) -> PairCounts:
     """Collapse votes (model_a, model_b, winner; winner already checked) to counts per unordered pair.
 
     weights: one finite, positive weight per vote (None: plain counts); `cells`: also group the weighted votes for
-    the bootstrap (WeightCells; left out when there would be more than MAX_CELLS)."""
+    the bootstrap (WeightCells; left out when there would be more than MAX_CELLS), and battles holding several votes
+    (BattleUnits); `by_battle`: compute BattleSums (False for callers that show no interval)."""
     if len(battles) == 0:
         return empty_counts()
     side_a, side_b, names = model_codes(battles)
@@ -271,12 +275,17 @@ def count_outcomes(battles: pd.DataFrame, weights: np.ndarray | None = None, *, 
         counts = _weighted_counts(side_a, side_b, sides, names, weights, cells)
     else:
         counts = _plain_counts(side_a, side_b, sides, names)
-    codes = battle_codes(battles)
-    layout = None if codes is None else _battle_layout(codes, side_a, side_b, sides, counts)
-    if layout is None:
+    codes = battle_codes(battles) if by_battle or cells else None
+    grouped = None if codes is None else _battles_by_pair(codes, side_a, side_b, counts)
+    if grouped is None:
         return counts
-    units = _battle_units(layout, counts.n_pairs, weights) if cells else None
-    return replace(counts, battles=_battle_sums(layout, counts.n_pairs, weights), units=units)
+    codes, pair_of_battle, votes_per_battle = grouped
+    votes = _VoteSides(side_a, side_b, sides, weights)
+    return replace(
+        counts,
+        battles=_battle_sums(codes, pair_of_battle, votes_per_battle, votes, counts.n_pairs),
+        units=_battle_units(codes, votes_per_battle, votes, counts) if cells else None,
+    )
 
 
 def _plain_counts(side_a: np.ndarray, side_b: np.ndarray, sides: np.ndarray, names: tuple[str, ...]) -> PairCounts:
@@ -306,100 +315,123 @@ def _plain_counts(side_a: np.ndarray, side_b: np.ndarray, sides: np.ndarray, nam
 
 def battle_codes(battles: pd.DataFrame) -> np.ndarray | None:
     """Per vote, a code 0..k-1 of its battle (equal codes: the same battle): from battle_key, else battle_id (a vote
-    with neither is a battle of its own); None when the frame names no battle at all."""
-    if "battle_key" in battles.columns:
-        keys = battles["battle_key"].to_numpy()
-        if keys.dtype.kind in "iu" and len(keys):
+    with neither is a battle of its own); None when the frame names no battle at all. Codes mean something within
+    one frame only: the store's battle_key is numbered per read, so frames of two reads must not be concatenated
+    with their keys."""
+    for column in ("battle_key", "battle_id"):
+        if column not in battles.columns or len(battles) == 0:
+            continue
+        values = battles[column]
+        if values.dtype.kind in "iu":
+            keys = values.to_numpy()
             if keys.min() >= 0 and keys.max() < 4 * len(keys) + 1024:
-                return keys.astype(np.int64, copy=False)  # dense enough already (the store's codes): no hashing
-            return pd.factorize(keys)[0].astype(np.int64)
-    if "battle_id" not in battles.columns:
-        return None
-    ids = battles["battle_id"]
-    if isinstance(ids.dtype, pd.CategoricalDtype):
-        codes = ids.cat.codes.to_numpy().astype(np.int64)
-    else:
-        codes = pd.factorize(ids, use_na_sentinel=True)[0].astype(np.int64)
-    missing = codes < 0
-    if missing.all():
-        return None
-    if missing.any():  # no battle named: each such vote its own
-        codes[missing] = codes.max() + 1 + np.arange(int(missing.sum()))
-    return codes
+                return keys.astype(np.int64, copy=False)  # dense enough already (the store's codes): as they are
+        # Any other type (ids, a categorical, floats or nullable integers with gaps): numbered as they appear, so
+        # the codes stay as many as this frame's battles.
+        codes = pd.factorize(values, use_na_sentinel=True)[0].astype(np.int64)
+        missing = codes < 0
+        if missing.all():
+            continue
+        if missing.any():  # no battle named: each such vote its own
+            codes[missing] = codes.max() + 1 + np.arange(int(missing.sum()))
+        return codes
+    return None
 
 
 @dataclass(frozen=True, eq=False)
-class _BattleLayout:
-    """Each vote's battle (dense codes; a battle id reused across pairs split by pair), pair row and outcome of the
-    pair's first model (0 won, 1 tie, 2 lost), and how many votes each battle holds."""
+class _VoteSides:
+    side_a: np.ndarray
+    side_b: np.ndarray
+    sides: np.ndarray
+    weights: np.ndarray | None
 
-    codes: np.ndarray
-    row: np.ndarray
-    outcome: np.ndarray
-    votes_per_battle: np.ndarray
-    pair_of_battle: np.ndarray
+    def blocks(self) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+        """Per block of votes: its slice, the outcome of the pair's first model (0 won, 1 tie, 2 lost) and the
+        votes' weights. In blocks, so the per-vote temporaries stay a block's size."""
+        for start in range(0, len(self.sides), _BLOCK):
+            block = slice(start, start + _BLOCK)
+            side_a, side_b, sides = self.side_a[block], self.side_b[block], self.sides[block]
+            first_won = np.where(side_a < side_b, sides == 0, sides == 1)
+            outcome = np.where(sides == 2, 1, np.where(first_won, 0, 2))
+            weight = np.ones(len(sides)) if self.weights is None else self.weights[block]
+            yield block, outcome, weight
 
 
-def _battle_layout(
-    codes: np.ndarray, side_a: np.ndarray, side_b: np.ndarray, sides: np.ndarray, counts: PairCounts
-) -> _BattleLayout | None:
-    """None when no battle holds more than one vote. O(votes + battles): bincounts over the dense codes, no sort."""
+def _pair_rows(side_a: np.ndarray, side_b: np.ndarray, counts: PairCounts) -> np.ndarray:
     n = counts.n_models
+    pair_keys = counts.first * n + counts.second  # sorted: the counts' rows
+    return np.searchsorted(pair_keys, np.minimum(side_a, side_b) * n + np.maximum(side_a, side_b))
+
+
+def _battles_by_pair(
+    codes: np.ndarray, side_a: np.ndarray, side_b: np.ndarray, counts: PairCounts
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(codes, pair row of each battle, votes per battle), or None when no battle holds more than one vote. A battle
+    id reused across pairs (a malformed import) is split by pair. O(votes + battles) in blocks, no sort (but for
+    the split)."""
     size = int(codes.max()) + 1
     votes_per_battle = np.bincount(codes, minlength=size)
     if not (votes_per_battle > 1).any():
         return None
-    pair_keys = counts.first * n + counts.second  # sorted: the counts' rows
-    row = np.searchsorted(pair_keys, np.minimum(side_a, side_b) * n + np.maximum(side_a, side_b))
+    pair_of_battle = np.full(size, -1, dtype=np.int64)
+    for start in range(0, len(codes), _BLOCK):
+        block = slice(start, start + _BLOCK)
+        row, battle = _pair_rows(side_a[block], side_b[block], counts), codes[block]
+        before = pair_of_battle[battle]
+        pair_of_battle[battle] = row
+        if np.any((before >= 0) & (before != row)) or not np.array_equal(pair_of_battle[battle], row):
+            break  # some battle spans two pairs
+    else:
+        return codes, pair_of_battle, votes_per_battle
+    row = _pair_rows(side_a, side_b, counts)
+    codes = pd.factorize(codes * counts.n_pairs + row)[0].astype(np.int64)
+    size = int(codes.max()) + 1
+    votes_per_battle = np.bincount(codes, minlength=size)
+    if not (votes_per_battle > 1).any():
+        return None
     pair_of_battle = np.zeros(size, dtype=np.int64)
     pair_of_battle[codes] = row
-    if not np.array_equal(pair_of_battle[codes], row):
-        codes = pd.factorize(codes * counts.n_pairs + row)[0].astype(np.int64)
-        size = int(codes.max()) + 1
-        votes_per_battle = np.bincount(codes, minlength=size)
-        if not (votes_per_battle > 1).any():
-            return None
-        pair_of_battle = np.zeros(size, dtype=np.int64)
-        pair_of_battle[codes] = row
-    a_first = side_a < side_b
-    first_won = np.where(a_first, sides == 0, sides == 1)
-    outcome = np.where(sides == 2, 1, np.where(first_won, 0, 2)).astype(np.int64)
-    return _BattleLayout(codes, row, outcome, votes_per_battle, pair_of_battle)
+    return codes, pair_of_battle, votes_per_battle
 
 
-def _battle_sums(layout: _BattleLayout, n_pairs: int, weights: np.ndarray | None) -> BattleSums:
-    codes, size = layout.codes, len(layout.votes_per_battle)
-    score = (2 - layout.outcome) * 0.5  # 1 won, 1/2 tie, 0 lost
-    weight = np.ones(len(codes)) if weights is None else weights
-    battle_score = np.bincount(codes, weight * score, minlength=size)
-    battle_weight = np.bincount(codes, weight, minlength=size)
-    present = layout.votes_per_battle > 0
-    pairs, score_b, weight_b = layout.pair_of_battle[present], battle_score[present], battle_weight[present]
+def _battle_sums(
+    codes: np.ndarray, pair_of_battle: np.ndarray, votes_per_battle: np.ndarray, votes: _VoteSides, n_pairs: int
+) -> BattleSums:
+    size = len(votes_per_battle)
+    battle_score, battle_weight = np.zeros(size), np.zeros(size)
+    for block, outcome, weight in votes.blocks():
+        battle_score += np.bincount(codes[block], weight * (2 - outcome) * 0.5, minlength=size)  # 1, 1/2, 0
+        battle_weight += np.bincount(codes[block], weight, minlength=size)
+    present = votes_per_battle > 0
+    pairs, score_b, weight_b = pair_of_battle[present], battle_score[present], battle_weight[present]
     return BattleSums(
         score_sq=np.bincount(pairs, score_b * score_b, minlength=n_pairs),
         score_weight=np.bincount(pairs, score_b * weight_b, minlength=n_pairs),
         weight_sq=np.bincount(pairs, weight_b * weight_b, minlength=n_pairs),
         n_battles=int(present.sum()),
-        shared=int((layout.votes_per_battle > 1).sum()),
+        shared=int((votes_per_battle > 1).sum()),
     )
 
 
-def _battle_units(layout: _BattleLayout, n_pairs: int, weights: np.ndarray | None) -> BattleUnits | None:
+def _battle_units(
+    codes: np.ndarray, votes_per_battle: np.ndarray, votes: _VoteSides, counts: PairCounts
+) -> BattleUnits | None:
     """Battles grouped by their votes' (column, weight) multiset; None beyond MAX_CELLS units. Battles of one vote
     are grouped by numpy; battles of several (a minority: turns, a judge beside a person) one by one."""
-    column = layout.outcome * n_pairs + layout.row
-    level, level_weights, rounded = _weight_levels(weights, len(column))
+    n_pairs = counts.n_pairs
+    row = _pair_rows(votes.side_a, votes.side_b, counts)
+    column = np.concatenate([outcome for _, outcome, _ in votes.blocks()]) * n_pairs + row
+    level, level_weights, rounded = _weight_levels(votes.weights, len(column))
     n_levels = len(level_weights)
     entry = column * n_levels + level
-    single = layout.votes_per_battle[layout.codes] == 1
+    single = votes_per_battle[codes] == 1
     keys, count = np.unique(entry[single], return_counts=True)
     units: dict[tuple[int, ...], int] = {(int(key),): int(c) for key, c in zip(keys, count, strict=True)}
     shared = np.flatnonzero(~single)
-    order = shared[np.lexsort((entry[shared], layout.codes[shared]))]
-    battle_of, entry_of = layout.codes[order], entry[order]
-    bounds = np.flatnonzero(np.diff(battle_of)) + 1
-    for votes in np.split(entry_of, bounds):
-        pattern = tuple(int(key) for key in votes)
+    order = shared[np.lexsort((entry[shared], codes[shared]))]
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    for battle_votes in np.split(entry[order], bounds):
+        pattern = tuple(int(key) for key in battle_votes)
         units[pattern] = units.get(pattern, 0) + 1
         if len(units) > MAX_CELLS:
             return None

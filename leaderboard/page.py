@@ -46,7 +46,7 @@ import pandas as pd
 
 from facts.categories import CATEGORIES
 from facts.eligibility import reasons_of
-from facts.schema import STYLE_COLUMNS, counted, normalize_battles, of_criterion
+from facts.schema import DEFAULTED, STYLE_COLUMNS, counted, normalize_battles, of_criterion
 from facts.vocabulary import HARMLESSNESS, HELPFULNESS, HUMAN
 from leaderboard.anomaly import detect_anomalous_voters, exclude_anomalous
 from leaderboard.benchmark_columns import TABLE_LABELS as BENCHMARK_LABELS
@@ -73,10 +73,15 @@ def view_key(source: str, category: str | None, style_control: bool) -> str:
 _VIEW_COLUMNS = ("model_a", "model_b", "winner", "source", "anony", "tstamp", "excluded_reason", "category",
                  *STYLE_COLUMNS)  # fmt: skip
 _PROPENSITY_COLUMNS = ("pair_probability", "pool_size")  # from the votes reader, when the battles stored them
+# Which battle a vote belongs to, so that the intervals count battles (leaderboard.outcomes.battle_codes): the
+# reader's integer code, else a file's battle ids.
+_BATTLE_COLUMNS = ("battle_key", "battle_id")
 
 
 def _view_columns(battles: pd.DataFrame) -> list[str]:
-    return [*_VIEW_COLUMNS, *(c for c in _PROPENSITY_COLUMNS if c in battles.columns)]
+    defaulted = battles.attrs.get(DEFAULTED, ())  # a battle_id filled in as missing names no battle
+    battle = next((c for c in _BATTLE_COLUMNS if c in battles.columns and c not in defaulted), None)
+    return [*_VIEW_COLUMNS, *(c for c in _PROPENSITY_COLUMNS if c in battles.columns), *([battle] if battle else [])]
 
 
 def build_page_payload(

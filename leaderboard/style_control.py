@@ -11,7 +11,9 @@ ratings (same scale, parts and anchor rules as fit.py); beta_k is the change in 
 standard deviation of covariate k: a positive length coefficient means longer answers win more often than
 their model's strength explains. A feature that is the same for every vote cannot be fitted: it is left out
 with a warning. Every vote is its own row here (covariates differ per vote), so a Newton step costs O(votes)
-and the bootstrap refits every round on all rows: prefer the sandwich intervals on large tables.
+and the bootstrap refits every round on all rows: prefer the sandwich intervals on large tables. As in the plain
+fit, the votes of one battle (leaderboard.outcomes.battle_codes) are one unit: the sandwich's meat sums each
+battle's score vector before squaring, and the bootstrap resamples battles.
 
     style_covariates(battles) -> StyleCovariates     raises StyleFeaturesMissing naming the first row lacking one
     fit_style_control(battles, models, parts, *, anchor=None, ci="sandwich", rounds=1000, seed=0) -> StyleFit
@@ -31,9 +33,11 @@ from leaderboard.elo import vote_scores
 from leaderboard.graph import has_finite_mle
 from leaderboard.intervals import Z95, percentile_bounds, rank_upper_bound, rating_covariance
 from leaderboard.multinomial import map_multinomial_rounds
+from leaderboard.outcomes import battle_codes
 from leaderboard.scale import ELO_PER_NAT, Anchor, as_anchor, gauge, to_elo
 
 _BOOTSTRAP_CELLS = 5_000_000  # rounds x votes per block of bootstrap weights (memory bound)
+_BATTLE_ROWS = 200_000  # votes of multi-vote battles per block of the within-battle terms (memory bound)
 _BLOCK = 1 << 20  # votes per block of per-vote temporaries
 _DENSE_PAIRS = 50_000_000  # up to this many possible ordered pairs, pairs are found through a table
 
@@ -206,6 +210,42 @@ def _outer_sum(votes: _Votes, weights: np.ndarray) -> np.ndarray:
     return matrix
 
 
+def _shared_battles(battles: pd.DataFrame) -> np.ndarray | None:
+    """Each vote's battle, numbered 0..battles-1 over these votes, when some battle holds more than one of them, else
+    None. Dense: the bootstrap draws one unit per number."""
+    codes = battle_codes(battles)
+    if codes is None or len(codes) == 0 or np.bincount(codes).max() < 2:
+        return None
+    return pd.factorize(codes)[0].astype(np.int64)
+
+
+def _within_battle_terms(votes: _Votes, codes: np.ndarray, residual: np.ndarray) -> np.ndarray:
+    """Sum over battles of sum over pairs of distinct votes v != w of r_v r_w x_v x_w^T: what the cluster-robust
+    meat (sum over battles of g g^T, g = sum of r x over the battle's votes) adds to the per-vote meat. Only votes
+    of battles holding several are touched, sorted by battle and taken in blocks of whole battles."""
+    n, k = votes.n, votes.z.shape[1]
+    multi = np.flatnonzero(np.bincount(codes)[codes] > 1)
+    order = multi[np.argsort(codes[multi], kind="stable")]
+    starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
+    matrix = np.zeros((n + k, n + k))
+    first = 0
+    while first < len(starts):
+        last = int(np.searchsorted(starts, starts[first] + _BATTLE_ROWS, side="left"))
+        last = max(last, first + 1)
+        end = starts[last] if last < len(starts) else len(order)
+        rows = order[starts[first] : end]
+        r = residual[rows]
+        x = np.zeros((len(rows), n + k))
+        pair = votes.row_pair[rows]
+        x[np.arange(len(rows)), votes.pair_a[pair]] = r
+        x[np.arange(len(rows)), votes.pair_b[pair]] = -r
+        x[:, n:] = r[:, None] * votes.z[rows]
+        per_battle = np.add.reduceat(x, starts[first:last] - starts[first], axis=0)
+        matrix += per_battle.T @ per_battle - x.T @ x
+        first = last
+    return matrix
+
+
 def _probabilities(logits: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         p = np.negative(logits)
@@ -325,6 +365,7 @@ def fit_style_control(
     covariates = style_covariates(battles)
     votes = _Votes.tagged(len(models), side_a, side_b, covariates.values, vote_scores(battles["winner"]))
     del side_a, side_b
+    shared = _shared_battles(battles) if ci != "none" else None
     n, k = votes.n, len(covariates.features)
     groups = [np.flatnonzero(parts == label) for label in range(int(parts.max()) + 1)] if n else []
     warnings = [
@@ -357,7 +398,10 @@ def fit_style_control(
     if ci == "sandwich":
         p = _probabilities(votes.logits(params))
         inverse = np.linalg.inv(_outer_sum(votes, p * (1.0 - p)) + _gauge_terms(n, k, groups, prior))
-        covariance = inverse @ _outer_sum(votes, (votes.outcome - p) ** 2) @ inverse
+        meat = _outer_sum(votes, (votes.outcome - p) ** 2)
+        if shared is not None:
+            meat += _within_battle_terms(votes, shared, votes.outcome - p)
+        covariance = inverse @ meat @ inverse
         for members in groups:
             where = gauge([models[i] for i in members], anchor)
             variance = np.diag(rating_covariance(covariance[np.ix_(members, members)], where))
@@ -366,7 +410,7 @@ def fit_style_control(
         beta_spread = Z95 * np.sqrt(np.maximum(np.diag(covariance)[n:], 0.0))
         beta_lower, beta_upper = params[n:] - beta_spread, params[n:] + beta_spread
     elif ci == "bootstrap":
-        samples = _bootstrap(votes, groups, params, prior, rounds, seed)
+        samples = _bootstrap(votes, groups, params, prior, rounds, seed, shared)
         lower, upper = percentile_bounds(_ratings(samples[:, :n], models, groups, anchor))
         beta_lower, beta_upper = percentile_bounds(samples[:, n:])
     rank_ub = np.ones(n, dtype=np.int64)
@@ -383,13 +427,21 @@ def fit_style_control(
 
 
 def _bootstrap(
-    votes: _Votes, groups: list[np.ndarray], params: np.ndarray, prior: np.ndarray, rounds: int, seed: int
+    votes: _Votes,
+    groups: list[np.ndarray],
+    params: np.ndarray,
+    prior: np.ndarray,
+    rounds: int,
+    seed: int,
+    battles: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Parameters (rounds, n + k) refitted on votes resampled with replacement."""
+    """Parameters (rounds, n + k) refitted on votes resampled with replacement; with `battles` (each vote's battle
+    code), on battles resampled with replacement, every drawn battle bringing all its votes."""
 
     def block(draws: np.ndarray) -> np.ndarray:
         fitted = np.empty((len(draws), len(params)))
-        for row, weights in enumerate(draws.astype(float)):  # drawn per vote, in the votes' order
+        per_vote = draws if battles is None else draws[:, battles]  # a vote weighs its battle's draws
+        for row, weights in enumerate(per_vote.astype(float)):  # in the votes' order
             round_prior = np.maximum(prior, _part_priors(votes, weights, groups))
             try:
                 fitted[row] = _fit(votes, weights, groups, round_prior, params)
@@ -398,7 +450,8 @@ def _bootstrap(
         return fitted
 
     per_block = max(1, min(125, _BOOTSTRAP_CELLS // max(1, len(votes.outcome))))
-    return np.concatenate(map_multinomial_rounds(np.ones(len(votes.outcome)), rounds, seed, block, per_block))
+    units = np.ones(len(votes.outcome)) if battles is None else np.ones(int(battles.max()) + 1)
+    return np.concatenate(map_multinomial_rounds(units, rounds, seed, block, per_block))
 
 
 def style_logits(fit: StyleFit, battles: pd.DataFrame) -> np.ndarray:

@@ -208,7 +208,7 @@ def compute_leaderboard(
     notes = (weights.note,) if weights.note else ()
     if weighting == NONE and (note := unweighted_note(votes)):
         notes = (note,)
-    counts = count_outcomes(votes, weights.weights, cells=ci == "bootstrap")
+    counts = count_outcomes(votes, weights.weights, cells=ci == "bootstrap", by_battle=ci != "none")
     fit = fit_ratings(counts, anchor=anchor, ci=ci, rounds=rounds, seed=seed)
     if fit.ci != ci:  # weighted votes too many to resample: the sandwich's intervals, said in fit.warnings
         options.update(ci=fit.ci, rounds=None, seed=None)

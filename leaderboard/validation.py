@@ -116,7 +116,7 @@ def validate(
     if n_train == 0 or len(test) == 0:
         why = f"Not enough votes to validate: {len(votes)} counted, {n_train} to train on, {len(test)} to test."
         return _not_enough(n_train, len(test), train_fraction, why, tuple(notes))
-    counts = count_outcomes(train)
+    counts = count_outcomes(train, by_battle=False)  # no interval: the battle sums would go unread
     fit = fit_ratings(counts, anchor=anchor, ci="none")
     index = {model: i for i, model in enumerate(counts.models)}
     side_a = test["model_a"].map(index).to_numpy(dtype=float)

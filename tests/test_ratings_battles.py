@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from leaderboard.composite import compute_composite_leaderboard
+from leaderboard.composite import COMPOSITE, compute_composite_leaderboard
 from leaderboard.intervals import Z95, sandwich_covariance
 from leaderboard.outcomes import battle_codes, count_outcomes
+from leaderboard.page import build_page_payload, view_key
 from leaderboard.synthetic import simulate_battles
 from leaderboard.table import Leaderboard, compute_leaderboard
 from store import Store
-from store.votes import Votes
+from store.votes import Votes, _battle_hashes
 from tests import arena_rows
 
 RATINGS = {"alpha": 1100.0, "beta": 1040.0, "gamma": 1000.0, "delta": 930.0}
@@ -172,3 +174,72 @@ def test_a_judge_agreeing_with_every_person_adds_no_certainty_to_the_composite(s
     people = widths(compute_leaderboard(votes, weighting="none"))
     both = widths(compute_composite_leaderboard(votes, {"human": 1.0, "judge:*": 1.0}, weighting="none"))
     assert both == pytest.approx(people, rel=1e-9)
+
+
+def styled(n: int, seed: int = 0) -> pd.DataFrame:
+    frame = battles(n, seed)
+    rng = np.random.default_rng(seed)
+    for column in ("len_a", "len_b"):
+        frame[column] = rng.integers(50, 800, size=n)
+    for column in ("header_a", "header_b", "list_a", "list_b", "bold_a", "bold_b"):
+        frame[column] = rng.integers(0, 5, size=n)
+    return frame
+
+
+def style_widths(board: Leaderboard) -> dict[str, float]:
+    return {row.model: row.style_upper - row.style_lower for row in board.rows}
+
+
+def test_style_controlled_intervals_count_battles_too() -> None:
+    once = styled(2500)
+    twice = pd.concat([once, once], ignore_index=True)
+    alone = compute_leaderboard(once, style_control=True)
+    doubled = compute_leaderboard(twice, style_control=True)
+    assert style_widths(doubled) == pytest.approx(style_widths(alone), rel=1e-6)
+    for single, double in zip(alone.style_coefficients, doubled.style_coefficients, strict=True):
+        assert double.upper - double.lower == pytest.approx(single.upper - single.lower, rel=1e-6)
+    naive = style_widths(compute_leaderboard(twice.drop(columns="battle_id"), style_control=True))
+    assert {m: naive[m] / w for m, w in style_widths(alone).items()} == pytest.approx(
+        dict.fromkeys(RATINGS, 2**-0.5), rel=1e-4
+    )
+
+
+def test_the_style_controlled_bootstrap_resamples_battles() -> None:
+    once = styled(800)
+    twice = pd.concat([once, once], ignore_index=True)
+    alone = style_widths(compute_leaderboard(once, style_control=True, ci="bootstrap", rounds=300, seed=1))
+    doubled = style_widths(compute_leaderboard(twice, style_control=True, ci="bootstrap", rounds=300, seed=2))
+    assert doubled == pytest.approx(alone, rel=0.15)
+
+
+def test_one_battle_id_hashes_alike_whatever_else_is_in_its_batch() -> None:
+    uuid_like = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    alone = _battle_hashes(pa.array([uuid_like, uuid_like.upper()]))
+    mixed = _battle_hashes(pa.array(["imported-1", uuid_like, "x" * 70, uuid_like.upper()]))
+    assert alone[0] == mixed[1] and alone[1] == mixed[3] and alone[0] != alone[1]
+    assert len(set(mixed)) == 4
+    sliced = _battle_hashes(pa.array(["a", "imported-1", uuid_like]).slice(1))
+    assert sliced[1] == alone[0] and sliced[0] == mixed[0]
+
+
+def test_battle_keys_with_gaps_or_missing_values_still_group_battles() -> None:
+    floats = battle_codes(pd.DataFrame({"battle_key": [3.0, np.nan, 3.0, 7.0]}))
+    assert floats is not None and floats[0] == floats[2] and len({*floats}) == 3
+    nullable = battle_codes(pd.DataFrame({"battle_key": pd.array([1, None, 1], dtype="Int64")}))
+    assert nullable is not None and nullable[0] == nullable[2] != nullable[1]
+    many = pd.Categorical(["b1", "b1"], categories=[f"b{i}" for i in range(100_000)])
+    codes = battle_codes(pd.DataFrame({"battle_id": many}))
+    assert codes is not None and list(codes) == [0, 0]  # numbered over this frame, not over the categories
+
+
+def test_the_page_counts_battles_in_its_composite_view() -> None:
+    people = battles(1500)
+    judge = people.assign(source="judge:mirror", judge="judge")
+    votes = pd.concat([people, judge], ignore_index=True)
+    votes["battle_key"] = np.concatenate([np.arange(1500), np.arange(1500)]).astype(np.int32)
+    votes = votes.drop(columns="battle_id")
+    payload = build_page_payload(votes, {}, len(votes), composite_weights={"human": 1.0, "judge:*": 1.0})
+    composite = payload["views"][view_key(COMPOSITE, None, False)]
+    human = payload["views"][view_key("human", None, False)]
+    width = {row["model"]: row["upper"] - row["lower"] for row in composite["rows"]}
+    assert width == pytest.approx({row["model"]: row["upper"] - row["lower"] for row in human["rows"]}, rel=1e-9)
