@@ -416,8 +416,8 @@ def _battle_sums(
 def _battle_units(
     codes: np.ndarray, votes_per_battle: np.ndarray, votes: _VoteSides, counts: PairCounts
 ) -> BattleUnits | None:
-    """Battles grouped by their votes' (column, weight) multiset; None beyond MAX_CELLS units. Battles of one vote
-    are grouped by numpy; battles of several (a minority: turns, a judge beside a person) one by one."""
+    """Battles grouped by their votes' (column, weight) multiset; None beyond MAX_CELLS units. Vectorised: battles
+    of one vote by np.unique of their entries, battles of k votes by np.unique of the rows of their sorted entries."""
     n_pairs = counts.n_pairs
     row = _pair_rows(votes.side_a, votes.side_b, counts)
     column = np.concatenate([outcome for _, outcome, _ in votes.blocks()]) * n_pairs + row
@@ -428,11 +428,13 @@ def _battle_units(
     keys, count = np.unique(entry[single], return_counts=True)
     units: dict[tuple[int, ...], int] = {(int(key),): int(c) for key, c in zip(keys, count, strict=True)}
     shared = np.flatnonzero(~single)
-    order = shared[np.lexsort((entry[shared], codes[shared]))]
-    bounds = np.flatnonzero(np.diff(codes[order])) + 1
-    for battle_votes in np.split(entry[order], bounds):
-        pattern = tuple(int(key) for key in battle_votes)
-        units[pattern] = units.get(pattern, 0) + 1
+    order = shared[np.lexsort((entry[shared], codes[shared]))]  # by battle, each battle's entries sorted
+    starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
+    sizes = np.diff(np.r_[starts, len(order)])
+    for size in np.unique(sizes):  # battles of `size` votes: a matrix of their entries, its distinct rows counted
+        rows = starts[sizes == size][:, None] + np.arange(size)
+        patterns, count = np.unique(entry[order][rows], axis=0, return_counts=True)
+        units.update((tuple(int(key) for key in pattern), int(c)) for pattern, c in zip(patterns, count, strict=True))
         if len(units) > MAX_CELLS:
             return None
     patterns = sorted(units)

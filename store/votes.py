@@ -34,7 +34,8 @@ regenerated later, possible while no human voted on it, is paired with the new a
 Cost: the narrow read is one scan of the votes table, no join and no answer text; texts add two joins,
 conversations one more statement; always in one snapshot. Memory: the batches are converted as they arrive
 into one buffer per column, sized by the watermark's last id (no list of chunks concatenated at the end): about
-72 bytes a vote, labels a byte each.
+80 bytes a vote, labels a byte each, the battle's id an eight-byte hash (kept as a four-byte code; numbering the
+hashes briefly needs about 50 bytes a vote more).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from leaderboard.composite import COMPOSITE, compute_composite_leaderboard
-from leaderboard.intervals import Z95, sandwich_covariance
+from leaderboard.intervals import sandwich_covariance
 from leaderboard.outcomes import battle_codes, count_outcomes
 from leaderboard.page import build_page_payload, view_key
 from leaderboard.synthetic import simulate_battles
@@ -140,8 +140,8 @@ def test_battle_units_group_battles_with_the_same_votes_and_keep_every_vote_and_
 
 
 def test_intervals_cover_the_true_ratings_when_a_judge_votes_twice_on_every_battle() -> None:
-    """A judge that gives each battle the same verdict in both orders: 95% intervals that count battles cover
-    the true ratings about 95% of the time; counting votes, they cover about 83%."""
+    """A judge's two orders kept as two rows, giving each battle the same verdict: 95% intervals that count battles
+    cover the true ratings 96.5% of the time here; counting votes, 85% (sqrt(2) too narrow: 83% expected)."""
     truth = np.array(list(RATINGS.values()))
     truth = dict(zip(RATINGS, truth - truth.mean() + 1000.0, strict=True))
     covered = {"battles": [], "votes": []}
@@ -156,7 +156,6 @@ def test_intervals_cover_the_true_ratings_when_a_judge_votes_twice_on_every_batt
     by_battle, by_vote = np.mean(covered["battles"]), np.mean(covered["votes"])
     assert 0.92 <= by_battle <= 0.985, by_battle
     assert by_vote <= 0.88, by_vote
-    assert Z95 / 2**0.5 < 1.96  # why: per-vote intervals are sqrt(2) too narrow here
 
 
 def test_a_judge_agreeing_with_every_person_adds_no_certainty_to_the_composite(storage: Store) -> None:
