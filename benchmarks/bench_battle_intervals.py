@@ -19,6 +19,9 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,15 +35,19 @@ from benchmarks.report import write_section
 SECTION = "## Intervals that count battles"
 
 
-def baseline_checkout(ref: str) -> tuple[Path, str]:
-    """A worktree of `ref` under /tmp (made once per commit), and the commit's short hash."""
+@contextmanager
+def baseline_checkout(ref: str) -> Iterator[tuple[Path, str]]:
+    """A worktree of `ref` under /tmp and the commit's short hash; the worktree is removed when the block ends."""
     sha = subprocess.run(["git", "rev-parse", "--short", ref], cwd=REPO, check=True, capture_output=True, text=True)
     commit = sha.stdout.strip()
-    folder = Path("/tmp") / f"arena-baseline-{commit}"
-    if not folder.exists():
-        subprocess.run(["git", "worktree", "add", "--detach", str(folder), commit], cwd=REPO, check=True,
+    folder = Path(tempfile.mkdtemp(prefix=f"arena-baseline-{commit}-"))
+    subprocess.run(["git", "worktree", "add", "--detach", str(folder), commit], cwd=REPO, check=True,
+                   capture_output=True)  # fmt: skip
+    try:
+        yield folder, commit
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=REPO, check=False,
                        capture_output=True)  # fmt: skip
-    return folder, commit
 
 
 def widths(url: str) -> dict[str, Any]:
@@ -152,8 +159,12 @@ def _draws(people: Any, truth: dict[str, float], seed: int) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    baseline, commit = baseline_checkout(args.baseline)
-    args.commit = commit
+    with baseline_checkout(args.baseline) as (baseline, commit):
+        args.commit = commit
+        return _measure_all(args, baseline)
+
+
+def _measure_all(args: argparse.Namespace, baseline: Path) -> list[dict[str, Any]]:
     rows = []
     args.folder.mkdir(parents=True, exist_ok=True)
     for engine in args.engines:

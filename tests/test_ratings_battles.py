@@ -242,3 +242,15 @@ def test_the_page_counts_battles_in_its_composite_view() -> None:
     human = payload["views"][view_key("human", None, False)]
     width = {row["model"]: row["upper"] - row["lower"] for row in composite["rows"]}
     assert width == pytest.approx({row["model"]: row["upper"] - row["lower"] for row in human["rows"]}, rel=1e-9)
+
+
+def test_the_benchmarks_agreement_study_at_ci_size() -> None:
+    """benchmarks/bench_battle_intervals.py's simulation, small: a judge that repeats people widens the composite's
+    intervals once battles are counted, and one that votes on its own does not."""
+    from benchmarks.bench_battle_intervals import agreement_study
+
+    repeating = agreement_study(0.66, seeds=6, battles=1500)
+    independent = agreement_study(0.0, seeds=6, battles=1500)
+    assert repeating["width_ratio"] == pytest.approx(1.23, abs=0.06)
+    assert independent["width_ratio"] == pytest.approx(1.0, abs=0.03)
+    assert repeating["coverage_battles"] >= repeating["coverage_votes"]
