@@ -15,8 +15,9 @@ and the bootstrap refits every round on all rows: prefer the sandwich intervals 
 fit, the votes of one battle (leaderboard.outcomes.battle_codes) are one unit: the sandwich's meat sums each
 battle's score vector before squaring, and the bootstrap resamples battles.
 
-    style_covariates(battles) -> StyleCovariates     raises StyleFeaturesMissing naming the first row lacking one
-    fit_style_control(battles, models, parts, *, anchor=None, ci="sandwich", rounds=1000, seed=0) -> StyleFit
+    style_covariates(battles, weights=None) -> StyleCovariates   (StyleFeaturesMissing names the first row lacking one)
+    fit_style_control(battles, models, parts, *, anchor=None, ci="sandwich", rounds=1000, seed=0, start=None,
+                      weights=None) -> StyleFit
     style_logits(fit, battles) -> log-odds that model_a wins each vote of `battles` (for predictions)
 """
 
@@ -98,8 +99,9 @@ def _counts(column: pd.Series) -> np.ndarray:
     return values if values.dtype.kind in "fiu" else column.to_numpy(dtype=float)
 
 
-def style_covariates(battles: pd.DataFrame) -> StyleCovariates:
-    """The z-normalised covariates of every vote."""
+def style_covariates(battles: pd.DataFrame, weights: np.ndarray | None = None) -> StyleCovariates:
+    """The z-normalised covariates of every vote; with `weights` (one per vote), normalised by the weighted mean and
+    standard deviation, as if each vote were repeated its weight in times."""
     absent = [c for c in STYLE_COLUMNS if c not in battles.columns]
     if absent:
         raise StyleFeaturesMissing(f"style control needs the columns {', '.join(absent)}")
@@ -116,13 +118,18 @@ def style_covariates(battles: pd.DataFrame) -> StyleCovariates:
             "votes lack some. Compute them from the answers (facts.style) or turn style control off."
         )
     # A column at a time: numpy's std over the matrix would hold a second matrix of deviations.
-    mean = np.array([raw[:, j].mean() for j in range(raw.shape[1])])
-    sd = np.array([raw[:, j].std() for j in range(raw.shape[1])])
+    if weights is None:
+        mean = np.array([raw[:, j].mean() for j in range(raw.shape[1])])
+        sd = np.array([raw[:, j].std() for j in range(raw.shape[1])])
+    else:
+        mean = np.array([np.average(raw[:, j], weights=weights) for j in range(raw.shape[1])])
+        sd = np.sqrt([np.average((raw[:, j] - mean[j]) ** 2, weights=weights) for j in range(raw.shape[1])])
     varies = sd > 1e-12
     raw -= mean
     raw /= np.where(varies, sd, 1.0)
     z = raw
-    gram = z.T @ z  # every least-squares question below is answered from this k x k matrix
+    # every least-squares question below is answered from this k x k matrix
+    gram = z.T @ z if weights is None else z.T @ (weights[:, None] * z)
     kept: list[int] = []
     redundant: list[tuple[str, str]] = []
     for index in np.flatnonzero(varies):
@@ -355,14 +362,21 @@ def fit_style_control(
     rounds: int = 1000,
     seed: int = 0,
     start: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> StyleFit:
     """Style-controlled ratings for `models` (parts: the part label of each, from fit.fit_ratings). `start`: the
-    plain fit's strengths (natural scale), where Newton starts: fewer steps to the same maximum."""
+    plain fit's strengths (natural scale), where Newton starts: fewer steps to the same maximum. `weights`: one per
+    vote (inverse sampling propensity, source weight; leaderboard.weights), None for one each: the weighted maximum
+    likelihood with the weighted sandwich, and a bootstrap whose rounds keep each vote's weight."""
     anchor = as_anchor(anchor)
     categories = pd.CategoricalDtype(list(models))
     side_a = battles["model_a"].astype(categories).cat.codes.to_numpy()
     side_b = battles["model_b"].astype(categories).cat.codes.to_numpy()
-    covariates = style_covariates(battles)
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != (len(battles),) or not np.all(np.isfinite(weights) & (weights > 0)):
+            raise ValueError("style control needs one finite, positive weight per vote")
+    covariates = style_covariates(battles, weights)
     votes = _Votes.tagged(len(models), side_a, side_b, covariates.values, vote_scores(battles["winner"]))
     del side_a, side_b
     shared = _shared_battles(battles) if ci != "none" else None
@@ -374,15 +388,15 @@ def fit_style_control(
         f"Style control leaves out {feature}: in these votes it is a linear combination of {kept}."
         for feature, kept in covariates.redundant
     ]
-    prior = _part_priors(votes, None, groups)
+    prior = _part_priors(votes, weights, groups)
     initial = np.zeros(n + k)
     if start is not None and np.isfinite(start).all():
         initial[:n] = start
     try:
-        params = _fit(votes, None, groups, prior, initial)
+        params = _fit(votes, weights, groups, prior, initial)
     except (ConvergenceError, np.linalg.LinAlgError):  # singular: the curvature vanished along a separating direction
         prior = np.full(n + k, PRIOR_PRECISION)
-        params = _fit(votes, None, groups, prior, np.zeros(n + k))
+        params = _fit(votes, weights, groups, prior, np.zeros(n + k))
         warnings.append(
             "The style-controlled fit has no finite maximum (the style features alone separate winners from "
             "losers); it uses an L2 prior on all its parameters."
@@ -397,10 +411,12 @@ def fit_style_control(
     beta_lower, beta_upper = np.full(k, np.nan), np.full(k, np.nan)
     if ci == "sandwich":
         p = _probabilities(votes.logits(params))
-        inverse = np.linalg.inv(_outer_sum(votes, p * (1.0 - p)) + _gauge_terms(n, k, groups, prior))
-        meat = _outer_sum(votes, (votes.outcome - p) ** 2)
+        curvature = p * (1.0 - p) if weights is None else weights * p * (1.0 - p)
+        inverse = np.linalg.inv(_outer_sum(votes, curvature) + _gauge_terms(n, k, groups, prior))
+        residual = votes.outcome - p if weights is None else weights * (votes.outcome - p)
+        meat = _outer_sum(votes, residual**2)
         if shared is not None:
-            meat += _within_battle_terms(votes, shared, votes.outcome - p)
+            meat += _within_battle_terms(votes, shared, residual)
         covariance = inverse @ meat @ inverse
         for members in groups:
             where = gauge([models[i] for i in members], anchor)
@@ -410,7 +426,7 @@ def fit_style_control(
         beta_spread = Z95 * np.sqrt(np.maximum(np.diag(covariance)[n:], 0.0))
         beta_lower, beta_upper = params[n:] - beta_spread, params[n:] + beta_spread
     elif ci == "bootstrap":
-        samples = _bootstrap(votes, groups, params, prior, rounds, seed, shared)
+        samples = _bootstrap(votes, groups, params, prior, rounds, seed, shared, weights)
         lower, upper = percentile_bounds(_ratings(samples[:, :n], models, groups, anchor))
         beta_lower, beta_upper = percentile_bounds(samples[:, n:])
     rank_ub = np.ones(n, dtype=np.int64)
@@ -434,14 +450,18 @@ def _bootstrap(
     rounds: int,
     seed: int,
     battles: np.ndarray | None = None,
+    vote_weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Parameters (rounds, n + k) refitted on votes resampled with replacement; with `battles` (each vote's battle
-    code), on battles resampled with replacement, every drawn battle bringing all its votes."""
+    code), on battles resampled with replacement, every drawn battle bringing all its votes. A resampled vote keeps
+    its weight (`vote_weights`)."""
 
     def block(draws: np.ndarray) -> np.ndarray:
         fitted = np.empty((len(draws), len(params)))
         per_vote = draws if battles is None else draws[:, battles]  # a vote weighs its battle's draws
         for row, weights in enumerate(per_vote.astype(float)):  # in the votes' order
+            if vote_weights is not None:
+                weights *= vote_weights
             round_prior = np.maximum(prior, _part_priors(votes, weights, groups))
             try:
                 fitted[row] = _fit(votes, weights, groups, round_prior, params)

@@ -16,7 +16,7 @@ propensity when pairs were not drawn uniformly (the battles' pair_probability an
 warnings; "none" fits the plain counts. source_weights {source: weight} makes a composite rating
 (leaderboard.composite): every source's votes in one fit, each vote weighted by its source's weight times its
 propensity weight; sources weighted 0 or not named are left out (source must then be None). Votes, wins, ties
-and losses in the rows are always plain vote counts. Style-controlled ratings are not weighted (said in warnings).
+and losses in the rows are always plain vote counts. Style-controlled ratings are weighted the same way.
 
 Leaderboard.rows: one LeaderboardRow per model, sorted by part, then rating (best first). flags:
   "only wins" / "only losses"   the model won (lost) every vote it had: no finite maximum-likelihood rating
@@ -218,11 +218,9 @@ def compute_leaderboard(
     style = None
     if style_control:
         style = fit_style_control(
-            votes, counts.models, fit.part, anchor=anchor, ci=ci, rounds=rounds, seed=seed, start=fit.strengths
-        )
-        if counts.weighted:
-            notes += ("The style-controlled ratings are fitted on the unweighted votes (no propensity or source "
-                      "weights): compare them with the plain ones with that in mind.",)  # fmt: skip
+            votes, counts.models, fit.part, anchor=anchor, ci=ci, rounds=rounds, seed=seed, start=fit.strengths,
+            weights=weights.weights,
+        )  # fmt: skip
     rows = []
     for i, model in enumerate(counts.models):
         played = wins[i] + ties[i] + losses[i]

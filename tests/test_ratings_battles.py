@@ -13,10 +13,12 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from facts.schema import normalize_battles
 from leaderboard.composite import COMPOSITE, compute_composite_leaderboard
 from leaderboard.intervals import sandwich_covariance
 from leaderboard.outcomes import battle_codes, count_outcomes
 from leaderboard.page import build_page_payload, view_key
+from leaderboard.style_control import StyleFit, fit_style_control
 from leaderboard.synthetic import simulate_battles
 from leaderboard.table import Leaderboard, compute_leaderboard
 from store import Store
@@ -254,3 +256,40 @@ def test_the_benchmarks_agreement_study_at_ci_size() -> None:
     assert repeating["width_ratio"] == pytest.approx(1.23, abs=0.06)
     assert independent["width_ratio"] == pytest.approx(1.0, abs=0.03)
     assert repeating["coverage_battles"] >= repeating["coverage_votes"]
+
+
+def test_weighted_style_control_equals_repeating_each_vote_its_weight_in_times_within_its_battle() -> None:
+    """Integer weights as repeated votes: a vote of weight 3 is the same evidence as three copies of it in one
+    battle. Ratings, intervals and style coefficients agree."""
+    votes = styled(1200, seed=4)
+    weights = np.random.default_rng(4).integers(1, 4, size=len(votes)).astype(float)
+    repeated = votes.loc[votes.index.repeat(weights.astype(int))].reset_index(drop=True)
+    weighted = compute_leaderboard(votes.drop(columns="battle_id"), style_control=True, weighting="none")
+    weighted_fit = fit_style_control_directly(votes.drop(columns="battle_id"), weighted, weights)
+    copies_board = compute_leaderboard(repeated, style_control=True, weighting="none")
+    copies_fit = fit_style_control_directly(repeated, copies_board, None)
+    np.testing.assert_allclose(weighted_fit.rating, copies_fit.rating, atol=1e-6)
+    np.testing.assert_allclose(weighted_fit.upper - weighted_fit.lower, copies_fit.upper - copies_fit.lower, rtol=1e-6)
+    for ours, theirs in zip(weighted_fit.coefficients, copies_fit.coefficients, strict=True):
+        assert ours.estimate == pytest.approx(theirs.estimate, abs=1e-7)
+        assert ours.upper - ours.lower == pytest.approx(theirs.upper - theirs.lower, rel=1e-6)
+
+
+def fit_style_control_directly(frame: pd.DataFrame, board: Leaderboard, weights: np.ndarray | None) -> StyleFit:
+    models = tuple(sorted(row.model for row in board.rows))
+    parts = np.zeros(len(models), dtype=np.int64)
+    return fit_style_control(normalize_battles(frame), models, parts, weights=weights)
+
+
+def test_style_controlled_views_are_weighted_like_the_plain_ones() -> None:
+    votes = styled(1500, seed=5)
+    votes["pair_probability"], votes["pool_size"] = 1 / 6, 4.0  # uniform over the 6 pairs of 4 models: weight 1
+    plain = compute_leaderboard(votes, style_control=True)
+    skewed = votes.copy()
+    skewed["pair_probability"] = np.where(skewed["model_a"].astype(str) == "alpha", 0.3, 0.1)
+    weighted = compute_leaderboard(skewed, style_control=True)
+    assert not any("unweighted votes" in note for note in weighted.warnings)
+    assert any("Pairs were not drawn uniformly" in note for note in weighted.warnings)
+    assert [r.style_rating for r in weighted.rows] != pytest.approx([r.style_rating for r in plain.rows], abs=1e-3)
+    constant = compute_leaderboard(votes, style_control=True, weighting="none")
+    assert [r.style_rating for r in plain.rows] == pytest.approx([r.style_rating for r in constant.rows], abs=1e-9)
