@@ -15,7 +15,9 @@ Weighted counts (outcomes.count_outcomes with weights: inverse sampling propensi
 weighted maximum likelihood (the same Newton fit on the sums of weights) with the weighted sandwich (intervals.py).
 When battles hold several votes (outcomes.BattleSums), the sandwich treats each battle as the independent unit, and
 the bootstrap resamples battles, each with all its votes (outcomes.BattleUnits: battles with the same votes in the
-same cells are grouped, so the multinomial runs over kinds of battle, not over battles).
+same cells are grouped, so the multinomial runs over kinds of battle, not over battles). With nearly continuous
+weights almost every battle is a kind of its own: beyond MAX_CELLS kinds (or vote entries) the bootstrap resamples
+votes and a warning says so.
 Their bootstrap resamples the votes themselves, each with its weight: the multinomial runs over the counts' cells
 (votes of one pair, outcome and weight, outcomes.WeightCells), and each round is refitted on the weighted sums of
 its votes. That is the plain nonparametric bootstrap of the weighted estimator (votes i.i.d. with their weights);

@@ -426,6 +426,8 @@ def _battle_units(
     entry = column * n_levels + level
     single = votes_per_battle[codes] == 1
     keys, count = np.unique(entry[single], return_counts=True)
+    if len(keys) > MAX_CELLS:  # continuous weights: nearly every battle its own kind
+        return None
     units: dict[tuple[int, ...], int] = {(int(key),): int(c) for key, c in zip(keys, count, strict=True)}
     shared = np.flatnonzero(~single)
     order = shared[np.lexsort((entry[shared], codes[shared]))]  # by battle, each battle's entries sorted
@@ -439,6 +441,8 @@ def _battle_units(
             return None
     patterns = sorted(units)
     sizes = np.fromiter((len(pattern) for pattern in patterns), dtype=np.int64, count=len(patterns))
+    if sizes.sum() > MAX_CELLS:  # a block of rounds holds a value per entry: the same bound as the vote cells
+        return None
     entries = np.fromiter((key for pattern in patterns for key in pattern), dtype=np.int64, count=int(sizes.sum()))
     return BattleUnits(
         count=np.fromiter((units[pattern] for pattern in patterns), dtype=np.int64, count=len(patterns)),

@@ -2,7 +2,7 @@
 
 For each of schema.STYLE_FEATURES (answer tokens, markdown headers, list items, bold spans) a vote gets the
 covariate (a - b) / (a + b + 1) from the two answers' counts, z-normalised over the votes used (population
-standard deviation). The log-odds that model_a wins become
+standard deviation; weighted mean and deviation when the votes are weighted). The log-odds that model_a wins become
 
     theta_a - theta_b + sum_k beta_k * z_k,
 
@@ -38,7 +38,6 @@ from leaderboard.outcomes import battle_codes
 from leaderboard.scale import ELO_PER_NAT, Anchor, as_anchor, gauge, to_elo
 
 _BOOTSTRAP_CELLS = 5_000_000  # rounds x votes per block of bootstrap weights (memory bound)
-_BATTLE_ROWS = 200_000  # votes of multi-vote battles per block of the within-battle terms (memory bound)
 _BLOCK = 1 << 20  # votes per block of per-vote temporaries
 _DENSE_PAIRS = 50_000_000  # up to this many possible ordered pairs, pairs are found through a table
 
@@ -128,8 +127,9 @@ def style_covariates(battles: pd.DataFrame, weights: np.ndarray | None = None) -
     raw -= mean
     raw /= np.where(varies, sd, 1.0)
     z = raw
-    # every least-squares question below is answered from this k x k matrix
-    gram = z.T @ z if weights is None else z.T @ (weights[:, None] * z)
+    # every least-squares question below is answered from this k x k matrix (weighted: a column at a time, no second
+    # matrix of votes)
+    gram = z.T @ z if weights is None else np.column_stack([z.T @ (weights * z[:, j]) for j in range(z.shape[1])])
     kept: list[int] = []
     redundant: list[tuple[str, str]] = []
     for index in np.flatnonzero(varies):
@@ -217,40 +217,49 @@ def _outer_sum(votes: _Votes, weights: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def _shared_battles(battles: pd.DataFrame) -> np.ndarray | None:
+def _shared_battles(battles: pd.DataFrame, side_a: np.ndarray, side_b: np.ndarray, n: int) -> np.ndarray | None:
     """Each vote's battle, numbered 0..battles-1 over these votes, when some battle holds more than one of them, else
-    None. Dense: the bootstrap draws one unit per number."""
+    None. A battle id reused across pairs (a malformed import) is split by pair, as leaderboard.outcomes does. Dense:
+    the bootstrap draws one unit per number."""
     codes = battle_codes(battles)
     if codes is None or len(codes) == 0 or np.bincount(codes).max() < 2:
         return None
-    return pd.factorize(codes)[0].astype(np.int64)
+    pair = np.minimum(side_a, side_b).astype(np.int64) * n + np.maximum(side_a, side_b)
+    codes = pd.factorize(codes * (n * n) + pair)[0].astype(np.int64)
+    return codes if np.bincount(codes).max() > 1 else None
 
 
 def _within_battle_terms(votes: _Votes, codes: np.ndarray, residual: np.ndarray) -> np.ndarray:
     """Sum over battles of sum over pairs of distinct votes v != w of r_v r_w x_v x_w^T: what the cluster-robust
-    meat (sum over battles of g g^T, g = sum of r x over the battle's votes) adds to the per-vote meat. Only votes
-    of battles holding several are touched, sorted by battle and taken in blocks of whole battles."""
+    meat (sum over battles of g g^T, g = sum of r x over the battle's votes) adds to the per-vote meat. A battle's
+    votes share one pair {i, j}, so g = (s (e_i - e_j), h) with s the residuals summed with the sign of each vote's
+    orientation and h the residual-weighted sum of its covariates: the strength block is a Laplacian over pairs and
+    the rest bincounts, O(votes k + battles k^2), whatever the number of models."""
     n, k = votes.n, votes.z.shape[1]
     multi = np.flatnonzero(np.bincount(codes)[codes] > 1)
-    order = multi[np.argsort(codes[multi], kind="stable")]
-    starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
+    model_a, model_b = votes.pair_a[votes.row_pair[multi]], votes.pair_b[votes.row_pair[multi]]
+    low, high = np.minimum(model_a, model_b), np.maximum(model_a, model_b)
+    battle = pd.factorize(codes[multi])[0]
+    m = int(battle.max()) + 1
+    r = residual[multi]
+    strength = np.bincount(battle, np.where(model_a == low, r, -r), m)  # s: oriented from low to high
+    battle_low, battle_high = np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64)
+    battle_low[battle], battle_high[battle] = low, high
+    covariates = np.empty((m, k))
+    for j in range(k):
+        covariates[:, j] = np.bincount(battle, r * votes.z[multi, j], m)
     matrix = np.zeros((n + k, n + k))
-    first = 0
-    while first < len(starts):
-        last = int(np.searchsorted(starts, starts[first] + _BATTLE_ROWS, side="left"))
-        last = max(last, first + 1)
-        end = starts[last] if last < len(starts) else len(order)
-        rows = order[starts[first] : end]
-        r = residual[rows]
-        x = np.zeros((len(rows), n + k))
-        pair = votes.row_pair[rows]
-        x[np.arange(len(rows)), votes.pair_a[pair]] = r
-        x[np.arange(len(rows)), votes.pair_b[pair]] = -r
-        x[:, n:] = r[:, None] * votes.z[rows]
-        per_battle = np.add.reduceat(x, starts[first:last] - starts[first], axis=0)
-        matrix += per_battle.T @ per_battle - x.T @ x
-        first = last
-    return matrix
+    pair = np.bincount(battle_low * n + battle_high, strength * strength, n * n).reshape(n, n)
+    pair += pair.T
+    matrix[:n, :n] = np.diag(pair.sum(axis=1)) - pair
+    for j in range(k):
+        cross = strength * covariates[:, j]
+        matrix[:n, n + j] = np.bincount(battle_low, cross, n) - np.bincount(battle_high, cross, n)
+    matrix[n:, :n] = matrix[:n, n:].T
+    matrix[n:, n:] = covariates.T @ covariates
+    own = np.zeros(len(residual))
+    own[multi] = r * r
+    return matrix - _outer_sum(votes, own)  # the votes' own terms (v = w) are the per-vote meat's
 
 
 def _probabilities(logits: np.ndarray) -> np.ndarray:
@@ -378,8 +387,8 @@ def fit_style_control(
             raise ValueError("style control needs one finite, positive weight per vote")
     covariates = style_covariates(battles, weights)
     votes = _Votes.tagged(len(models), side_a, side_b, covariates.values, vote_scores(battles["winner"]))
+    shared = _shared_battles(battles, side_a, side_b, len(models)) if ci != "none" else None
     del side_a, side_b
-    shared = _shared_battles(battles) if ci != "none" else None
     n, k = votes.n, len(covariates.features)
     groups = [np.flatnonzero(parts == label) for label in range(int(parts.max()) + 1)] if n else []
     warnings = [

@@ -218,7 +218,7 @@ def compute_leaderboard(
     style = None
     if style_control:
         style = fit_style_control(
-            votes, counts.models, fit.part, anchor=anchor, ci=ci, rounds=rounds, seed=seed, start=fit.strengths,
+            votes, counts.models, fit.part, anchor=anchor, ci=fit.ci, rounds=rounds, seed=seed, start=fit.strengths,
             weights=weights.weights,
         )  # fmt: skip
     rows = []

@@ -293,3 +293,16 @@ def test_style_controlled_views_are_weighted_like_the_plain_ones() -> None:
     assert [r.style_rating for r in weighted.rows] != pytest.approx([r.style_rating for r in plain.rows], abs=1e-3)
     constant = compute_leaderboard(votes, style_control=True, weighting="none")
     assert [r.style_rating for r in plain.rows] == pytest.approx([r.style_rating for r in constant.rows], abs=1e-9)
+
+
+def test_too_many_kinds_of_battle_fall_back_to_resampling_votes_and_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    import leaderboard.outcomes as outcomes
+
+    monkeypatch.setattr(outcomes, "MAX_CELLS", 10)  # continuous weights make nearly every battle a kind of its own
+    once = battles(300)
+    twice = pd.concat([once, once], ignore_index=True)
+    weights = np.random.default_rng(1).uniform(0.5, 2.0, size=len(twice))
+    assert count_outcomes(twice, weights, cells=True).units is None
+    assert count_outcomes(twice, weights, cells=True).battles is not None  # the sandwich still counts battles
+    board = compute_leaderboard(twice, ci="bootstrap", rounds=20, weighting="none")
+    assert any("too many kinds of battle to resample" in w for w in board.warnings)
