@@ -13,11 +13,6 @@ seeded with `seed`) or "none" (lower and upper are NaN; rank_ub is then the plai
 
 Weighted counts (outcomes.count_outcomes with weights: inverse sampling propensities, source weights) are fitted by
 weighted maximum likelihood (the same Newton fit on the sums of weights) with the weighted sandwich (intervals.py).
-When battles hold several votes (outcomes.BattleSums), the sandwich treats each battle as the independent unit, and
-the bootstrap resamples battles, each with all its votes (outcomes.BattleUnits: battles with the same votes in the
-same cells are grouped, so the multinomial runs over kinds of battle, not over battles). With nearly continuous
-weights almost every battle is a kind of its own: beyond MAX_CELLS kinds (or vote entries) the bootstrap resamples
-votes and a warning says so.
 Their bootstrap resamples the votes themselves, each with its weight: the multinomial runs over the counts' cells
 (votes of one pair, outcome and weight, outcomes.WeightCells), and each round is refitted on the weighted sums of
 its votes. That is the plain nonparametric bootstrap of the weighted estimator (votes i.i.d. with their weights);
@@ -25,6 +20,12 @@ merging votes of equal weight changes nothing, and beyond EXACT_WEIGHT_LEVELS di
 weights rounded to 0.05 %, far below the bootstrap's own Monte Carlo error. Counts without cells (not asked for, or
 more than outcomes.MAX_CELLS of them) cannot be resampled: the intervals are then the sandwich's, and a warning
 says so (RatingFit.ci is "sandwich").
+
+When battles hold several votes (outcomes.BattleSums), the sandwich treats each battle as the independent unit, and
+the bootstrap resamples battles, each with all its votes (outcomes.BattleUnits: battles with the same votes in the
+same cells are grouped, so the multinomial runs over kinds of battle, not over battles). With nearly continuous
+weights almost every battle is a kind of its own: beyond MAX_CELLS kinds (or vote entries) the bootstrap resamples
+votes and a warning says so.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ mirrored outcome) carry the same information: the unique (model_a, model_b, outc
 into one row per unordered pair with three counts (wins of the first model, ties, wins of the second). Both
 tie labels are ties. A million votes among 100 models become at most 4,950 rows.
 
-    count_outcomes(battles, weights=None, *, cells=False) -> PairCounts
+    count_outcomes(battles, weights=None, *, cells=False, by_battle=True) -> PairCounts
         battles: the counted votes (schema.normalize_battles columns); weights: one positive weight per vote
         (leaderboard.weights: inverse sampling propensity, source weights), None for plain counts
     battle_codes(battles) -> per vote a dense int code of its battle, or None when the frame names no battles
@@ -322,7 +322,7 @@ def battle_codes(battles: pd.DataFrame) -> np.ndarray | None:
         if column not in battles.columns or len(battles) == 0:
             continue
         values = battles[column]
-        if values.dtype.kind in "iu":
+        if values.dtype.kind in "iu" and not values.hasnans:
             keys = values.to_numpy()
             if keys.min() >= 0 and keys.max() < 4 * len(keys) + 1024:
                 return keys.astype(np.int64, copy=False)  # dense enough already (the store's codes): as they are

@@ -40,6 +40,7 @@ hashes briefly needs about 50 bytes a vote more).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -250,6 +251,7 @@ _INTEGERS = ("vote_id", "turn", "battle_key")
 # FNV-1a's 64-bit offset basis and a 64-bit odd multiplier (splitmix64's): a battle id's hash (_battle_hashes)
 _HASH_START = np.uint64(0xCBF29CE484222325)
 _HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+_HASH_WIDTH = 64  # ids up to this many bytes (the app's are 36) are hashed by numpy; longer ones one by one
 
 
 class _Labels:
@@ -404,12 +406,19 @@ def _battles_frame(
 
 def _battle_hashes(array: pa.Array) -> np.ndarray:
     """A 64-bit hash of every battle id (int64), computed by numpy on the Arrow buffers, eight bytes of the id at a
-    time and then its length: one function for every id, whatever its length or its batch, so equal ids always give
-    equal hashes. Two battles whose hashes collide (about 3e-6 at ten million battles) would be counted as one by
-    the intervals, which only widens them a little."""
+    time and then its length (ids longer than _HASH_WIDTH bytes by blake2b): the hash of an id depends on the id
+    alone, never on its batch, so equal ids always give equal hashes. Two battles whose hashes collide (about
+    3e-6 at ten million battles) would be counted as one by the intervals, which only widens them a little."""
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
     array = pc.fill_null(array.cast(pa.large_string()), "")
+    long = pc.greater(pc.binary_length(array), _HASH_WIDTH).to_numpy(zero_copy_only=False)
+    if long.any():  # an imported id of any length: hashed alone, so one long id cannot widen the batch's matrix
+        hashes = np.empty(len(array), dtype=np.int64)
+        hashes[~long] = _battle_hashes(array.filter(pa.array(~long)))
+        hashes[long] = [int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "little", signed=True)
+                        for value in array.filter(pa.array(long)).to_pylist()]  # fmt: skip
+        return hashes
     n = len(array)
     offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + n + 1]
     lengths = np.diff(offsets)

@@ -306,3 +306,11 @@ def test_too_many_kinds_of_battle_fall_back_to_resampling_votes_and_say_so(monke
     assert count_outcomes(twice, weights, cells=True).battles is not None  # the sandwich still counts battles
     board = compute_leaderboard(twice, ci="bootstrap", rounds=20, weighting="none")
     assert any("too many kinds of battle to resample" in w for w in board.warnings)
+
+
+def test_a_long_imported_battle_id_is_hashed_on_its_own_and_alike_in_any_batch() -> None:
+    long_id = "imported/" + "x" * 5000
+    alone = _battle_hashes(pa.array([long_id]))
+    mixed = _battle_hashes(pa.array(["0f8fad5b-d9cb-469f-a165-70867728950e", long_id, "short", long_id]))
+    assert mixed[1] == mixed[3] == alone[0]
+    assert len(set(mixed)) == 3
